@@ -1,0 +1,5 @@
+"""Allows `python -m dockyard`."""
+
+from dockyard.cli import main
+
+main()

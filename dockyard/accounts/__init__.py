@@ -1,0 +1,1 @@
+"""Accounts: users, organizations, teams, memberships and API tokens."""

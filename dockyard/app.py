@@ -1,0 +1,83 @@
+"""create_app(settings): builds the services, mounts every router, starts in-process workers.
+
+This is the assembly point: it may import every layer; nothing imports it but the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from dockyard import __version__
+from dockyard.api.errors import install_error_handlers
+from dockyard.api.health import router as health_router
+from dockyard.api.middleware import RequestLogMiddleware
+from dockyard.auth.deps import PrincipalResolver, basic_resolver
+from dockyard.config import Settings, settings_from_env
+from dockyard.logging import configure_logging
+from dockyard.services import Services, build_services
+
+log = logging.getLogger(__name__)
+
+BackgroundTask = Callable[[Services], Coroutine[Any, Any, None]]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    background: list[BackgroundTask] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = build_services(settings)
+        app.state.services = services
+        tasks = [asyncio.create_task(job(services)) for job in background]
+        log.info("dockyard.started", extra={"version": __version__})
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await services.close()
+
+    app = FastAPI(
+        title="dockyard",
+        version=__version__,
+        description="Self-hosted OCI registry with MSR-compatible webhooks.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/v0/openapi.json",
+    )
+    app.state.settings = settings
+    resolvers: list[PrincipalResolver] = [basic_resolver]
+    app.state.principal_resolvers = resolvers
+    app.state.background = background
+    install_error_handlers(app)
+    app.add_middleware(RequestLogMiddleware)
+    app.include_router(health_router)
+    _mount_features(app, settings, background, resolvers)
+    return app
+
+
+def _mount_features(
+    app: FastAPI,
+    settings: Settings,
+    background: list[BackgroundTask],
+    resolvers: list[PrincipalResolver],
+) -> None:
+    """Each feature adds its routers, principal resolvers and workers here."""
+    from dockyard.registry.routes import router as registry_router
+
+    app.include_router(registry_router)
+
+
+def app_factory() -> FastAPI:
+    """Entry point for the ASGI server's worker processes (settings come from the environment)."""
+    settings = settings_from_env()
+    configure_logging(settings.log_level)
+    return create_app(settings)

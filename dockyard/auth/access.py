@@ -1,0 +1,81 @@
+"""What may this principal do to this repository or namespace: the one function every route uses.
+
+Gathers facts from the database, then applies the pure rules in `permissions.py`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dockyard.accounts.models import Account, OrgMember, TeamMember
+from dockyard.accounts.principal import Principal
+from dockyard.auth.permissions import (
+    AccessFacts,
+    AccessLevel,
+    resolve_namespace_access,
+    resolve_repository_access,
+)
+from dockyard.repos.models import NamespaceTeamAccess, Repository, RepositoryTeamAccess
+
+
+async def _facts(
+    session: AsyncSession,
+    principal: Principal | None,
+    namespace: Account | None,
+    repository: Repository | None,
+) -> AccessFacts:
+    public = repository is not None and repository.visibility == "public"
+    if principal is None:
+        return AccessFacts(repository_public=public)
+    if principal.is_admin:
+        return AccessFacts(authenticated=True, is_registry_admin=True, repository_public=public)
+    if namespace is None:
+        return AccessFacts(authenticated=True, repository_public=public)
+    if namespace.id == principal.account_id:
+        return AccessFacts(authenticated=True, owns_namespace=True, repository_public=public)
+    if not namespace.is_org:
+        return AccessFacts(authenticated=True, repository_public=public)
+    membership = await session.get(OrgMember, (namespace.id, principal.account_id))
+    levels: list[AccessLevel] = []
+    if membership is not None:
+        team_ids = select(TeamMember.team_id).where(TeamMember.user_id == principal.account_id)
+        ns_rows = await session.scalars(
+            select(NamespaceTeamAccess.access_level).where(
+                NamespaceTeamAccess.namespace_id == namespace.id,
+                NamespaceTeamAccess.team_id.in_(team_ids),
+            )
+        )
+        levels.extend(AccessLevel.from_wire(v) for v in ns_rows)
+        if repository is not None:
+            repo_rows = await session.scalars(
+                select(RepositoryTeamAccess.access_level).where(
+                    RepositoryTeamAccess.repository_id == repository.id,
+                    RepositoryTeamAccess.team_id.in_(team_ids),
+                )
+            )
+            levels.extend(AccessLevel.from_wire(v) for v in repo_rows)
+    return AccessFacts(
+        authenticated=True,
+        is_org_owner=membership is not None and membership.is_admin,
+        is_org_member=membership is not None,
+        repository_public=public,
+        team_levels=tuple(levels),
+    )
+
+
+async def repository_access(
+    session: AsyncSession, principal: Principal | None, repository: Repository
+) -> AccessLevel:
+    namespace = await session.get(Account, repository.namespace_id)
+    return resolve_repository_access(await _facts(session, principal, namespace, repository))
+
+
+async def namespace_access(
+    session: AsyncSession, principal: Principal | None, namespace: Account
+) -> AccessLevel:
+    return resolve_namespace_access(await _facts(session, principal, namespace, None))
+
+
+async def is_org_member(session: AsyncSession, principal: Principal, org: Account) -> bool:
+    return (await session.get(OrgMember, (org.id, principal.account_id))) is not None

@@ -1,0 +1,151 @@
+"""The `dockyard` command: serve, worker, db upgrade, users, orgs, tokens, gc."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dockyard import __version__
+from dockyard.config import Settings, load_settings, settings_to_env
+from dockyard.logging import configure_logging
+
+app = typer.Typer(
+    help="dockyard: an OCI registry with MSR-compatible webhooks.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="YAML file with settings (DOCKYARD_* names).")
+]
+
+
+def _settings(config: Path | None, **overrides: object) -> Settings:
+    settings = load_settings(config, **overrides)
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _prepare(settings: Settings) -> None:
+    """Migrate the database and make sure an admin exists (printing a generated password once)."""
+    from dockyard.accounts.service import ensure_admin
+    from dockyard.db.migrate import upgrade
+    from dockyard.services import build_services
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+
+    async def bootstrap() -> str | None:
+        services = build_services(settings)
+        try:
+            async with services.session() as session:
+                return await ensure_admin(session, settings.admin_password or None)
+        finally:
+            await services.close()
+
+    generated = asyncio.run(bootstrap())
+    if generated:
+        typer.echo(
+            "\n  Created the first administrator.\n"
+            f"    username: admin\n    password: {generated}\n"
+            "  This password is shown only once. Log in with it, then change it or set\n"
+            "  DOCKYARD_ADMIN_PASSWORD before the first start next time.\n",
+            err=True,
+        )
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Server worker processes.")] = None,
+) -> None:
+    """Run the registry (migrates the database first)."""
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+
+    settings = _settings(config, host=host, port=port, data_dir=data_dir, workers=workers)
+    _prepare(settings)
+    os.environ.update(settings_to_env(settings))
+    typer.echo(
+        f"dockyard {__version__} listening on http://{settings.host}:{settings.port} "
+        f"(data in {settings.data_dir.resolve()})",
+        err=True,
+    )
+    server = Granian(
+        "dockyard.app:app_factory",
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        factory=True,
+        loop=Loops.uvloop,
+        log_enabled=False,
+        backlog=2048,
+    )
+    server.serve()
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None) -> None:
+    """Apply database migrations."""
+    from dockyard.db.migrate import upgrade
+
+    settings = _settings(config)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+    typer.echo("database is up to date")
+
+
+@users_app.command("create")
+def users_create(
+    name: str,
+    admin: Annotated[bool, typer.Option("--admin", help="Make the user a registry admin.")] = False,
+    password: Annotated[
+        str | None, typer.Option(help="Password (prompted for when omitted).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Create a user."""
+    from dockyard.accounts.service import create_user
+    from dockyard.errors import DockyardError
+    from dockyard.services import build_services
+
+    settings = _settings(config)
+    _prepare(settings)
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def run() -> None:
+        services = build_services(settings)
+        try:
+            async with services.session() as session:
+                await create_user(session, name, password, is_admin=admin)
+                await session.commit()
+        finally:
+            await services.close()
+
+    try:
+        asyncio.run(run())
+    except DockyardError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"created user {name}{' (admin)' if admin else ''}")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

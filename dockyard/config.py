@@ -1,0 +1,121 @@
+"""Settings: embedded defaults < optional YAML file (`--config`) < DOCKYARD_* environment variables.
+
+Loaded once by the CLI and passed down; there is no module-level settings object.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_BLOCKED_NETWORKS = (
+    "127.0.0.0/8,::1/128,169.254.0.0/16,fe80::/10,0.0.0.0/8,::/128,224.0.0.0/4,ff00::/8"
+)
+DEFAULT_RETRY_SCHEDULE = "5,60,300,1800,7200,18000,36000,36000"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOCKYARD_", extra="ignore")
+
+    data_dir: Path = Path("./dockyard-data")
+    host: str = "127.0.0.1"
+    port: int = 5000
+    external_url: str = ""
+    database_url: str = ""
+    admin_password: str = ""
+    log_level: str = "INFO"
+    workers: int = Field(default=1, ge=1, le=64)
+    # Run webhook delivery workers inside `dockyard serve` (the single-process default).
+    run_workers: bool = True
+
+    max_manifest_bytes: int = 4 * 1024 * 1024
+    secret_key: str = ""
+    session_cookie_secure: bool = False
+
+    webhook_connect_timeout: float = 5.0
+    webhook_total_timeout: float = 15.0
+    webhook_retry_schedule: str = DEFAULT_RETRY_SCHEDULE
+    webhook_max_per_endpoint: int = 8
+    webhook_concurrency: int = 256
+    webhook_blocked_networks: str = DEFAULT_BLOCKED_NETWORKS
+    webhook_test_rate_per_minute: int = 30
+    webhook_lease_seconds: int = 60
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'dockyard.db').resolve()}"
+
+    @property
+    def registry_host(self) -> str:
+        """The host part image names carry, e.g. `registry.example.com` or `127.0.0.1:5000`."""
+        if self.external_url:
+            url = self.external_url
+            for prefix in ("https://", "http://"):
+                if url.startswith(prefix):
+                    url = url[len(prefix) :]
+            return url.rstrip("/")
+        return f"{self.host}:{self.port}"
+
+    @property
+    def retry_schedule(self) -> list[float]:
+        return [float(part) for part in self.webhook_retry_schedule.split(",") if part.strip()]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Flags (init) beat the environment, which beats the file given with --config.
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by the (internal) DOCKYARD_CONFIG_FILE variable, if any."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        import os
+
+        path = os.environ.get("DOCKYARD_CONFIG_FILE")
+        if not path:
+            return {}
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: the configuration file must hold a mapping")
+        return {str(k).lower().removeprefix("dockyard_"): v for k, v in loaded.items()}
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    import os
+
+    if config_file is not None:
+        os.environ["DOCKYARD_CONFIG_FILE"] = str(config_file)
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)
+
+
+def settings_to_env(settings: Settings) -> dict[str, str]:
+    """Serialise settings so worker processes started by the ASGI server rebuild the same ones."""
+    return {"DOCKYARD_SETTINGS_JSON": json.dumps(settings.model_dump(mode="json"))}
+
+
+def settings_from_env() -> Settings:
+    import os
+
+    raw = os.environ.get("DOCKYARD_SETTINGS_JSON")
+    if raw:
+        return Settings.model_validate(json.loads(raw))
+    return Settings()

@@ -1,0 +1,1 @@
+"""Database infrastructure: declarative base, engine factory, column types, Alembic migrations."""

@@ -1,0 +1,13 @@
+"""Imports every feature's models so that the metadata is complete (for Alembic and create_all).
+
+This is assembly, like app.py: it may import upward; nothing else should import it but
+migrations and tests.
+"""
+
+from dockyard.accounts import models as accounts_models
+from dockyard.db.base import Base
+from dockyard.events import models as events_models
+from dockyard.repos import models as repos_models
+from dockyard.webhooks import models as webhooks_models
+
+__all__ = ["Base", "accounts_models", "events_models", "repos_models", "webhooks_models"]

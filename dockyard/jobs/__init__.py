@@ -1,0 +1,1 @@
+"""Background jobs: leases and runners shared by feature workers."""

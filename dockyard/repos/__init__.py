@@ -1,0 +1,1 @@
+"""Repositories, tags, manifests and their team access grants."""

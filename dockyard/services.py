@@ -1,0 +1,47 @@
+"""The running registry's shared objects, built once by `create_app` and reached by routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from dockyard.clock import Clock, SystemClock
+from dockyard.config import Settings
+from dockyard.db.engine import create_engine, create_sessionmaker
+from dockyard.storage.base import BlobStore
+from dockyard.storage.filesystem import FilesystemBlobStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    storage: BlobStore
+    clock: Clock = field(default_factory=SystemClock)
+
+    @property
+    def registry_host(self) -> str:
+        return self.settings.registry_host
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessionmaker() as session:
+            yield session
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def build_services(settings: Settings) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url)
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        storage=FilesystemBlobStore(settings.data_dir / "storage"),
+    )

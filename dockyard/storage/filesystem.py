@@ -1,0 +1,202 @@
+"""Filesystem blob storage: blobs/<alg>/<2 hex>/<encoded>, uploads/<id>/data.
+
+Writes go to a temporary file, are fsynced, then atomically renamed, so a crash never leaves
+a half-written blob visible. Upload hashers live in memory while the process runs; after a
+restart the partial file is hashed again once, on its next use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from dockyard.storage.base import DigestMismatch, UploadOffsetMismatch
+from dockyard.storage.digest import algorithm, is_valid_digest
+
+_READ_CHUNK = 1024 * 1024
+
+
+class FilesystemBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "blobs").mkdir(parents=True, exist_ok=True)
+        (root / "uploads").mkdir(parents=True, exist_ok=True)
+        (root / "tmp").mkdir(parents=True, exist_ok=True)
+        # upload id -> (hash algorithm name, hasher, bytes hashed)
+        self._hashers: dict[str, hashlib._Hash] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- blobs --------------------------------------------------------------------------------
+    def _blob_path(self, digest: str) -> Path:
+        if not is_valid_digest(digest):
+            raise ValueError(f"invalid digest {digest!r}")
+        alg, encoded = digest.split(":", 1)
+        return self.root / "blobs" / alg / encoded[:2] / encoded
+
+    async def stat(self, digest: str) -> int | None:
+        try:
+            return self._blob_path(digest).stat().st_size
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def local_path(self, digest: str) -> Path | None:
+        path = self._blob_path(digest)
+        return path if path.exists() else None
+
+    async def read(
+        self, digest: str, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        path = self._blob_path(digest)
+        with path.open("rb") as fh:
+            fh.seek(start)
+            remaining = None if end is None else end - start + 1
+            while remaining is None or remaining > 0:
+                size = _READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining)
+                chunk = await asyncio.to_thread(fh.read, size)
+                if not chunk:
+                    break
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+
+    async def put(self, data: bytes) -> str:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        path = self._blob_path(digest)
+        if not path.exists():
+            await asyncio.to_thread(self._write_atomic, path, data)
+        return digest
+
+    def _write_atomic(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    async def delete(self, digest: str) -> None:
+        self._blob_path(digest).unlink(missing_ok=True)
+
+    async def iter_digests(self) -> AsyncIterator[str]:
+        blobs = self.root / "blobs"
+        for alg_dir in sorted(p for p in blobs.iterdir() if p.is_dir()):
+            for prefix in sorted(p for p in alg_dir.iterdir() if p.is_dir()):
+                for blob in sorted(prefix.iterdir()):
+                    yield f"{alg_dir.name}:{blob.name}"
+
+    # -- uploads ------------------------------------------------------------------------------
+    def _upload_file(self, upload_id: str) -> Path:
+        if not upload_id or "/" in upload_id or upload_id.startswith("."):
+            raise ValueError("invalid upload id")
+        return self.root / "uploads" / upload_id / "data"
+
+    def _lock(self, upload_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(upload_id, asyncio.Lock())
+
+    async def upload_start(self, upload_id: str) -> None:
+        path = self._upload_file(upload_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        self._hashers[upload_id] = hashlib.sha256()
+
+    async def upload_size(self, upload_id: str) -> int | None:
+        try:
+            return self._upload_file(upload_id).stat().st_size
+        except (FileNotFoundError, ValueError):
+            return None
+
+    async def _hasher(self, upload_id: str, path: Path) -> hashlib._Hash:
+        hasher = self._hashers.get(upload_id)
+        if hasher is None:
+            # After a restart: hash what was received before, once.
+            hasher = hashlib.sha256()
+            await asyncio.to_thread(_hash_file, path, hasher)
+            self._hashers[upload_id] = hasher
+        return hasher
+
+    async def upload_append(
+        self, upload_id: str, chunks: AsyncIterator[bytes], offset: int | None = None
+    ) -> int:
+        path = self._upload_file(upload_id)
+        async with self._lock(upload_id):
+            if not path.exists():
+                raise FileNotFoundError(upload_id)
+            size = path.stat().st_size
+            if offset is not None and offset != size:
+                raise UploadOffsetMismatch(f"upload is at {size}, chunk starts at {offset}")
+            hasher = await self._hasher(upload_id, path)
+            with path.open("ab") as fh:
+                buffer = bytearray()
+                async for chunk in chunks:
+                    buffer += chunk
+                    if len(buffer) >= _READ_CHUNK:
+                        data = bytes(buffer)
+                        buffer.clear()
+                        await asyncio.to_thread(_write_and_hash, fh, hasher, data)
+                if buffer:
+                    await asyncio.to_thread(_write_and_hash, fh, hasher, bytes(buffer))
+                fh.flush()
+                return fh.tell()
+
+    async def upload_commit(self, upload_id: str, digest: str) -> int:
+        path = self._upload_file(upload_id)
+        async with self._lock(upload_id):
+            if not path.exists():
+                raise FileNotFoundError(upload_id)
+            if algorithm(digest) == "sha256":
+                hasher = await self._hasher(upload_id, path)
+            else:
+                hasher = hashlib.new(algorithm(digest))
+                await asyncio.to_thread(_hash_file, path, hasher)
+            actual = f"{hasher.name}:{hasher.hexdigest()}"
+            if actual != digest:
+                raise DigestMismatch(f"content hashes to {actual}")
+            target = self._blob_path(digest)
+            size = path.stat().st_size
+            await asyncio.to_thread(_fsync_and_move, path, target)
+            self._forget(upload_id)
+            return size
+
+    async def upload_cancel(self, upload_id: str) -> None:
+        path = self._upload_file(upload_id)
+        async with self._lock(upload_id):
+            await asyncio.to_thread(shutil.rmtree, path.parent, True)
+            self._forget(upload_id)
+
+    def _forget(self, upload_id: str) -> None:
+        self._hashers.pop(upload_id, None)
+        self._locks.pop(upload_id, None)
+        shutil.rmtree(self._upload_file(upload_id).parent, ignore_errors=True)
+
+
+def _write_and_hash(fh: object, hasher: hashlib._Hash, data: bytes) -> None:
+    hasher.update(data)
+    fh.write(data)  # type: ignore[attr-defined]
+
+
+def _hash_file(path: Path, hasher: hashlib._Hash) -> None:
+    with path.open("rb") as fh:
+        while chunk := fh.read(_READ_CHUNK):
+            hasher.update(chunk)
+
+
+def _fsync_and_move(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with source.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(source, target)
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,1 @@
+"""Webhooks: MSR-compatible subscriptions and durable, signed delivery of outbox events."""

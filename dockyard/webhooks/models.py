@@ -1,0 +1,3 @@
+"""Tables for webhook subscriptions, deliveries and delivery attempts."""
+
+from __future__ import annotations
