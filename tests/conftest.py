@@ -45,3 +45,14 @@ def database_url(tmp_path: Path) -> Iterator[str]:
     url = create_database(tmp_path)
     yield url
     drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One server shared by a module's tests (faster); tests must not depend on each other."""
+    folder = tmp_path_factory.mktemp("module-server")
+    srv = make_server(folder, create_database(folder))
+    srv.start()
+    yield srv
+    srv.kill()
+    drop_database(srv.database_url)
