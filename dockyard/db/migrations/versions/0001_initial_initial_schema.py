@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-11-27 18:04:30.093802
+Create Date: 2026-11-27 18:08:24.538081
 """
 from collections.abc import Sequence
 
@@ -55,6 +55,32 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('outbox_events', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_events_pending', ['dispatched_at', 'seq'], unique=False)
+
+    op.create_table('webhook_subscriptions',
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('type', sa.String(length=64), nullable=False),
+    sa.Column('event_type', sa.String(length=64), nullable=False),
+    sa.Column('repo_event_filter', sa.String(length=32), nullable=True),
+    sa.Column('key', sa.String(length=512), nullable=False),
+    sa.Column('endpoint', sa.Text(), nullable=False),
+    sa.Column('author_id', sa.String(length=36), nullable=False),
+    sa.Column('created_at', dockyard.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_successful_at', dockyard.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('inactive', sa.Boolean(), nullable=False),
+    sa.Column('inactive_reason', sa.Text(), nullable=False),
+    sa.Column('tls_cert', sa.Text(), nullable=False),
+    sa.Column('skip_tls_verification', sa.Boolean(), nullable=False),
+    sa.Column('secret', sa.String(length=128), nullable=False),
+    sa.Column('previous_secret', sa.String(length=128), nullable=True),
+    sa.Column('previous_secret_expires_at', dockyard.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('consecutive_failures', sa.Integer(), nullable=False),
+    sa.Column('last_error', sa.Text(), nullable=False),
+    sa.Column('last_attempt_at', dockyard.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_subscriptions'))
+    )
+    with op.batch_alter_table('webhook_subscriptions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webhook_subscriptions_author_id'), ['author_id'], unique=False)
+        batch_op.create_index('ix_webhook_subscriptions_match', ['event_type', 'key', 'inactive'], unique=False)
 
     op.create_table('api_tokens',
     sa.Column('hashed_token', sa.String(length=64), nullable=False),
@@ -118,6 +144,30 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('teams', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_teams_org_id'), ['org_id'], unique=False)
+
+    op.create_table('webhook_deliveries',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('subscription_id', sa.String(length=64), nullable=False),
+    sa.Column('event_seq', sa.BigInteger(), nullable=False),
+    sa.Column('event_id', sa.String(length=36), nullable=False),
+    sa.Column('event_type', sa.String(length=64), nullable=False),
+    sa.Column('event_created_at', dockyard.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', dockyard.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('lease_token', sa.String(length=36), nullable=True),
+    sa.Column('created_at', dockyard.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', dockyard.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_status_code', sa.Integer(), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=False),
+    sa.Column('delivered_at', dockyard.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['subscription_id'], ['webhook_subscriptions.id'], name=op.f('fk_webhook_deliveries_subscription_id_webhook_subscriptions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries'))
+    )
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_webhook_deliveries_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhook_deliveries_event_seq'), ['event_seq'], unique=False)
+        batch_op.create_index('ix_webhook_deliveries_subscription', ['subscription_id', 'created_at'], unique=False)
 
     op.create_table('manifests',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -229,6 +279,21 @@ def upgrade() -> None:
     with op.batch_alter_table('uploads', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_uploads_repository_id'), ['repository_id'], unique=False)
 
+    op.create_table('webhook_delivery_attempts',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('delivery_id', sa.String(length=36), nullable=False),
+    sa.Column('attempted_at', dockyard.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status_code', sa.Integer(), nullable=True),
+    sa.Column('latency_ms', sa.Float(), nullable=False),
+    sa.Column('outcome', sa.String(length=16), nullable=False),
+    sa.Column('error', sa.Text(), nullable=False),
+    sa.Column('response_excerpt', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['delivery_id'], ['webhook_deliveries.id'], name=op.f('fk_webhook_delivery_attempts_delivery_id_webhook_deliveries'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_delivery_attempts'))
+    )
+    with op.batch_alter_table('webhook_delivery_attempts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webhook_delivery_attempts_delivery_id'), ['delivery_id'], unique=False)
+
     op.create_table('manifest_references',
     sa.Column('manifest_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('digest', sa.String(length=200), nullable=False),
@@ -250,6 +315,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_manifest_references_digest'))
 
     op.drop_table('manifest_references')
+    with op.batch_alter_table('webhook_delivery_attempts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_webhook_delivery_attempts_delivery_id'))
+
+    op.drop_table('webhook_delivery_attempts')
     with op.batch_alter_table('uploads', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_uploads_repository_id'))
 
@@ -284,6 +353,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_manifests_repository_id'))
 
     op.drop_table('manifests')
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_webhook_deliveries_subscription')
+        batch_op.drop_index(batch_op.f('ix_webhook_deliveries_event_seq'))
+        batch_op.drop_index('ix_webhook_deliveries_due')
+
+    op.drop_table('webhook_deliveries')
     with op.batch_alter_table('teams', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_teams_org_id'))
 
@@ -300,6 +375,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_api_tokens_account_id'))
 
     op.drop_table('api_tokens')
+    with op.batch_alter_table('webhook_subscriptions', schema=None) as batch_op:
+        batch_op.drop_index('ix_webhook_subscriptions_match')
+        batch_op.drop_index(batch_op.f('ix_webhook_subscriptions_author_id'))
+
+    op.drop_table('webhook_subscriptions')
     with op.batch_alter_table('outbox_events', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_events_pending')
 
