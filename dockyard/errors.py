@@ -29,6 +29,8 @@ class ErrorCode(StrEnum):
     RANGE_INVALID = "RANGE_INVALID"
     TAG_IMMUTABLE = "TAG_IMMUTABLE"
     MANIFEST_TOO_LARGE = "MANIFEST_TOO_LARGE"
+    TAG_INVALID = "TAG_INVALID"
+    PAGINATION_NUMBER_INVALID = "PAGINATION_NUMBER_INVALID"
     # MSR / eNZi codes (/api/v0, /enzi/v0).
     NOT_AUTHENTICATED = "NOT_AUTHENTICATED"
     NOT_AUTHORIZED = "NOT_AUTHORIZED"
@@ -87,6 +89,8 @@ _TABLE: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.RANGE_INVALID: (416, "invalid content range"),
     ErrorCode.TAG_IMMUTABLE: (409, "the tag exists and the repository's tags are immutable"),
     ErrorCode.MANIFEST_TOO_LARGE: (413, "manifest exceeds the size limit"),
+    ErrorCode.TAG_INVALID: (400, "manifest tag did not match URI"),
+    ErrorCode.PAGINATION_NUMBER_INVALID: (400, "invalid number of results requested"),
     ErrorCode.NOT_AUTHENTICATED: (401, "The client is not authenticated."),
     ErrorCode.NOT_AUTHORIZED: (403, "The client is not authorized."),
     ErrorCode.NOT_FOUND: (404, "The requested resource does not exist."),

@@ -41,6 +41,14 @@ class BlobStore(Protocol):
 
     def iter_digests(self) -> AsyncIterator[str]: ...
 
+    async def modified_at(self, digest: str) -> float | None:
+        """When the blob was written (epoch seconds), for gc's grace period; None if absent."""
+        ...
+
+    def iter_uploads(self) -> AsyncIterator[tuple[str, float]]:
+        """Every upload area in storage as (upload id, last modified epoch seconds)."""
+        ...
+
     async def upload_start(self, upload_id: str) -> None: ...
 
     async def upload_size(self, upload_id: str) -> int | None:

@@ -1,8 +1,9 @@
 """Filesystem blob storage: blobs/<alg>/<2 hex>/<encoded>, uploads/<id>/data.
 
 Writes go to a temporary file, are fsynced, then atomically renamed, so a crash never leaves
-a half-written blob visible. Upload hashers live in memory while the process runs; after a
-restart the partial file is hashed again once, on its next use.
+a half-written blob visible. Upload hashers live in memory while the process runs, with the
+offset they have hashed up to: when another worker process (or a previous run) appended bytes,
+only the missing tail is hashed, so several workers and restarts never give a wrong digest.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,8 +29,8 @@ class FilesystemBlobStore:
         (root / "blobs").mkdir(parents=True, exist_ok=True)
         (root / "uploads").mkdir(parents=True, exist_ok=True)
         (root / "tmp").mkdir(parents=True, exist_ok=True)
-        # upload id -> (hash algorithm name, hasher, bytes hashed)
-        self._hashers: dict[str, hashlib._Hash] = {}
+        # upload id -> (sha256 hasher, bytes of the upload file it has consumed)
+        self._hashers: dict[str, tuple[hashlib._Hash, int]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     # -- blobs --------------------------------------------------------------------------------
@@ -45,8 +47,17 @@ class FilesystemBlobStore:
             return None
 
     def local_path(self, digest: str) -> Path | None:
-        path = self._blob_path(digest)
+        try:
+            path = self._blob_path(digest)
+        except ValueError:
+            return None
         return path if path.exists() else None
+
+    async def modified_at(self, digest: str) -> float | None:
+        try:
+            return self._blob_path(digest).stat().st_mtime
+        except (FileNotFoundError, ValueError):
+            return None
 
     async def read(
         self, digest: str, start: int = 0, end: int | None = None
@@ -73,7 +84,7 @@ class FilesystemBlobStore:
 
     def _write_atomic(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp")
+        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix=uuid.uuid4().hex)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -92,11 +103,20 @@ class FilesystemBlobStore:
         for alg_dir in sorted(p for p in blobs.iterdir() if p.is_dir()):
             for prefix in sorted(p for p in alg_dir.iterdir() if p.is_dir()):
                 for blob in sorted(prefix.iterdir()):
-                    yield f"{alg_dir.name}:{blob.name}"
+                    digest = f"{alg_dir.name}:{blob.name}"
+                    if is_valid_digest(digest):
+                        yield digest
+
+    async def iter_uploads(self) -> AsyncIterator[tuple[str, float]]:
+        for folder in sorted((self.root / "uploads").iterdir()):
+            try:
+                yield folder.name, folder.stat().st_mtime
+            except FileNotFoundError:
+                continue
 
     # -- uploads ------------------------------------------------------------------------------
     def _upload_file(self, upload_id: str) -> Path:
-        if not upload_id or "/" in upload_id or upload_id.startswith("."):
+        if not upload_id or not all(c.isalnum() or c == "-" for c in upload_id):
             raise ValueError("invalid upload id")
         return self.root / "uploads" / upload_id / "data"
 
@@ -107,7 +127,7 @@ class FilesystemBlobStore:
         path = self._upload_file(upload_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
-        self._hashers[upload_id] = hashlib.sha256()
+        self._hashers[upload_id] = (hashlib.sha256(), 0)
 
     async def upload_size(self, upload_id: str) -> int | None:
         try:
@@ -115,13 +135,16 @@ class FilesystemBlobStore:
         except (FileNotFoundError, ValueError):
             return None
 
-    async def _hasher(self, upload_id: str, path: Path) -> hashlib._Hash:
-        hasher = self._hashers.get(upload_id)
-        if hasher is None:
-            # After a restart: hash what was received before, once.
-            hasher = hashlib.sha256()
-            await asyncio.to_thread(_hash_file, path, hasher)
-            self._hashers[upload_id] = hasher
+    async def _hasher(self, upload_id: str, path: Path, size: int) -> hashlib._Hash:
+        """A sha256 hasher that has consumed exactly the first `size` bytes of the upload."""
+        entry = self._hashers.get(upload_id)
+        if entry is None or entry[1] > size:
+            entry = (hashlib.sha256(), 0)
+        hasher, hashed = entry
+        if hashed < size:
+            # Bytes appended by another worker process or before a restart: hash only those.
+            await asyncio.to_thread(_hash_file, path, hasher, hashed, size)
+        self._hashers[upload_id] = (hasher, size)
         return hasher
 
     async def upload_append(
@@ -134,27 +157,40 @@ class FilesystemBlobStore:
             size = path.stat().st_size
             if offset is not None and offset != size:
                 raise UploadOffsetMismatch(f"upload is at {size}, chunk starts at {offset}")
-            hasher = await self._hasher(upload_id, path)
-            with path.open("ab") as fh:
-                buffer = bytearray()
-                async for chunk in chunks:
-                    buffer += chunk
-                    if len(buffer) >= _READ_CHUNK:
-                        data = bytes(buffer)
-                        buffer.clear()
+            hasher = await self._hasher(upload_id, path, size)
+            written = size
+            try:
+                with path.open("ab") as fh:
+                    pending: list[bytes] = []
+                    pending_size = 0
+                    async for chunk in chunks:
+                        pending.append(chunk)
+                        pending_size += len(chunk)
+                        if pending_size >= _READ_CHUNK:
+                            data = b"".join(pending)
+                            pending.clear()
+                            pending_size = 0
+                            await asyncio.to_thread(_write_and_hash, fh, hasher, data)
+                            written += len(data)
+                    if pending:
+                        data = b"".join(pending)
                         await asyncio.to_thread(_write_and_hash, fh, hasher, data)
-                if buffer:
-                    await asyncio.to_thread(_write_and_hash, fh, hasher, bytes(buffer))
-                fh.flush()
-                return fh.tell()
+                        written += len(data)
+                    fh.flush()
+            finally:
+                # The hasher has seen exactly what reached the file, even when the client
+                # disconnected half-way: the next chunk resumes from there.
+                self._hashers[upload_id] = (hasher, written)
+            return written
 
     async def upload_commit(self, upload_id: str, digest: str) -> int:
         path = self._upload_file(upload_id)
         async with self._lock(upload_id):
             if not path.exists():
                 raise FileNotFoundError(upload_id)
+            size = path.stat().st_size
             if algorithm(digest) == "sha256":
-                hasher = await self._hasher(upload_id, path)
+                hasher = await self._hasher(upload_id, path, size)
             else:
                 hasher = hashlib.new(algorithm(digest))
                 await asyncio.to_thread(_hash_file, path, hasher)
@@ -162,7 +198,6 @@ class FilesystemBlobStore:
             if actual != digest:
                 raise DigestMismatch(f"content hashes to {actual}")
             target = self._blob_path(digest)
-            size = path.stat().st_size
             await asyncio.to_thread(_fsync_and_move, path, target)
             self._forget(upload_id)
             return size
@@ -180,13 +215,21 @@ class FilesystemBlobStore:
 
 
 def _write_and_hash(fh: object, hasher: hashlib._Hash, data: bytes) -> None:
-    hasher.update(data)
+    # Write first: a failed write must not leave the hasher ahead of the file.
     fh.write(data)  # type: ignore[attr-defined]
+    hasher.update(data)
 
 
-def _hash_file(path: Path, hasher: hashlib._Hash) -> None:
+def _hash_file(path: Path, hasher: hashlib._Hash, start: int = 0, end: int | None = None) -> None:
     with path.open("rb") as fh:
-        while chunk := fh.read(_READ_CHUNK):
+        fh.seek(start)
+        remaining = end - start if end is not None else None
+        while remaining is None or remaining > 0:
+            chunk = fh.read(_READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining))
+            if not chunk:
+                break
+            if remaining is not None:
+                remaining -= len(chunk)
             hasher.update(chunk)
 
 

@@ -1,0 +1,126 @@
+"""Resolve `/v2/<namespace>/<repository>` for a request: validate the name, authenticate, find
+(or, for a push, create) the repository, and check the access level the operation needs.
+
+Answers as the distribution spec wants: anonymous 401 (with a challenge), a repository the
+caller cannot see 404 NAME_UNKNOWN, a visible one they may not change 403 DENIED.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dockyard.accounts.models import Account
+from dockyard.accounts.principal import Principal
+from dockyard.accounts.service import ACCOUNT_NAME_RE
+from dockyard.auth.access import namespace_access, repository_access
+from dockyard.auth.deps import get_principal, services_of
+from dockyard.auth.permissions import AccessLevel
+from dockyard.errors import DockyardError, ErrorCode
+from dockyard.repos.models import Repository
+from dockyard.repos.service import (
+    REPOSITORY_NAME_RE,
+    RESERVED_REPOSITORY_NAMES,
+    create_repository,
+    get_repository,
+)
+from dockyard.services import Services
+
+
+@dataclass
+class RepoContext:
+    services: Services
+    principal: Principal | None
+    repository: Repository
+    level: AccessLevel
+
+    @property
+    def author(self) -> str:
+        return self.principal.name if self.principal is not None else ""
+
+    @property
+    def name(self) -> str:
+        return self.repository.full_name
+
+
+def validate_name(namespace: str, name: str) -> None:
+    if (
+        len(namespace) > 255
+        or len(name) > 255
+        or not ACCOUNT_NAME_RE.fullmatch(namespace)
+        or not REPOSITORY_NAME_RE.fullmatch(name)
+    ):
+        raise DockyardError(
+            ErrorCode.NAME_INVALID,
+            "repository names are <namespace>/<repository>, lowercase letters, digits and "
+            "single separators",
+            detail={"name": f"{namespace}/{name}"[:600]},
+        )
+
+
+def _name_unknown(namespace: str, name: str) -> DockyardError:
+    return DockyardError(ErrorCode.NAME_UNKNOWN, detail={"name": f"{namespace}/{name}"})
+
+
+def _unauthorized() -> DockyardError:
+    return DockyardError(ErrorCode.UNAUTHORIZED, "authentication required")
+
+
+async def _auto_create(services: Services, principal: Principal, namespace: str, name: str) -> None:
+    """Create the repository in its own short transaction (parallel layer uploads race here)."""
+    if name in RESERVED_REPOSITORY_NAMES:
+        raise DockyardError(ErrorCode.NAME_INVALID, f"{name!r} is a reserved repository name")
+    async with services.session() as session:
+        account = await session.scalar(select(Account).where(Account.name == namespace))
+        if account is None:
+            raise _name_unknown(namespace, name)
+        if await namespace_access(session, principal, account) < AccessLevel.ADMIN:
+            raise _name_unknown(namespace, name)
+        try:
+            await create_repository(session, account, name, principal.name)
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()  # someone else created it first: fine
+            return
+        except DockyardError as exc:
+            if exc.code is ErrorCode.REPOSITORY_EXISTS:
+                return
+            raise DockyardError(ErrorCode.NAME_INVALID, exc.message) from exc
+    from dockyard.events.bus import notify_committed
+
+    notify_committed()
+
+
+async def open_repository(
+    request: Request,
+    session: AsyncSession,
+    namespace: str,
+    name: str,
+    need: AccessLevel,
+    *,
+    create: bool = False,
+) -> RepoContext:
+    """The repository and the caller's access, or the spec's error for why not."""
+    validate_name(namespace, name)
+    services = services_of(request)
+    principal = await get_principal(request)
+    repository = await get_repository(session, namespace, name)
+    if repository is None and create and principal is not None:
+        await _auto_create(services, principal, namespace, name)
+        repository = await get_repository(session, namespace, name)
+    if repository is None:
+        if principal is None:
+            raise _unauthorized()
+        raise _name_unknown(namespace, name)
+    level = await repository_access(session, principal, repository)
+    if level < need:
+        if principal is None:
+            raise _unauthorized()
+        if level is AccessLevel.NONE:
+            raise _name_unknown(namespace, name)
+        raise DockyardError(ErrorCode.DENIED, "you may pull from this repository but not change it")
+    return RepoContext(services, principal, repository, level)

@@ -1,0 +1,265 @@
+"""Manifests: PUT/GET/HEAD/DELETE by tag or digest. Validates the body against its media type,
+verifies the digest, requires referenced blobs and child manifests, reads the image config for
+os/architecture, stores the bytes, then lets repos.content record it (and its events)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy.exc import IntegrityError
+
+from dockyard.auth.permissions import AccessLevel
+from dockyard.errors import DockyardError, ErrorCode
+from dockyard.events.bus import notify_committed
+from dockyard.registry.access import RepoContext, open_repository
+from dockyard.registry.mediatypes import (
+    IMAGE_CONFIG_TYPES,
+    ManifestError,
+    ParsedManifest,
+    accepts,
+    parse_manifest,
+    platform_of_config,
+)
+from dockyard.repos import content
+from dockyard.repos.models import Manifest
+from dockyard.services import Services
+from dockyard.storage.digest import is_valid_digest, new_hasher
+
+router = APIRouter(include_in_schema=False)
+
+TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+_MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def _is_digest_ref(reference: str) -> bool:
+    return ":" in reference
+
+
+def _check_reference(reference: str) -> None:
+    if _is_digest_ref(reference):
+        if not is_valid_digest(reference):
+            raise DockyardError(
+                ErrorCode.DIGEST_INVALID, "invalid digest", detail={"digest": reference[:200]}
+            )
+    elif not TAG_RE.fullmatch(reference):
+        raise DockyardError(ErrorCode.TAG_INVALID, "invalid tag", detail={"tag": reference[:200]})
+
+
+def _unknown(reference: str) -> DockyardError:
+    return DockyardError(ErrorCode.MANIFEST_UNKNOWN, detail={"reference": reference})
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise DockyardError(ErrorCode.MANIFEST_TOO_LARGE, f"manifests are limited to {limit} bytes")
+    parts: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise DockyardError(
+                ErrorCode.MANIFEST_TOO_LARGE, f"manifests are limited to {limit} bytes"
+            )
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def _read_small_blob(services: Services, digest: str, limit: int) -> bytes | None:
+    size = await services.storage.stat(digest)
+    if size is None or size > limit:
+        return None
+    parts = [chunk async for chunk in services.storage.read(digest)]
+    return b"".join(parts)
+
+
+async def _describe(
+    services: Services, ctx: RepoContext, parsed: ParsedManifest, digest: str, body: bytes
+) -> content.ManifestRecord:
+    """Check references exist and gather what the content service records."""
+    session_factory = services.session
+    async with session_factory() as session:
+        if parsed.is_index:
+            missing = await content.missing_manifests(
+                session, ctx.repository.id, (c.digest for c in parsed.children)
+            )
+        else:
+            wanted = [d.digest for d in parsed.layers if not d.foreign]
+            if parsed.config is not None:
+                wanted.append(parsed.config.digest)
+            missing = await content.missing_blobs(session, ctx.repository.id, wanted)
+    if missing:
+        raise DockyardError(
+            ErrorCode.MANIFEST_BLOB_UNKNOWN,
+            detail={"missing": missing[:20]},
+        )
+    os_name = arch = ""
+    config = parsed.config
+    if config is not None and config.media_type in IMAGE_CONFIG_TYPES:
+        config_body = await _read_small_blob(services, config.digest, _MAX_CONFIG_BYTES)
+        if config_body is not None:
+            os_name, arch = platform_of_config(config_body)
+    image_size = (config.size if config else 0) + sum(d.size for d in parsed.layers)
+    if parsed.is_index:
+        image_size = sum(c.size for c in parsed.children)
+    return content.ManifestRecord(
+        digest=digest,
+        media_type=parsed.media_type,
+        size=len(body),
+        config_digest=config.digest if config else "",
+        config_media_type=config.media_type if config else "",
+        artifact_type=parsed.effective_artifact_type,
+        subject_digest=parsed.subject.digest if parsed.subject else None,
+        os=os_name,
+        architecture=arch,
+        image_size=image_size,
+        annotations_json=json.dumps(parsed.annotations) if parsed.annotations else "",
+        blob_refs=[d.digest for d in parsed.layers]
+        + ([config.digest] if config is not None else []),
+        child_refs=[(c.digest, c.os, c.architecture) for c in parsed.children],
+    )
+
+
+@router.put("/v2/{namespace}/{repository}/manifests/{reference}")
+async def put_manifest(
+    request: Request, namespace: str, repository: str, reference: str
+) -> Response:
+    _check_reference(reference)
+    services: Services = request.app.state.services
+    async with services.session() as session:
+        ctx = await open_repository(
+            request, session, namespace, repository, AccessLevel.READ_WRITE, create=True
+        )
+    body = await _read_body(request, services.settings.max_manifest_bytes)
+    try:
+        parsed = parse_manifest(body, request.headers.get("content-type"))
+    except ManifestError as exc:
+        raise DockyardError(exc.code, exc.message) from exc
+    if _is_digest_ref(reference):
+        hasher = new_hasher(reference)
+        hasher.update(body)
+        digest = f"{hasher.name}:{hasher.hexdigest()}"
+        if digest != reference:
+            raise DockyardError(
+                ErrorCode.DIGEST_INVALID,
+                "the manifest does not hash to the digest in the URL",
+                detail={"expected": reference, "actual": digest},
+            )
+        if not reference.startswith("sha256:"):
+            raise DockyardError(ErrorCode.UNSUPPORTED, "manifests must use sha256 digests")
+    record = await _describe(services, ctx, parsed, _sha256(body), body)
+    await services.storage.put(body)
+    tag = None if _is_digest_ref(reference) else reference
+    for attempt in range(3):
+        try:
+            async with services.session() as session:
+                await content.put_manifest(
+                    session, services.registry_host, ctx.repository, record, tag, ctx.author
+                )
+                await session.commit()
+            break
+        except IntegrityError:
+            # A concurrent push of the same manifest or tag won the insert: try again.
+            if attempt == 2:
+                raise
+    notify_committed()
+    headers = {
+        "Location": f"/v2/{namespace}/{repository}/manifests/{record.digest}",
+        "Docker-Content-Digest": record.digest,
+        "Content-Length": "0",
+    }
+    if record.subject_digest:
+        headers["OCI-Subject"] = record.subject_digest
+    return Response(status_code=201, headers=headers)
+
+
+def _sha256(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _read_manifest_bytes(services: Services, manifest: Manifest) -> bytes | None:
+    path = services.storage.local_path(manifest.digest)
+    if path is None:
+        return None
+    try:
+        # Manifests are small (<= 4 MiB, usually a few KiB): a direct read beats a thread hop.
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+@router.head("/v2/{namespace}/{repository}/manifests/{reference}")
+@router.get("/v2/{namespace}/{repository}/manifests/{reference}")
+async def get_manifest(
+    request: Request, namespace: str, repository: str, reference: str
+) -> Response:
+    _check_reference(reference)
+    services: Services = request.app.state.services
+    head = request.method == "HEAD"
+    async with services.session() as session:
+        ctx = await open_repository(request, session, namespace, repository, AccessLevel.READ_ONLY)
+        repo = ctx.repository
+        by_tag = not _is_digest_ref(reference)
+        if by_tag:
+            manifest = await content.manifest_by_tag(session, repo.id, reference)
+        else:
+            manifest = await content.get_manifest(session, repo, reference)
+        if manifest is None:
+            raise _unknown(reference)
+        if not accepts(request.headers.get("accept"), manifest.media_type):
+            raise DockyardError(
+                ErrorCode.MANIFEST_UNKNOWN,
+                f"the manifest is a {manifest.media_type}, which the Accept header excludes",
+                detail={"reference": reference},
+            )
+        headers = {
+            "Docker-Content-Digest": manifest.digest,
+            "Content-Type": manifest.media_type,
+            "ETag": f'"{manifest.digest}"',
+        }
+        if head:
+            headers["Content-Length"] = str(manifest.size)
+            return Response(status_code=200, headers=headers)
+        body = _read_manifest_bytes(services, manifest)
+        if body is None:
+            parts = [chunk async for chunk in services.storage.read(manifest.digest)]
+            body = b"".join(parts)
+        await content.record_pull(
+            session,
+            services.registry_host,
+            repo,
+            manifest,
+            reference if by_tag else None,
+            ctx.author,
+        )
+        await session.commit()
+    notify_committed()
+    return Response(content=body, status_code=200, headers=headers)
+
+
+@router.delete("/v2/{namespace}/{repository}/manifests/{reference}")
+async def delete_manifest(
+    request: Request, namespace: str, repository: str, reference: str
+) -> Response:
+    _check_reference(reference)
+    services: Services = request.app.state.services
+    async with services.session() as session:
+        ctx = await open_repository(request, session, namespace, repository, AccessLevel.READ_WRITE)
+        host = services.registry_host
+        if _is_digest_ref(reference):
+            if not await content.delete_manifest(
+                session, host, ctx.repository, reference, ctx.author
+            ):
+                raise _unknown(reference)
+        else:
+            try:
+                await content.delete_tag(session, host, ctx.repository, reference, ctx.author)
+            except DockyardError as exc:
+                raise _unknown(reference) from exc
+        await session.commit()
+    notify_committed()
+    return Response(status_code=202)

@@ -1,0 +1,252 @@
+"""Blob uploads: monolithic POST ?digest=, chunked POST + PATCH (+ Content-Range) + PUT ?digest=,
+status GET, cancel DELETE, and cross-repository mount.
+
+The upload row (repos.models.Upload) and the bytes in storage both outlive the process, so a
+client resumes after a restart. No database session is held while a body streams.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import update
+
+from dockyard.auth.access import repository_access
+from dockyard.auth.permissions import AccessLevel
+from dockyard.clock import utcnow
+from dockyard.errors import DockyardError, ErrorCode
+from dockyard.events.bus import notify_committed
+from dockyard.registry.access import RepoContext, open_repository, validate_name
+from dockyard.registry.blobs import check_digest
+from dockyard.registry.ranges import RangeError, parse_content_range, upload_range_header
+from dockyard.repos import content
+from dockyard.repos.models import Upload
+from dockyard.repos.service import get_repository
+from dockyard.services import Services
+from dockyard.storage.base import DigestMismatch, UploadOffsetMismatch
+
+router = APIRouter(include_in_schema=False)
+
+
+def _location(namespace: str, repository: str, upload_id: str) -> str:
+    return f"/v2/{namespace}/{repository}/blobs/uploads/{upload_id}"
+
+
+def _blob_location(namespace: str, repository: str, digest: str) -> str:
+    return f"/v2/{namespace}/{repository}/blobs/{digest}"
+
+
+def _upload_headers(namespace: str, repository: str, upload_id: str, size: int) -> dict[str, str]:
+    return {
+        "Location": _location(namespace, repository, upload_id),
+        "Range": upload_range_header(size),
+        "Docker-Upload-UUID": upload_id,
+        "Content-Length": "0",
+    }
+
+
+def _upload_unknown(upload_id: str) -> DockyardError:
+    return DockyardError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id[:100]})
+
+
+def _valid_upload_id(upload_id: str) -> bool:
+    try:
+        return str(uuid.UUID(upload_id)) == upload_id
+    except ValueError:
+        return False
+
+
+async def _body(request: Request) -> AsyncIterator[bytes]:
+    async for chunk in request.stream():
+        if chunk:
+            yield chunk
+
+
+async def _finish(
+    services: Services, ctx: RepoContext, upload_id: str, digest: str, *, has_row: bool
+) -> Response:
+    """Verify and publish the upload as a blob, link it to the repository, drop the session."""
+    try:
+        size = await services.storage.upload_commit(upload_id, digest)
+    except DigestMismatch as exc:
+        raise DockyardError(ErrorCode.DIGEST_INVALID, str(exc), detail={"digest": digest}) from exc
+    except FileNotFoundError as exc:
+        raise _upload_unknown(upload_id) from exc
+    async with services.session() as session:
+        await content.link_blob(session, ctx.repository.id, digest, size)
+        if has_row:
+            await content.delete_upload(session, upload_id)
+        await session.commit()
+    repo = ctx.repository
+    return Response(
+        status_code=201,
+        headers={
+            "Location": _blob_location(repo.namespace, repo.name, digest),
+            "Docker-Content-Digest": digest,
+            "Content-Length": "0",
+        },
+    )
+
+
+async def _try_mount(
+    request: Request, ctx: RepoContext, digest: str, source: str | None
+) -> Response | None:
+    """Link a blob the caller can read in `source` into this repository, or None (fall back)."""
+    if not source or source.count("/") != 1:
+        return None
+    src_ns, src_name = source.split("/", 1)
+    try:
+        validate_name(src_ns, src_name)
+    except DockyardError:
+        return None
+    services = ctx.services
+    async with services.session() as session:
+        src = await get_repository(session, src_ns, src_name)
+        if src is None:
+            return None
+        if await repository_access(session, ctx.principal, src) < AccessLevel.READ_ONLY:
+            return None
+        size = await content.blob_size(session, src.id, digest)
+        if size is None or await services.storage.stat(digest) is None:
+            return None
+        await content.link_blob(session, ctx.repository.id, digest, size)
+        await session.commit()
+    repo = ctx.repository
+    return Response(
+        status_code=201,
+        headers={
+            "Location": _blob_location(repo.namespace, repo.name, digest),
+            "Docker-Content-Digest": digest,
+            "Content-Length": "0",
+        },
+    )
+
+
+@router.post("/v2/{namespace}/{repository}/blobs/uploads/")
+@router.post("/v2/{namespace}/{repository}/blobs/uploads")
+async def start_upload(request: Request, namespace: str, repository: str) -> Response:
+    services: Services = request.app.state.services
+    async with services.session() as session:
+        ctx = await open_repository(
+            request, session, namespace, repository, AccessLevel.READ_WRITE, create=True
+        )
+    notify_committed()
+    params = request.query_params
+    mount = params.get("mount")
+    if mount is not None:
+        check_digest(mount)
+        mounted = await _try_mount(request, ctx, mount, params.get("from"))
+        if mounted is not None:
+            return mounted
+    digest = params.get("digest")
+    if digest is not None:
+        check_digest(digest)
+        upload_id = str(uuid.uuid4())
+        await services.storage.upload_start(upload_id)
+        try:
+            await services.storage.upload_append(upload_id, _body(request))
+            return await _finish(services, ctx, upload_id, digest, has_row=False)
+        finally:
+            await services.storage.upload_cancel(upload_id)
+    async with services.session() as session:
+        upload = await content.create_upload(session, ctx.repository.id)
+        upload_id = upload.id
+        await services.storage.upload_start(upload_id)
+        await session.commit()
+    return Response(status_code=202, headers=_upload_headers(namespace, repository, upload_id, 0))
+
+
+async def _open_upload(
+    request: Request, namespace: str, repository: str, upload_id: str, need: AccessLevel
+) -> RepoContext:
+    services: Services = request.app.state.services
+    async with services.session() as session:
+        ctx = await open_repository(request, session, namespace, repository, need)
+        if not _valid_upload_id(upload_id) or (
+            await content.get_upload(session, ctx.repository.id, upload_id) is None
+        ):
+            raise _upload_unknown(upload_id)
+    return ctx
+
+
+async def _append(request: Request, ctx: RepoContext, upload_id: str) -> int:
+    services = ctx.services
+    storage = services.storage
+    offset: int | None = None
+    content_range = request.headers.get("content-range")
+    if content_range:
+        try:
+            offset, _end = parse_content_range(content_range)
+        except RangeError as exc:
+            raise DockyardError(ErrorCode.RANGE_INVALID, str(exc)) from exc
+    try:
+        size = await storage.upload_append(upload_id, _body(request), offset)
+    except UploadOffsetMismatch as exc:
+        current = await storage.upload_size(upload_id) or 0
+        repo = ctx.repository
+        raise DockyardError(
+            ErrorCode.RANGE_INVALID,
+            str(exc),
+            headers=_upload_headers(repo.namespace, repo.name, upload_id, current),
+        ) from exc
+    except FileNotFoundError as exc:
+        raise _upload_unknown(upload_id) from exc
+    async with services.session() as session:
+        await session.execute(
+            update(Upload).where(Upload.id == upload_id).values(size=size, updated_at=utcnow())
+        )
+        await session.commit()
+    return size
+
+
+@router.patch("/v2/{namespace}/{repository}/blobs/uploads/{upload_id}")
+async def patch_upload(
+    request: Request, namespace: str, repository: str, upload_id: str
+) -> Response:
+    ctx = await _open_upload(request, namespace, repository, upload_id, AccessLevel.READ_WRITE)
+    size = await _append(request, ctx, upload_id)
+    return Response(
+        status_code=202, headers=_upload_headers(namespace, repository, upload_id, size)
+    )
+
+
+@router.put("/v2/{namespace}/{repository}/blobs/uploads/{upload_id}")
+async def put_upload(request: Request, namespace: str, repository: str, upload_id: str) -> Response:
+    ctx = await _open_upload(request, namespace, repository, upload_id, AccessLevel.READ_WRITE)
+    digest = request.query_params.get("digest")
+    if digest is None:
+        raise DockyardError(ErrorCode.DIGEST_INVALID, "the digest query parameter is required")
+    check_digest(digest)
+    if request.headers.get("content-length", "0") != "0" or request.headers.get(
+        "transfer-encoding"
+    ):
+        await _append(request, ctx, upload_id)
+    return await _finish(ctx.services, ctx, upload_id, digest, has_row=True)
+
+
+@router.get("/v2/{namespace}/{repository}/blobs/uploads/{upload_id}")
+async def upload_status(
+    request: Request, namespace: str, repository: str, upload_id: str
+) -> Response:
+    ctx = await _open_upload(request, namespace, repository, upload_id, AccessLevel.READ_WRITE)
+    size = await ctx.services.storage.upload_size(upload_id)
+    if size is None:
+        raise _upload_unknown(upload_id)
+    return Response(
+        status_code=204, headers=_upload_headers(namespace, repository, upload_id, size)
+    )
+
+
+@router.delete("/v2/{namespace}/{repository}/blobs/uploads/{upload_id}")
+async def cancel_upload(
+    request: Request, namespace: str, repository: str, upload_id: str
+) -> Response:
+    ctx = await _open_upload(request, namespace, repository, upload_id, AccessLevel.READ_WRITE)
+    async with ctx.services.session() as session:
+        await content.delete_upload(session, upload_id)
+        await session.commit()
+    await ctx.services.storage.upload_cancel(upload_id)
+    return Response(status_code=204)
