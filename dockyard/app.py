@@ -75,6 +75,15 @@ def _mount_features(
 
     app.include_router(registry_router)
 
+    # Web UI (issue 5): session-cookie principals, pages, static assets, security headers.
+    from dockyard.ui.routes import install_ui
+    from dockyard.ui.routes import router as ui_router
+    from dockyard.ui.session import session_resolver
+
+    resolvers.append(session_resolver)
+    app.include_router(ui_router)
+    install_ui(app)
+
 
 def app_factory() -> FastAPI:
     """Entry point for the ASGI server's worker processes (settings come from the environment)."""

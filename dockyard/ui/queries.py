@@ -1,0 +1,132 @@
+"""Read-only lookups the pages need to list things: which repositories and namespaces a
+person can see. Every permission answer comes from `auth.access`; nothing is decided here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dockyard.accounts.models import Account, OrgMember
+from dockyard.accounts.principal import Principal
+from dockyard.auth.access import namespace_access
+from dockyard.auth.permissions import AccessLevel
+from dockyard.repos.models import Repository, Tag
+from dockyard.repos.service import list_repositories
+
+
+@dataclass(frozen=True)
+class RepoRow:
+    repo: Repository
+    tags: int
+
+
+async def tag_counts(session: AsyncSession, repo_ids: list[str]) -> dict[str, int]:
+    if not repo_ids:
+        return {}
+    rows = await session.execute(
+        select(Tag.repository_id, func.count())
+        .where(Tag.repository_id.in_(repo_ids))
+        .group_by(Tag.repository_id)
+    )
+    return {repo_id: int(count) for repo_id, count in rows.all()}
+
+
+async def visible_repositories(
+    session: AsyncSession,
+    principal: Principal,
+    search: str,
+    offset: int,
+    limit: int,
+    namespace: str | None = None,
+) -> tuple[list[RepoRow], int]:
+    """The repositories `principal` may at least read (repos.service decides), filtered by a
+    search string and paged, with the total."""
+    ns_account = None
+    if namespace is not None:
+        ns_account = await session.scalar(select(Account).where(Account.name == namespace))
+        if ns_account is None:
+            return [], 0
+    visible = [repo for repo, _ in await list_repositories(session, principal, ns_account)]
+    if search:
+        needle = search.lower()
+        visible = [
+            repo
+            for repo in visible
+            if needle in repo.full_name.lower() or needle in repo.short_description.lower()
+        ]
+    window = visible[offset : offset + limit]
+    counts = await tag_counts(session, [repo.id for repo in window])
+    rows = [RepoRow(repo, counts.get(repo.id, 0)) for repo in window]
+    return rows, len(visible)
+
+
+async def creatable_namespaces(session: AsyncSession, principal: Principal) -> list[Account]:
+    """Namespaces where `principal` may create repositories (namespace ADMIN)."""
+    if principal.is_admin:
+        stmt = select(Account).where(Account.is_active.is_(True)).order_by(Account.name)
+    else:
+        orgs = select(OrgMember.org_id).where(OrgMember.user_id == principal.account_id)
+        stmt = (
+            select(Account)
+            .where(or_(Account.id == principal.account_id, Account.id.in_(orgs)))
+            .order_by(Account.name)
+        )
+    result = []
+    for account in await session.scalars(stmt):
+        if await namespace_access(session, principal, account) >= AccessLevel.ADMIN:
+            result.append(account)
+    # The user's own namespace first: it is the usual choice.
+    result.sort(key=lambda a: (a.id != principal.account_id, a.name))
+    return result
+
+
+async def visible_namespaces(session: AsyncSession, principal: Principal) -> list[Account]:
+    """Organizations the principal belongs to (all of them for an admin)."""
+    stmt = select(Account).where(Account.is_org.is_(True)).order_by(Account.name)
+    if not principal.is_admin:
+        orgs = select(OrgMember.org_id).where(OrgMember.user_id == principal.account_id)
+        stmt = stmt.where(Account.id.in_(orgs))
+    return list(await session.scalars(stmt))
+
+
+@dataclass(frozen=True)
+class TagRow:
+    tag: Tag
+    media_type: str
+    os: str
+    architecture: str
+    size: int
+
+
+async def repository_tags(
+    session: AsyncSession, repo: Repository, name: str | None = None
+) -> list[TagRow]:
+    """Tags with their manifest's platform and size, newest first (or the one named)."""
+    from dockyard.repos.models import Manifest
+
+    stmt = (
+        select(Tag, Manifest)
+        .outerjoin(
+            Manifest,
+            (Manifest.repository_id == Tag.repository_id) & (Manifest.digest == Tag.digest),
+        )
+        .where(Tag.repository_id == repo.id)
+        .order_by(Tag.updated_at.desc(), Tag.name)
+    )
+    if name is not None:
+        stmt = stmt.where(Tag.name == name)
+    rows = []
+    for tag, manifest in (await session.execute(stmt)).all():
+        rows.append(
+            TagRow(
+                tag,
+                manifest.media_type if manifest else "",
+                manifest.os if manifest else "",
+                manifest.architecture if manifest else "",
+                manifest.image_size if manifest else 0,
+            )
+        )
+    return rows

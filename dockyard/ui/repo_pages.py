@@ -1,0 +1,256 @@
+"""Repository pages: create, Info, Tags, one tag, Settings. Thin: services do the work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+
+from dockyard.accounts.models import Account
+from dockyard.auth.access import repository_access
+from dockyard.auth.permissions import AccessLevel
+from dockyard.errors import DockyardError
+from dockyard.repos import content
+from dockyard.repos import service as repos_service
+from dockyard.repos.models import Repository
+from dockyard.ui.queries import creatable_namespaces, repository_tags
+from dockyard.ui.render import (
+    FORBIDDEN,
+    Page,
+    form_value,
+    not_found,
+    page_context,
+    redirect,
+    render,
+)
+
+router = APIRouter()
+
+
+@dataclass(frozen=True)
+class RepoView:
+    repo: Repository
+    namespace: Account
+    access: AccessLevel
+
+    @property
+    def tabs(self) -> list[tuple[str, str]]:
+        base = f"/repositories/{self.repo.namespace}/{self.repo.name}"
+        tabs = [("info", base), ("tags", f"{base}/tags")]
+        # Webhooks and Settings need repository admin (the seed's prerequisite): a reader
+        # never sees a tab that would only refuse them.
+        if self.access >= AccessLevel.ADMIN:
+            tabs += [("webhooks", f"{base}/webhooks"), ("settings", f"{base}/settings")]
+        return tabs
+
+    @property
+    def can_write(self) -> bool:
+        return self.access >= AccessLevel.READ_WRITE
+
+    @property
+    def is_admin(self) -> bool:
+        return self.access >= AccessLevel.ADMIN
+
+
+async def load_repo(page: Page, namespace: str, name: str) -> RepoView:
+    principal = page.user
+    async with page.services.session() as session:
+        repo = await repos_service.get_repository(session, namespace, name)
+        if repo is None:
+            raise not_found(f"The repository {namespace}/{name}")
+        level = await repository_access(session, principal, repo)
+        if level < AccessLevel.READ_ONLY:
+            raise not_found(f"The repository {namespace}/{name}")
+        account = await session.get(Account, repo.namespace_id)
+        assert account is not None
+        return RepoView(repo, account, level)
+
+
+def _pull_host(page: Page) -> str:
+    return page.services.registry_host
+
+
+@router.get("/repositories/new")
+async def new_repository_form(namespace: str = "", page: Page = Depends(page_context)) -> Response:
+    async with page.services.session() as session:
+        namespaces = await creatable_namespaces(session, page.user)
+    if not namespaces:
+        raise FORBIDDEN
+    return render(
+        page,
+        "repository_new.html",
+        namespaces=namespaces,
+        values={"namespace": namespace, "visibility": "private"},
+        error=None,
+    )
+
+
+@router.post("/repositories/new")
+async def create_repository(page: Page = Depends(page_context)) -> Response:
+    form = await page.check_csrf()
+    principal = page.user
+    values = {k: form_value(form, k) for k in ("namespace", "name", "visibility", "short")}
+    async with page.services.session() as session:
+        namespaces = await creatable_namespaces(session, principal)
+        target = next((ns for ns in namespaces if ns.name == values["namespace"]), None)
+        error = None
+        if target is None:
+            error = "Choose a namespace where you may create repositories."
+        else:
+            try:
+                await repos_service.create_repository(
+                    session,
+                    target,
+                    values["name"],
+                    principal.name,
+                    visibility=values["visibility"] or "private",
+                    short_description=values["short"][:140],
+                )
+                await session.commit()
+            except DockyardError as exc:
+                await session.rollback()
+                error = exc.message
+        if error is not None:
+            return render(
+                page,
+                "repository_new.html",
+                status=400,
+                namespaces=namespaces,
+                values=values,
+                error=error,
+            )
+    _notify()
+    return redirect(page, f"/repositories/{values['namespace']}/{values['name']}")
+
+
+def _notify() -> None:
+    # The outbox row is committed; wake the dispatcher now rather than at its next poll.
+    from dockyard.events.bus import notify_committed
+
+    notify_committed()
+
+
+@router.get("/repositories/{namespace}/{name}")
+async def repository_info(
+    namespace: str, name: str, page: Page = Depends(page_context)
+) -> Response:
+    view = await load_repo(page, namespace, name)
+    return render(page, "repository_info.html", view=view, tab="info", host=_pull_host(page))
+
+
+@router.get("/repositories/{namespace}/{name}/tags")
+async def repository_tags_page(
+    namespace: str, name: str, page: Page = Depends(page_context)
+) -> Response:
+    view = await load_repo(page, namespace, name)
+    async with page.services.session() as session:
+        tags = await repository_tags(session, view.repo)
+    return render(
+        page, "repository_tags.html", view=view, tab="tags", tags=tags, host=_pull_host(page)
+    )
+
+
+@router.get("/repositories/{namespace}/{name}/tags/{tag}")
+async def tag_page(
+    namespace: str, name: str, tag: str, page: Page = Depends(page_context)
+) -> Response:
+    view = await load_repo(page, namespace, name)
+    async with page.services.session() as session:
+        rows = await repository_tags(session, view.repo, tag)
+    if not rows:
+        raise not_found(f"The tag {namespace}/{name}:{tag}")
+    return render(page, "tag.html", view=view, tab="tags", row=rows[0], host=_pull_host(page))
+
+
+@router.post("/repositories/{namespace}/{name}/tags/{tag}/delete")
+async def delete_tag(
+    namespace: str, name: str, tag: str, page: Page = Depends(page_context)
+) -> Response:
+    await page.check_csrf()
+    view = await load_repo(page, namespace, name)
+    if not view.can_write:
+        raise FORBIDDEN
+    async with page.services.session() as session:
+        await content.delete_tag(
+            session, page.services.registry_host, view.repo, tag, page.user.name
+        )
+        await session.commit()
+    _notify()
+    return redirect(page, f"/repositories/{namespace}/{name}/tags?msg=tag-deleted")
+
+
+@router.get("/repositories/{namespace}/{name}/settings")
+async def settings_page(namespace: str, name: str, page: Page = Depends(page_context)) -> Response:
+    view = await load_repo(page, namespace, name)
+    if not view.is_admin:
+        raise FORBIDDEN
+    return render(page, "repository_settings.html", view=view, tab="settings", error=None)
+
+
+@router.post("/repositories/{namespace}/{name}/settings")
+async def save_settings(namespace: str, name: str, page: Page = Depends(page_context)) -> Response:
+    form = await page.check_csrf()
+    view = await load_repo(page, namespace, name)
+    if not view.is_admin:
+        raise FORBIDDEN
+    error = None
+    try:
+        tag_limit = int(form_value(form, "tag_limit") or "0")
+        if tag_limit < 0:
+            raise ValueError
+    except ValueError:
+        error = "The tag limit is a whole number: 0 means no limit."
+        tag_limit = 0
+    changes = {
+        "shortDescription": form_value(form, "short")[:140],
+        "longDescription": str(form.get("long", "")),
+        "visibility": form_value(form, "visibility"),
+        "scanOnPush": form.get("scan_on_push") == "on",
+        "immutableTags": form.get("immutable_tags") == "on",
+        "tagLimit": tag_limit,
+    }
+    if error is None:
+        async with page.services.session() as session:
+            repo = await session.get(Repository, view.repo.id)
+            assert repo is not None
+            try:
+                await repos_service.update_repository(
+                    session, repo, view.namespace.is_org, page.user.name, changes
+                )
+                await session.commit()
+            except DockyardError as exc:
+                await session.rollback()
+                error = exc.message
+    if error is not None:
+        return render(
+            page, "repository_settings.html", status=400, view=view, tab="settings", error=error
+        )
+    _notify()
+    return redirect(page, f"/repositories/{namespace}/{name}/settings?msg=saved")
+
+
+@router.post("/repositories/{namespace}/{name}/delete")
+async def delete_repository(
+    namespace: str, name: str, page: Page = Depends(page_context)
+) -> Response:
+    form = await page.check_csrf()
+    view = await load_repo(page, namespace, name)
+    if not view.is_admin:
+        raise FORBIDDEN
+    if form_value(form, "confirm_name") != view.repo.full_name:
+        return render(
+            page,
+            "repository_settings.html",
+            status=400,
+            view=view,
+            tab="settings",
+            error=f"To delete, type the full name {view.repo.full_name} exactly.",
+        )
+    async with page.services.session() as session:
+        repo = await session.get(Repository, view.repo.id)
+        assert repo is not None
+        await repos_service.delete_repository(session, repo, page.user.name)
+        await session.commit()
+    _notify()
+    return redirect(page, "/repositories")

@@ -1,0 +1,126 @@
+"""The web UI's router: sign-in, the repository list, the API explorer, and assembly.
+
+Pages are thin: they read who is looking, call the services of repos/accounts/webhooks, and
+render a template. No business rules here. Other pages live in the sibling `*_pages.py` files.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+
+from dockyard.accounts.service import authenticate
+from dockyard.ui import admin_pages, repo_pages, webhook_pages
+from dockyard.ui.queries import creatable_namespaces, visible_repositories
+from dockyard.ui.render import Page, install_ui_errors, page_context, redirect, render
+from dockyard.ui.security import SecurityHeadersMiddleware
+from dockyard.ui.session import clear_session, new_session, write_session
+
+router = APIRouter(include_in_schema=False)
+router.include_router(repo_pages.router)
+router.include_router(webhook_pages.router)
+router.include_router(admin_pages.router)
+
+PAGE_SIZE = 20
+STATIC = Path(__file__).parent / "static"
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: an open redirect after sign-in is a phishing aid.
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/repositories"
+    return target
+
+
+@router.get("/")
+async def home(page: Page = Depends(page_context)) -> Response:
+    return redirect(page, "/repositories" if page.principal else "/login")
+
+
+@router.get("/login")
+async def login_form(next: str | None = None, page: Page = Depends(page_context)) -> Response:
+    if page.principal is not None:
+        return redirect(page, _safe_next(next))
+    return render(page, "login.html", next=_safe_next(next), error=None, username="")
+
+
+@router.post("/login")
+async def login(page: Page = Depends(page_context)) -> Response:
+    form = await page.check_csrf()
+    username = str(form.get("username", "")).strip()
+    secret = str(form.get("password", ""))
+    target = _safe_next(str(form.get("next", "")))
+    principal = None
+    if username and secret:
+        async with page.services.session() as session:
+            principal = await authenticate(session, username, secret)
+    if principal is None:
+        return render(
+            page,
+            "login.html",
+            status=401,
+            next=target,
+            username=username,
+            error="That username and password (or access token) did not match an active "
+            "account. Check them and try again.",
+        )
+    response = redirect(page, target)
+    # A new CSRF token at sign-in: a token planted before login is worthless afterwards.
+    write_session(page.request, response, new_session(principal.account_id))
+    return response
+
+
+@router.post("/logout")
+async def logout(page: Page = Depends(page_context)) -> Response:
+    await page.check_csrf()
+    response = redirect(page, "/login")
+    clear_session(page.request, response)
+    return response
+
+
+@router.get("/repositories")
+async def repositories(
+    q: str = "", page_no: int = 1, page: Page = Depends(page_context)
+) -> Response:
+    principal = page.user
+    page_no = max(page_no, 1)
+    async with page.services.session() as session:
+        rows, total = await visible_repositories(
+            session, principal, q.strip(), (page_no - 1) * PAGE_SIZE, PAGE_SIZE
+        )
+        can_create = bool(await creatable_namespaces(session, principal))
+    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    return render(
+        page,
+        "repositories.html",
+        rows=rows,
+        q=q,
+        page_no=page_no,
+        pages=pages,
+        total=total,
+        can_create=can_create,
+        qs=quote(q),
+    )
+
+
+@router.get("/api")
+async def api_explorer(page: Page = Depends(page_context)) -> Response:
+    page.user  # noqa: B018  (signing in first makes Execute work with the session)
+    return render(page, "api.html")
+
+
+def _swagger_dir() -> Path:
+    return Path(str(files("fastapi_offline") / "static"))
+
+
+def install_ui(app: FastAPI) -> None:
+    """Static assets (ours and Swagger UI's), page error handling and security headers."""
+    app.mount("/static/swagger", StaticFiles(directory=_swagger_dir()), name="ui-swagger")
+    app.mount("/static", StaticFiles(directory=STATIC), name="ui-static")
+    install_ui_errors(app)
+    app.add_middleware(SecurityHeadersMiddleware)
