@@ -52,9 +52,7 @@ class Subscription(Base):
     secret: Mapped[str] = mapped_column(String(128))
     # After a rotation the old secret keeps signing alongside until this time.
     previous_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, nullable=True
-    )
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,0 +1,91 @@
+"""One delivery attempt: POST the signed body, classify what happened. No database here."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+from dockyard.webhooks.retry import ErrorKind
+from dockyard.webhooks.transport import BlockedAddressError, Transport
+
+EXCERPT_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    status: int | None
+    error_kind: ErrorKind | None
+    error: str
+    latency_ms: float
+    excerpt: str
+    retry_after: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status <= 299
+
+
+def _classify(exc: BaseException) -> ErrorKind:
+    if isinstance(exc, BlockedAddressError):
+        return ErrorKind.BLOCKED
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return ErrorKind.TIMEOUT
+    if isinstance(
+        exc,
+        aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError | ssl.SSLError,
+    ):
+        return ErrorKind.TLS
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ssl.SSLError):
+        return ErrorKind.TLS
+    return ErrorKind.NETWORK
+
+
+async def attempt(
+    transport: Transport,
+    endpoint: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    tls_cert: str,
+    skip_tls_verification: bool,
+) -> AttemptResult:
+    started = time.perf_counter()
+    try:
+        ssl_arg = transport.ssl_for(tls_cert, skip_tls_verification)
+        async with transport.session.post(
+            endpoint,
+            data=body,
+            headers={"Content-Type": "application/json", **headers},
+            allow_redirects=False,
+            ssl=ssl_arg,
+        ) as resp:
+            chunk = await resp.content.read(EXCERPT_BYTES)
+            if not resp.content.at_eof():
+                # A long answer: do not read it all, drop the connection instead.
+                resp.close()
+            latency = (time.perf_counter() - started) * 1000
+            return AttemptResult(
+                status=resp.status,
+                error_kind=None,
+                error="",
+                latency_ms=latency,
+                excerpt=chunk.decode("utf-8", errors="replace"),
+                retry_after=resp.headers.get("Retry-After"),
+            )
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+        latency = (time.perf_counter() - started) * 1000
+        kind = _classify(exc)
+        message = str(exc) or type(exc).__name__
+        if kind is ErrorKind.TIMEOUT:
+            message = f"timed out after {latency / 1000:.1f} s"
+        return AttemptResult(
+            status=None,
+            error_kind=kind,
+            error=f"{kind.value}: {message}"[:1000],
+            latency_ms=latency,
+            excerpt="",
+        )

@@ -1,0 +1,168 @@
+"""The delivery log of a subscription, and redelivery (one delivery, or in bulk).
+
+Redelivering resets a delivery to pending and due now; its attempt history is kept and the
+event keeps its `webhook-id`, so receivers can still de-duplicate. No HTTP here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dockyard.clock import rfc3339, utcnow
+from dockyard.errors import DockyardError, ErrorCode
+from dockyard.webhooks.models import Delivery, DeliveryAttempt, Subscription
+
+STATUSES = ("pending", "delivered", "failed")
+MAX_ATTEMPTS_SHOWN = 50
+
+
+def _status_filter(status: Any) -> str | None:
+    if status in (None, "", "any"):
+        return None
+    if status not in STATUSES:
+        raise DockyardError(
+            ErrorCode.INVALID_PARAMETERS,
+            f"status must be one of: {', '.join(STATUSES)}.",
+            detail={"field": "status", "value": str(status)[:50]},
+        )
+    return str(status)
+
+
+def attempt_wire(a: DeliveryAttempt) -> dict[str, Any]:
+    return {
+        "attemptedAt": rfc3339(a.attempted_at),
+        "statusCode": a.status_code,
+        "latencyMs": a.latency_ms,
+        "outcome": a.outcome,
+        "error": a.error,
+        "response": a.response_excerpt,
+    }
+
+
+def delivery_wire(d: Delivery, attempts: Sequence[DeliveryAttempt]) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "webhookID": d.subscription_id,
+        "eventID": d.event_id,
+        "eventType": d.event_type,
+        "eventCreatedAt": rfc3339(d.event_created_at),
+        "status": d.status,
+        "attemptCount": d.attempts,
+        "nextAttemptAt": rfc3339(d.next_attempt_at) if d.status == "pending" else None,
+        "lastStatusCode": d.last_status_code,
+        "lastError": d.last_error,
+        "deliveredAt": rfc3339(d.delivered_at) if d.delivered_at else None,
+        "createdAt": rfc3339(d.created_at),
+        "attempts": [attempt_wire(a) for a in attempts],
+    }
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    sub: Subscription,
+    *,
+    status: Any,
+    page_start: int,
+    page_size: int,
+) -> tuple[list[dict[str, Any]], int | None, int]:
+    """A page of deliveries, newest first; returns (page, next page start or None, total)."""
+    wanted = _status_filter(status)
+    where = [Delivery.subscription_id == sub.id]
+    if wanted:
+        where.append(Delivery.status == wanted)
+    total = await session.scalar(select(func.count()).select_from(Delivery).where(*where)) or 0
+    rows = (
+        await session.scalars(
+            select(Delivery)
+            .where(*where)
+            .order_by(Delivery.created_at.desc(), Delivery.event_seq.desc(), Delivery.id)
+            .offset(page_start)
+            .limit(page_size + 1)
+        )
+    ).all()
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    attempts = await _attempts_for(session, [d.id for d in rows])
+    page = [delivery_wire(d, attempts.get(d.id, [])) for d in rows]
+    return page, (page_start + page_size if more else None), int(total)
+
+
+async def _attempts_for(session: AsyncSession, ids: list[str]) -> dict[str, list[DeliveryAttempt]]:
+    found: dict[str, list[DeliveryAttempt]] = {}
+    if not ids:
+        return found
+    for a in (
+        await session.scalars(
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.delivery_id.in_(ids))
+            .order_by(DeliveryAttempt.id)
+        )
+    ).all():
+        found.setdefault(a.delivery_id, []).append(a)
+    return {k: v[-MAX_ATTEMPTS_SHOWN:] for k, v in found.items()}
+
+
+async def get_delivery(session: AsyncSession, sub: Subscription, delivery_id: str) -> Delivery:
+    d = await session.get(Delivery, delivery_id)
+    if d is None or d.subscription_id != sub.id:
+        raise DockyardError(ErrorCode.NO_SUCH_DELIVERY, detail={"id": delivery_id})
+    return d
+
+
+async def delivery_detail(session: AsyncSession, d: Delivery) -> dict[str, Any]:
+    attempts = await _attempts_for(session, [d.id])
+    return delivery_wire(d, attempts.get(d.id, []))
+
+
+async def redeliver_one(
+    session: AsyncSession, sub: Subscription, delivery_id: str, now: datetime | None = None
+) -> Delivery:
+    d = await get_delivery(session, sub, delivery_id)
+    now = now or utcnow()
+    d.status = "pending"
+    d.next_attempt_at = now
+    d.lease_token = None
+    d.updated_at = now
+    # A fresh retry budget: the schedule starts again from the first delay.
+    d.attempts = 0
+    return d
+
+
+def parse_time(value: Any, field: str) -> datetime:
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
+    raise DockyardError(
+        ErrorCode.INVALID_PARAMETERS,
+        f"{field} must be an RFC 3339 time with a zone, e.g. 2024-01-01T00:00:00Z.",
+        detail={"field": field},
+    )
+
+
+async def redeliver_bulk(
+    session: AsyncSession, sub: Subscription, body: Any, now: datetime | None = None
+) -> int:
+    if not isinstance(body, dict):
+        raise DockyardError(ErrorCode.INVALID_JSON, "The body must be a JSON object.")
+    since = parse_time(body.get("since"), "since")
+    status = _status_filter(body.get("status", "failed")) or "failed"
+    now = now or utcnow()
+    result = await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.subscription_id == sub.id,
+            Delivery.status == status,
+            Delivery.created_at >= since,
+        )
+        .values(status="pending", next_attempt_at=now, lease_token=None, updated_at=now, attempts=0)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

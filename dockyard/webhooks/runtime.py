@@ -1,0 +1,77 @@
+"""Per-process webhook state the HTTP side needs: the outbound transport for test sends and
+the per-user rate limit of the test endpoint. No HTTP framework here."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+
+from dockyard.config import Settings
+from dockyard.errors import DockyardError, ErrorCode
+from dockyard.events.samples import sample_payload
+from dockyard.webhooks.delivery import AttemptResult, attempt
+from dockyard.webhooks.service import ResolvedType
+from dockyard.webhooks.signing import headers_for
+from dockyard.webhooks.transport import Transport, check_endpoint_allowed
+from dockyard.webhooks.worker import encode_body, make_transport
+
+
+class WebhookRuntime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._transport: Transport | None = None
+        self._calls: dict[str, deque[float]] = {}
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self._transport = make_transport(self.settings)
+        return self._transport
+
+    def check_rate(self, account_id: str) -> None:
+        limit = self.settings.webhook_test_rate_per_minute
+        now = time.monotonic()
+        calls = self._calls.setdefault(account_id, deque())
+        while calls and now - calls[0] > 60:
+            calls.popleft()
+        if len(calls) >= limit:
+            retry = max(1, int(60 - (now - calls[0])) + 1)
+            raise DockyardError(
+                ErrorCode.RATE_LIMITED,
+                f"At most {limit} webhook tests per minute; try again in {retry} s.",
+                headers={"Retry-After": str(retry)},
+            )
+        calls.append(now)
+
+    async def send_test(
+        self, rtype: ResolvedType, endpoint: str, tls_cert: str, skip_tls_verification: bool
+    ) -> AttemptResult:
+        await check_endpoint_allowed(endpoint, self.transport.blocked)
+        payload = sample_payload(rtype.event_type)
+        if rtype.repo_event_filter:
+            payload["contents"]["event"] = rtype.repo_event_filter
+        body = encode_body(payload)
+        headers = headers_for([], f"test-{uuid.uuid4()}", int(time.time()), body)
+        return await attempt(
+            self.transport,
+            endpoint,
+            body,
+            headers,
+            tls_cert=tls_cert,
+            skip_tls_verification=skip_tls_verification,
+        )
+
+    async def close(self) -> None:
+        if self._transport is not None:
+            await self._transport.close()
+            self._transport = None
+
+    async def hold(self, _services: object) -> None:
+        """Background task that owns the transport's lifetime (closed at shutdown)."""
+        import asyncio
+
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.close()

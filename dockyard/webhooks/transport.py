@@ -1,0 +1,193 @@
+"""Outbound HTTP for webhooks: one pooled aiohttp session, per-webhook TLS, the SSRF policy.
+
+The SSRF check runs on the addresses the connector is about to connect to (after DNS
+resolution, IP literals included), so a DNS answer that changes after the subscription was
+created cannot reach a blocked network. Redirects are never followed. No database here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import ssl
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp.abc import ResolveResult
+
+from dockyard import __version__
+from dockyard.errors import DockyardError, ErrorCode
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+USER_AGENT = f"dockyard/{__version__}"
+
+
+class BlockedAddressError(aiohttp.ClientError):
+    """The endpoint resolved only to addresses in a blocked network."""
+
+
+def parse_networks(value: str) -> list[Network]:
+    networks: list[Network] = []
+    for part in value.split(","):
+        part = part.strip()
+        if part:
+            networks.append(ipaddress.ip_network(part, strict=False))
+    return networks
+
+
+def is_blocked(address: str, networks: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return True  # not an address we can reason about: refuse
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip.version == net.version and ip in net for net in networks)
+
+
+class _GuardedConnector(aiohttp.TCPConnector):
+    """A TCPConnector that drops resolved addresses in blocked networks."""
+
+    def __init__(self, blocked: Sequence[Network], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._blocked = list(blocked)
+
+    async def _resolve_host(self, host: str, port: int, traces: Any = None) -> list[ResolveResult]:
+        hosts = await super()._resolve_host(host, port, traces)
+        if not self._blocked:
+            return hosts
+        allowed = [h for h in hosts if not is_blocked(h["host"], self._blocked)]
+        if not allowed:
+            raise BlockedAddressError(f"{host} resolves only to blocked addresses")
+        return allowed
+
+
+def validate_endpoint(endpoint: Any) -> str:
+    if not isinstance(endpoint, str) or not endpoint:
+        raise DockyardError(
+            ErrorCode.INVALID_WEBHOOK_ENDPOINT,
+            "endpoint must be an http:// or https:// URL.",
+            detail={"field": "endpoint"},
+        )
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(endpoint) > 2048:
+        raise DockyardError(
+            ErrorCode.INVALID_WEBHOOK_ENDPOINT,
+            "endpoint must be an http:// or https:// URL with a host.",
+            detail={"field": "endpoint", "value": endpoint[:200]},
+        )
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise DockyardError(
+            ErrorCode.INVALID_WEBHOOK_ENDPOINT,
+            "endpoint has an invalid port.",
+            detail={"field": "endpoint", "value": endpoint[:200]},
+        ) from exc
+    if parts.username or parts.password:
+        raise DockyardError(
+            ErrorCode.INVALID_WEBHOOK_ENDPOINT,
+            "endpoint must not carry credentials.",
+            detail={"field": "endpoint"},
+        )
+    return endpoint
+
+
+async def check_endpoint_allowed(endpoint: str, blocked: Sequence[Network]) -> None:
+    """Create/test-time SSRF check: 400 when the endpoint resolves (now) to a blocked network.
+    A name that does not resolve now is accepted; delivery will record the failure."""
+    if not blocked:
+        return
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return
+    for info in infos:
+        address = str(info[4][0])
+        if is_blocked(address, blocked):
+            raise DockyardError(
+                ErrorCode.WEBHOOK_ENDPOINT_BLOCKED,
+                f"The endpoint host {host} resolves to {address}, which is in a network "
+                "blocked by DOCKYARD_WEBHOOK_BLOCKED_NETWORKS.",
+                detail={"field": "endpoint", "address": address},
+            )
+
+
+def validate_tls_cert(pem: Any) -> str:
+    """'' or a PEM certificate (the endpoint's own or its CA); anything else is a 400."""
+    if pem is None or pem == "":
+        return ""
+    if not isinstance(pem, str) or "-----BEGIN CERTIFICATE-----" not in pem or len(pem) > 65536:
+        raise DockyardError(
+            ErrorCode.INVALID_TLS_CERT,
+            "tlsCert must be a PEM certificate (-----BEGIN CERTIFICATE----- ...).",
+            detail={"field": "tlsCert"},
+        )
+    try:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(cadata=pem)
+    except (ssl.SSLError, ValueError) as exc:
+        raise DockyardError(
+            ErrorCode.INVALID_TLS_CERT,
+            "tlsCert could not be parsed as a PEM certificate.",
+            detail={"field": "tlsCert", "problem": str(exc)[:200]},
+        ) from exc
+    return pem
+
+
+class Transport:
+    """The shared client session. Create inside a running event loop; `close()` when done."""
+
+    def __init__(
+        self,
+        *,
+        blocked_networks: str,
+        concurrency: int,
+        per_endpoint: int,
+        connect_timeout: float,
+        total_timeout: float,
+    ) -> None:
+        self.blocked = parse_networks(blocked_networks)
+        self._connector = _GuardedConnector(
+            self.blocked,
+            limit=concurrency,
+            limit_per_host=per_endpoint,
+            ttl_dns_cache=10,
+            enable_cleanup_closed=False,
+        )
+        self.timeout = aiohttp.ClientTimeout(
+            total=total_timeout, sock_connect=connect_timeout, connect=connect_timeout
+        )
+        self.session = aiohttp.ClientSession(
+            connector=self._connector,
+            timeout=self.timeout,
+            headers={"User-Agent": USER_AGENT},
+            auto_decompress=False,
+            skip_auto_headers=("Accept-Encoding",),
+        )
+        self._default_ssl = ssl.create_default_context()
+        self._contexts: dict[str, ssl.SSLContext] = {}
+
+    def ssl_for(self, tls_cert: str, skip_verification: bool) -> ssl.SSLContext | bool:
+        if skip_verification:
+            return False
+        if not tls_cert:
+            return self._default_ssl
+        ctx = self._contexts.get(tls_cert)
+        if ctx is None:
+            # cadata given: the default system roots are NOT loaded, so the PEM is the only
+            # trust root for this endpoint.
+            ctx = ssl.create_default_context(cadata=tls_cert)
+            if len(self._contexts) > 1024:
+                self._contexts.clear()
+            self._contexts[tls_cert] = ctx
+        return ctx
+
+    async def close(self) -> None:
+        await self.session.close()

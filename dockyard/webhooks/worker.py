@@ -1,0 +1,434 @@
+"""The delivery engine: the dispatcher loop and the delivery workers.
+
+Workers claim due deliveries in batches with a lease (jobs.lease), send each outside any
+transaction, and record the results of many attempts in one transaction, so SQLite keeps up.
+A lease that expires (a crashed or killed worker) makes its deliveries due again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dockyard.clock import utcnow
+from dockyard.config import Settings
+from dockyard.events import bus
+from dockyard.events.models import OutboxEvent
+from dockyard.jobs.lease import claim
+from dockyard.jobs.runner import run_forever
+from dockyard.webhooks import metrics
+from dockyard.webhooks.delivery import AttemptResult, attempt
+from dockyard.webhooks.dispatch import dispatch_batch
+from dockyard.webhooks.models import Delivery, DeliveryAttempt, Subscription
+from dockyard.webhooks.retry import Decision, ErrorKind, Outcome, decide
+from dockyard.webhooks.service import signing_secrets
+from dockyard.webhooks.signing import headers_for
+from dockyard.webhooks.transport import Transport
+
+log = logging.getLogger(__name__)
+
+_DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
+_ATTEMPTS: Table = DeliveryAttempt.__table__  # type: ignore[assignment]
+_SUBS: Table = Subscription.__table__  # type: ignore[assignment]
+
+CLAIM_BATCH = 200
+POLL_INTERVAL = 0.1
+FLUSH_INTERVAL = 0.02
+
+
+@dataclass
+class Job:
+    delivery_id: str
+    token: str
+    attempts: int
+    event_created_at: datetime
+    subscription_id: str
+    endpoint: str
+    tls_cert: str
+    skip_tls_verification: bool
+    body: bytes
+    headers: dict[str, str]
+    skip_reason: str = ""
+
+
+def encode_body(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def make_transport(settings: Settings) -> Transport:
+    return Transport(
+        blocked_networks=settings.webhook_blocked_networks,
+        concurrency=settings.webhook_concurrency,
+        per_endpoint=settings.webhook_max_per_endpoint,
+        connect_timeout=settings.webhook_connect_timeout,
+        total_timeout=settings.webhook_total_timeout,
+    )
+
+
+class DeliveryEngine:
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        transport: Transport,
+    ) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.transport = transport
+        self.schedule = settings.retry_schedule
+        self.max_inflight = max(1, settings.webhook_concurrency)
+        self.inflight = 0
+        self.deliveries_wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._flush = asyncio.Event()
+        self._results: list[tuple[Job, AttemptResult | None, datetime]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- dispatcher ---------------------------------------------------------------------
+
+    async def dispatch_step(self) -> int:
+        async with self.sessionmaker() as session:
+            result = await dispatch_batch(session, utcnow())
+            await session.commit()
+        if result.events:
+            metrics.EVENTS_DISPATCHED.inc(result.events)
+        if result.deliveries:
+            self.deliveries_wake.set()
+        return result.events
+
+    async def run_dispatcher(self) -> None:
+        await run_forever(
+            "webhook.dispatch",
+            self.dispatch_step,
+            wake=bus.subscribe_wakeups(),
+            poll_interval=POLL_INTERVAL,
+        )
+
+    # -- delivery -----------------------------------------------------------------------
+
+    async def claim_step(self) -> int:
+        room = self.max_inflight - self.inflight
+        if room <= 0:
+            self._room.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), 1.0)
+            return 1
+        now = utcnow()
+        async with self.sessionmaker() as session:
+            token, rows = await claim(
+                session,
+                _DELIVERIES,
+                where=_DELIVERIES.c.status == "pending",
+                due_column="next_attempt_at",
+                token_column="lease_token",
+                now=now,
+                lease_seconds=self.settings.webhook_lease_seconds,
+                limit=min(CLAIM_BATCH, room),
+                returning=(
+                    "id",
+                    "subscription_id",
+                    "event_seq",
+                    "event_id",
+                    "event_created_at",
+                    "attempts",
+                ),
+            )
+            if not rows:
+                await session.commit()
+                return 0
+            jobs = await self._load_jobs(session, token, rows, now)
+            await session.commit()
+        for job in jobs:
+            if job.skip_reason:
+                self._results.append((job, None, now))
+                continue
+            self.inflight += 1
+            task = asyncio.create_task(self._send(job))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if len(self._results) >= CLAIM_BATCH:
+            self._flush.set()
+        return len(jobs)
+
+    async def _load_jobs(
+        self, session: AsyncSession, token: str, rows: Any, now: datetime
+    ) -> list[Job]:
+        sub_ids = {r.subscription_id for r in rows}
+        seqs = {r.event_seq for r in rows}
+        subs = {
+            s.id: s
+            for s in (
+                await session.execute(select(Subscription).where(Subscription.id.in_(sub_ids)))
+            ).scalars()
+        }
+        payloads = {
+            seq: payload
+            for seq, payload in (
+                await session.execute(
+                    select(OutboxEvent.seq, OutboxEvent.payload).where(OutboxEvent.seq.in_(seqs))
+                )
+            ).all()
+        }
+        bodies: dict[int, bytes] = {}
+        timestamp = int(time.time())
+        jobs: list[Job] = []
+        for r in rows:
+            sub = subs.get(r.subscription_id)
+            body = bodies.get(r.event_seq)
+            if body is None:
+                body = bodies[r.event_seq] = encode_body(payloads.get(r.event_seq, {}))
+            skip = ""
+            if sub is None or sub.inactive:
+                skip = "The subscription is inactive."
+            job = Job(
+                delivery_id=r.id,
+                token=token,
+                attempts=r.attempts,
+                event_created_at=r.event_created_at,
+                subscription_id=r.subscription_id,
+                endpoint=sub.endpoint if sub else "",
+                tls_cert=sub.tls_cert if sub else "",
+                skip_tls_verification=sub.skip_tls_verification if sub else False,
+                body=body,
+                headers={},
+                skip_reason=skip,
+            )
+            if sub is not None and not skip:
+                secrets = signing_secrets(
+                    sub.secret, sub.previous_secret, sub.previous_secret_expires_at, now
+                )
+                job.headers = headers_for(secrets, r.event_id, timestamp, body)
+            jobs.append(job)
+        return jobs
+
+    async def _send(self, job: Job) -> None:
+        try:
+            result = await attempt(
+                self.transport,
+                job.endpoint,
+                job.body,
+                job.headers,
+                tls_cert=job.tls_cert,
+                skip_tls_verification=job.skip_tls_verification,
+            )
+        except Exception as exc:  # never lose a claimed delivery to a bug in the send path
+            log.exception("webhook.delivery.crashed")
+            result = AttemptResult(None, ErrorKind.NETWORK, f"internal error: {exc}"[:500], 0.0, "")
+        finally:
+            self.inflight -= 1
+            self._room.set()
+        self._results.append((job, result, utcnow()))
+        if len(self._results) >= CLAIM_BATCH:
+            self._flush.set()
+
+    async def run_recorder(self) -> None:
+        try:
+            while True:
+                self._flush.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._flush.wait(), FLUSH_INTERVAL)
+                await self.flush()
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.flush())
+
+    async def flush(self) -> None:
+        if not self._results:
+            return
+        batch, self._results = self._results, []
+        try:
+            await self._record(batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The leases will expire and the deliveries be retried: at-least-once.
+            log.exception("webhook.record.failed", extra={"count": len(batch)})
+
+    async def _record(self, batch: list[tuple[Job, AttemptResult | None, datetime]]) -> None:
+        now = utcnow()
+        attempt_rows: list[dict[str, Any]] = []
+        delivery_rows: list[dict[str, Any]] = []
+        per_sub: dict[str, list[tuple[datetime, bool, str, Decision]]] = {}
+        for job, result, at in batch:
+            if result is None:
+                decision = Decision(Outcome.FAILED, reason=job.skip_reason)
+                error = job.skip_reason
+                status = None
+            else:
+                decision = decide(
+                    attempt_number=job.attempts + 1,
+                    status=result.status,
+                    error_kind=result.error_kind,
+                    schedule=self.schedule,
+                    now=now,
+                    retry_after=result.retry_after,
+                )
+                status = result.status
+                error = result.error or ("" if result.ok else decision.reason)
+                attempt_rows.append(
+                    {
+                        "delivery_id": job.delivery_id,
+                        "attempted_at": at,
+                        "status_code": status,
+                        "latency_ms": round(result.latency_ms, 3),
+                        "outcome": decision.outcome.value,
+                        "error": error,
+                        "response_excerpt": result.excerpt,
+                    }
+                )
+                metrics.ATTEMPTS.labels(
+                    metrics.result_label(status, result.error_kind and result.error_kind.value)
+                ).inc()
+                metrics.ATTEMPT_SECONDS.observe(result.latency_ms / 1000)
+                per_sub.setdefault(job.subscription_id, []).append((at, result.ok, error, decision))
+            metrics.DELIVERIES.labels(decision.outcome.value).inc()
+            delivered = decision.outcome is Outcome.DELIVERED
+            if delivered:
+                metrics.DELIVERY_LATENCY.observe(
+                    max(0.0, (at - job.event_created_at).total_seconds())
+                )
+            delivery_rows.append(
+                {
+                    "b_id": job.delivery_id,
+                    "b_token": job.token,
+                    "b_status": "pending"
+                    if decision.outcome is Outcome.RETRY
+                    else ("delivered" if delivered else "failed"),
+                    "b_attempts": job.attempts + (0 if result is None else 1),
+                    "b_next": decision.next_attempt_at or now,
+                    "b_updated": now,
+                    "b_code": status,
+                    "b_error": "" if delivered else (error or decision.reason),
+                    "b_delivered": at if delivered else None,
+                }
+            )
+        async with self.sessionmaker() as session:
+            if attempt_rows:
+                await session.execute(_ATTEMPTS.insert(), attempt_rows)
+            await session.execute(
+                update(_DELIVERIES)
+                .where(
+                    _DELIVERIES.c.id == bindparam("b_id"),
+                    _DELIVERIES.c.lease_token == bindparam("b_token"),
+                )
+                .values(
+                    status=bindparam("b_status"),
+                    attempts=bindparam("b_attempts"),
+                    next_attempt_at=bindparam("b_next"),
+                    lease_token=None,
+                    updated_at=bindparam("b_updated"),
+                    last_status_code=bindparam("b_code"),
+                    last_error=bindparam("b_error"),
+                    delivered_at=bindparam("b_delivered"),
+                ),
+                delivery_rows,
+            )
+            await self._record_subscriptions(session, per_sub)
+            await session.commit()
+
+    async def _record_subscriptions(
+        self,
+        session: AsyncSession,
+        per_sub: dict[str, list[tuple[datetime, bool, str, Decision]]],
+    ) -> None:
+        reset: list[dict[str, Any]] = []
+        bump: list[dict[str, Any]] = []
+        deactivate: list[dict[str, Any]] = []
+        for sub_id, results in per_sub.items():
+            results.sort(key=lambda r: r[0])
+            last_at = results[-1][0]
+            last_error = "" if results[-1][1] else results[-1][2]
+            successes = [r[0] for r in results if r[1]]
+            if successes:
+                trailing = 0
+                for r in reversed(results):
+                    if r[1]:
+                        break
+                    trailing += 1
+                reset.append(
+                    {
+                        "b_id": sub_id,
+                        "b_success": max(successes),
+                        "b_failures": trailing,
+                        "b_error": last_error,
+                        "b_at": last_at,
+                    }
+                )
+            else:
+                bump.append(
+                    {"b_id": sub_id, "b_n": len(results), "b_error": last_error, "b_at": last_at}
+                )
+            gone = [r for r in results if r[3].outcome is Outcome.DEACTIVATED]
+            if gone:
+                deactivate.append({"b_id": sub_id, "b_reason": gone[-1][3].reason})
+        if reset:
+            await session.execute(
+                update(_SUBS)
+                .where(_SUBS.c.id == bindparam("b_id"))
+                .values(
+                    last_successful_at=bindparam("b_success"),
+                    consecutive_failures=bindparam("b_failures"),
+                    last_error=bindparam("b_error"),
+                    last_attempt_at=bindparam("b_at"),
+                ),
+                reset,
+            )
+        if bump:
+            await session.execute(
+                update(_SUBS)
+                .where(_SUBS.c.id == bindparam("b_id"))
+                .values(
+                    consecutive_failures=_SUBS.c.consecutive_failures + bindparam("b_n"),
+                    last_error=bindparam("b_error"),
+                    last_attempt_at=bindparam("b_at"),
+                ),
+                bump,
+            )
+        if deactivate:
+            await session.execute(
+                update(_SUBS)
+                .where(_SUBS.c.id == bindparam("b_id"))
+                .values(inactive=True, inactive_reason=bindparam("b_reason")),
+                deactivate,
+            )
+            log.warning("webhook.subscription.deactivated", extra={"count": len(deactivate)})
+
+    async def run_deliverer(self) -> None:
+        recorder = asyncio.create_task(self.run_recorder())
+        try:
+            await run_forever(
+                "webhook.deliver",
+                self.claim_step,
+                wake=self.deliveries_wake,
+                poll_interval=POLL_INTERVAL,
+            )
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            recorder.cancel()
+            await asyncio.gather(recorder, return_exceptions=True)
+
+    async def run(self) -> None:
+        """Dispatcher and deliverer together, until cancelled."""
+        await asyncio.gather(self.run_dispatcher(), self.run_deliverer())
+
+
+async def run_workers(services: Any) -> None:
+    """Background task for `dockyard serve` / `dockyard worker`: dispatcher and deliverers."""
+    transport = make_transport(services.settings)
+    engine = DeliveryEngine(services.settings, services.sessionmaker, transport)
+    log.info("webhook.workers.started")
+    try:
+        await engine.run()
+    finally:
+        await transport.close()
