@@ -16,6 +16,7 @@ from dockyard.auth.permissions import (
     resolve_namespace_access,
     resolve_repository_access,
 )
+from dockyard.auth.tokens import level_cap
 from dockyard.repos.models import NamespaceTeamAccess, Repository, RepositoryTeamAccess
 
 
@@ -68,13 +69,27 @@ async def repository_access(
     session: AsyncSession, principal: Principal | None, repository: Repository
 ) -> AccessLevel:
     namespace = await session.get(Account, repository.namespace_id)
-    return resolve_repository_access(await _facts(session, principal, namespace, repository))
+    level = resolve_repository_access(await _facts(session, principal, namespace, repository))
+    if principal is not None:
+        # A registry bearer token never grants more than the actions it names.
+        actions = principal.actions_for(repository.full_name)
+        if actions is not None:
+            level = min(level, level_cap(actions))
+    return level
 
 
 async def namespace_access(
     session: AsyncSession, principal: Principal | None, namespace: Account
 ) -> AccessLevel:
-    return resolve_namespace_access(await _facts(session, principal, namespace, None))
+    level = resolve_namespace_access(await _facts(session, principal, namespace, None))
+    if principal is not None and principal.scopes is not None:
+        prefix = f"{namespace.name}/"
+        granted: set[str] = set()
+        for name, actions in principal.scopes:
+            if name.startswith(prefix):
+                granted |= actions
+        level = min(level, level_cap(frozenset(granted)))
+    return level
 
 
 async def is_org_member(session: AsyncSession, principal: Principal, org: Account) -> bool:

@@ -16,6 +16,8 @@ from fastapi import Request
 
 from dockyard.accounts.principal import Principal
 from dockyard.accounts.service import authenticate
+from dockyard.auth.ratelimit import LoginRateLimiter
+from dockyard.auth.tokens import InvalidToken, SigningKey, scopes_from_claims, verify_token
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.services import Services
 
@@ -47,6 +49,48 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     return name, secret
 
 
+def login_limiter(request: Request) -> LoginRateLimiter:
+    """The process's login rate limiter (created on first use)."""
+    limiter: LoginRateLimiter | None = getattr(request.app.state, "login_limiter", None)
+    if limiter is None:
+        limiter = LoginRateLimiter()
+        request.app.state.login_limiter = limiter
+    return limiter
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client is not None else ""
+
+
+async def check_credentials(
+    request: Request, services: Services, name: str, secret: str
+) -> Principal:
+    """Verify a name and password/API token, counting failures per (user, address)."""
+    limiter = login_limiter(request)
+    address = client_address(request)
+    wait = limiter.retry_after(name, address)
+    if wait is not None:
+        code = (
+            ErrorCode.TOOMANYREQUESTS
+            if request.url.path.startswith("/v2")
+            else ErrorCode.RATE_LIMITED
+        )
+        seconds = int(wait) + 1
+        raise DockyardError(
+            code,
+            f"Too many failed logins for '{name}' from this address; "
+            f"try again in {seconds} seconds.",
+            headers={"Retry-After": str(seconds)},
+        )
+    async with services.session() as session:
+        principal = await authenticate(session, name, secret)
+    if principal is None:
+        limiter.failed(name, address)
+        raise _unauthenticated(request, "The username or password is wrong.")
+    limiter.succeeded(name, address)
+    return principal
+
+
 async def basic_resolver(request: Request, services: Services) -> Principal | None:
     header = request.headers.get("authorization", "")
     creds = parse_basic(header)
@@ -55,11 +99,34 @@ async def basic_resolver(request: Request, services: Services) -> Principal | No
     name, secret = creds
     if not name:
         raise _unauthenticated(request, "The Basic credentials are malformed.")
-    async with services.session() as session:
-        principal = await authenticate(session, name, secret)
-    if principal is None:
-        raise _unauthenticated(request, "The username or password is wrong.")
-    return principal
+    return await check_credentials(request, services, name, secret)
+
+
+async def bearer_resolver(request: Request, services: Services) -> Principal | None:
+    """A registry bearer token from /auth/token, on /v2 only: the account it names, limited
+    to the repository actions it grants. A token issued to nobody means anonymous."""
+    if not request.url.path.startswith("/v2"):
+        return None
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    key: SigningKey | None = getattr(request.app.state, "registry_signing_key", None)
+    if key is None:
+        return None
+    try:
+        claims = verify_token(key, token.strip(), service=services.registry_host)
+    except InvalidToken as exc:
+        raise _unauthenticated(request, "The bearer token is invalid or expired.") from exc
+    subject = claims.get("sub")
+    if not subject:
+        return None
+    return Principal(
+        account_id=str(claims.get("account_id", "")),
+        name=str(subject),
+        is_admin=bool(claims.get("admin", False)),
+        scopes=scopes_from_claims(claims),
+    )
 
 
 def services_of(request: Request) -> Services:

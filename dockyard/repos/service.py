@@ -8,15 +8,21 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dockyard.accounts.models import Account
+from dockyard.accounts.models import Account, OrgMember, Team, TeamMember
+from dockyard.accounts.principal import Principal
 from dockyard.clock import rfc3339, utcnow
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.bus import record
 from dockyard.events.types import RepoEventKind, repo_event
-from dockyard.repos.models import Repository
+from dockyard.repos.content import delete_repository_content
+from dockyard.repos.models import (
+    NamespaceTeamAccess,
+    Repository,
+    RepositoryTeamAccess,
+)
 
 # One path component of a distribution-spec name.
 REPOSITORY_NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
@@ -118,3 +124,215 @@ async def create_repository(
         ),
     )
     return repo
+
+
+def _check_visibility(visibility: str) -> None:
+    if visibility not in ("public", "private"):
+        raise DockyardError(
+            ErrorCode.INVALID_REPOSITORY_VISIBILITY,
+            detail={"field": "visibility", "value": visibility[:100]},
+        )
+
+
+async def update_repository(
+    session: AsyncSession,
+    repo: Repository,
+    namespace_is_org: bool,
+    author: str,
+    changes: dict[str, Any],
+) -> Repository:
+    """Apply MSR's UpdateRepo fields (wire names) and record REPO_UPDATED. No rename."""
+    new_name = changes.get("name")
+    if new_name is not None and new_name != repo.name:
+        raise DockyardError(
+            ErrorCode.INVALID_PARAMETERS,
+            "Repositories cannot be renamed.",
+            detail={"field": "name", "value": str(new_name)[:300]},
+        )
+    columns = {
+        "shortDescription": "short_description",
+        "longDescription": "long_description",
+        "visibility": "visibility",
+        "scanOnPush": "scan_on_push",
+        "immutableTags": "immutable_tags",
+        "enableManifestLists": "enable_manifest_lists",
+        "tagLimit": "tag_limit",
+    }
+    if changes.get("visibility") is not None:
+        _check_visibility(changes["visibility"])
+    now = utcnow()
+    for wire, column in columns.items():
+        value = changes.get(wire)
+        if value is not None:
+            setattr(repo, column, value)
+    repo.updated_at = now
+    await session.flush()
+    record(
+        session,
+        repo_event(
+            RepoEventKind.REPO_UPDATED,
+            repo.namespace,
+            repo.name,
+            author,
+            repository_wire(repo, namespace_is_org),
+            now,
+        ),
+    )
+    return repo
+
+
+async def delete_repository(session: AsyncSession, repo: Repository, author: str) -> None:
+    """Delete a repository and its tags, manifests and blob links (blobs: gc), REPO_DELETED."""
+    await delete_repository_content(session, repo)
+    namespace, name = repo.namespace, repo.name
+    await session.delete(repo)
+    await session.flush()
+    record(session, repo_event(RepoEventKind.REPO_DELETED, namespace, name, author, None, utcnow()))
+
+
+async def list_repositories(
+    session: AsyncSession, principal: Principal | None, namespace: Account | None = None
+) -> list[tuple[Repository, bool]]:
+    """Repositories the principal may at least read, ordered by "namespace/name", each with
+    whether its namespace is an organization. The SQL mirrors auth.permissions's read rule:
+    public, own namespace, org owner, or a team grant on the repository or its namespace."""
+    stmt = (
+        select(Repository, Account.is_org)
+        .join(Account, Account.id == Repository.namespace_id)
+        .order_by(Repository.namespace, Repository.name)
+    )
+    if namespace is not None:
+        stmt = stmt.where(Repository.namespace_id == namespace.id)
+    if principal is None:
+        stmt = stmt.where(Repository.visibility == "public")
+    elif not principal.is_admin:
+        me = principal.account_id
+        owned_orgs = select(OrgMember.org_id).where(
+            OrgMember.user_id == me, OrgMember.is_admin.is_(True)
+        )
+        member_orgs = select(OrgMember.org_id).where(OrgMember.user_id == me)
+        my_teams = select(TeamMember.team_id).where(TeamMember.user_id == me)
+        team_repos = select(RepositoryTeamAccess.repository_id).where(
+            RepositoryTeamAccess.team_id.in_(my_teams)
+        )
+        team_namespaces = select(NamespaceTeamAccess.namespace_id).where(
+            NamespaceTeamAccess.team_id.in_(my_teams)
+        )
+        stmt = stmt.where(
+            or_(
+                Repository.visibility == "public",
+                Repository.namespace_id == me,
+                Repository.namespace_id.in_(owned_orgs),
+                and_(
+                    Repository.namespace_id.in_(member_orgs),
+                    or_(
+                        Repository.id.in_(team_repos),
+                        Repository.namespace_id.in_(team_namespaces),
+                    ),
+                ),
+            )
+        )
+    rows = await session.execute(stmt)
+    return [(repo, bool(is_org)) for repo, is_org in rows.tuples()]
+
+
+# --- team access -------------------------------------------------------------------------------
+
+
+def parse_access_level(value: str) -> str:
+    if value not in ("read-only", "read-write", "admin"):
+        raise DockyardError(
+            ErrorCode.INVALID_PARAMETERS,
+            "accessLevel must be read-only, read-write or admin.",
+            detail={"field": "accessLevel", "value": value[:100]},
+        )
+    return value
+
+
+async def list_repository_team_access(
+    session: AsyncSession, repo: Repository
+) -> list[tuple[RepositoryTeamAccess, Team]]:
+    rows = await session.execute(
+        select(RepositoryTeamAccess, Team)
+        .join(Team, Team.id == RepositoryTeamAccess.team_id)
+        .where(RepositoryTeamAccess.repository_id == repo.id)
+        .order_by(Team.name)
+    )
+    return [(grant, team) for grant, team in rows.tuples()]
+
+
+async def set_repository_team_access(
+    session: AsyncSession, repo: Repository, team: Team, level: str
+) -> RepositoryTeamAccess:
+    parse_access_level(level)
+    if team.org_id != repo.namespace_id:
+        raise DockyardError(
+            ErrorCode.INVALID_PARAMETERS,
+            "The team must belong to the organization that owns the repository.",
+            detail={"team": team.name},
+        )
+    grant = await session.get(RepositoryTeamAccess, (repo.id, team.id))
+    if grant is None:
+        grant = RepositoryTeamAccess(repository_id=repo.id, team_id=team.id, access_level=level)
+        session.add(grant)
+    else:
+        grant.access_level = level
+    await session.flush()
+    return grant
+
+
+async def delete_repository_team_access(
+    session: AsyncSession, repo: Repository, team: Team
+) -> None:
+    grant = await session.get(RepositoryTeamAccess, (repo.id, team.id))
+    if grant is not None:
+        await session.delete(grant)
+        await session.flush()
+
+
+async def list_namespace_team_access(
+    session: AsyncSession, namespace: Account
+) -> list[tuple[NamespaceTeamAccess, Team]]:
+    rows = await session.execute(
+        select(NamespaceTeamAccess, Team)
+        .join(Team, Team.id == NamespaceTeamAccess.team_id)
+        .where(NamespaceTeamAccess.namespace_id == namespace.id)
+        .order_by(Team.name)
+    )
+    return [(grant, team) for grant, team in rows.tuples()]
+
+
+async def get_namespace_team_access(
+    session: AsyncSession, namespace: Account, team: Team
+) -> NamespaceTeamAccess | None:
+    return await session.get(NamespaceTeamAccess, (namespace.id, team.id))
+
+
+async def set_namespace_team_access(
+    session: AsyncSession, namespace: Account, team: Team, level: str
+) -> NamespaceTeamAccess:
+    parse_access_level(level)
+    if team.org_id != namespace.id:
+        raise DockyardError(
+            ErrorCode.INVALID_PARAMETERS,
+            "The team must belong to the organization.",
+            detail={"team": team.name},
+        )
+    grant = await get_namespace_team_access(session, namespace, team)
+    if grant is None:
+        grant = NamespaceTeamAccess(namespace_id=namespace.id, team_id=team.id, access_level=level)
+        session.add(grant)
+    else:
+        grant.access_level = level
+    await session.flush()
+    return grant
+
+
+async def delete_namespace_team_access(
+    session: AsyncSession, namespace: Account, team: Team
+) -> None:
+    grant = await get_namespace_team_access(session, namespace, team)
+    if grant is None:
+        raise DockyardError(ErrorCode.NO_SUCH_NAMESPACE_TEAM_ACCESS, detail={"team": team.name})
+    await session.delete(grant)
+    await session.flush()

@@ -1,0 +1,50 @@
+"""Small authorization helpers shared by the /api/v0 and /enzi/v0 adapters.
+
+Repository and namespace decisions go through `auth.access`; these only answer the
+account-level questions (is the caller a registry admin, an org owner, an org member).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dockyard.accounts.models import Account
+from dockyard.accounts.principal import Principal
+from dockyard.accounts.service import get_org_member
+from dockyard.errors import DockyardError, ErrorCode
+
+
+def forbidden(message: str = "You are not allowed to do this.") -> DockyardError:
+    return DockyardError(ErrorCode.NOT_AUTHORIZED, message)
+
+
+def require_admin(principal: Principal) -> None:
+    if not principal.is_admin:
+        raise forbidden("Only registry administrators may do this.")
+
+
+async def is_org_owner(session: AsyncSession, principal: Principal, org: Account) -> bool:
+    if principal.is_admin:
+        return True
+    member = await session.get(Account, principal.account_id)
+    if member is None:
+        return False
+    row = await get_org_member(session, org, member)
+    return row is not None and row.is_admin
+
+
+async def is_org_member(session: AsyncSession, principal: Principal, org: Account) -> bool:
+    if principal.is_admin:
+        return True
+    member = await session.get(Account, principal.account_id)
+    return member is not None and await get_org_member(session, org, member) is not None
+
+
+async def require_org_owner(session: AsyncSession, principal: Principal, org: Account) -> None:
+    if not await is_org_owner(session, principal, org):
+        raise forbidden(f"Only owners of '{org.name}' and administrators may do this.")
+
+
+async def require_org_member(session: AsyncSession, principal: Principal, org: Account) -> None:
+    if not await is_org_member(session, principal, org):
+        raise forbidden(f"Only members of '{org.name}' and administrators may see this.")

@@ -1,0 +1,83 @@
+"""MSR list paging: `pageStart`, `pageSize`, `count` in, `X-Next-Page-Start` and
+`X-Resource-Count` out (and eNZi's `start`/`limit` variant with `nextPageStart` in the body).
+
+`pageStart` is the key of the first record of the page (MSR: "the ID of the first record"),
+not an offset, so pages stay stable while records are added before them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from fastapi import Query, Response
+
+from dockyard.errors import DockyardError, ErrorCode
+
+T = TypeVar("T")
+
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class PageParams:
+    start: str
+    size: int
+    count: bool
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_start: str
+    total: int
+
+
+def _check_size(size: int, field: str) -> None:
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise DockyardError(
+            ErrorCode.INVALID_PARAMETERS,
+            f"{field} must be between 1 and {MAX_PAGE_SIZE}.",
+            detail={"field": field, "value": size},
+        )
+
+
+def page_params(
+    pageStart: str = Query("", description="Key of the first record of the page."),
+    pageSize: int = Query(10, description="Records per page (1 to 1000)."),
+    count: bool = Query(False, description="Include X-Resource-Count in the answer."),
+) -> PageParams:
+    _check_size(pageSize, "pageSize")
+    return PageParams(pageStart, pageSize, count)
+
+
+def enzi_page_params(
+    start: str = Query("", description="Key of the first record of the page."),
+    limit: int = Query(100, description="Records per page (1 to 1000)."),
+) -> PageParams:
+    _check_size(limit, "limit")
+    return PageParams(start, limit, True)
+
+
+def paginate(items: Sequence[T], key: Callable[[T], str], params: PageParams) -> Page[T]:
+    """Cut one page out of `items` (already in list order). An unknown start key starts at the
+    first record whose key sorts at or after it, so a deleted start record is no error."""
+    index = 0
+    if params.start:
+        keys = [key(item) for item in items]
+        if params.start in keys:
+            index = keys.index(params.start)
+        else:
+            index = next((i for i, k in enumerate(keys) if k >= params.start), len(keys))
+    page = list(items[index : index + params.size])
+    after = index + params.size
+    next_start = key(items[after]) if after < len(items) else ""
+    return Page(page, next_start, len(items))
+
+
+def set_page_headers(response: Response, page: Page[T], params: PageParams) -> None:
+    if page.next_start:
+        response.headers["X-Next-Page-Start"] = page.next_start
+    if params.count:
+        response.headers["X-Resource-Count"] = str(page.total)
