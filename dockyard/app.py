@@ -75,6 +75,17 @@ def _mount_features(
 
     app.include_router(registry_router)
 
+    # Accounts, tokens, access (issue 3): registry token auth (/auth/token, Bearer on /v2),
+    # eNZi accounts, API tokens, the repositories API (mounted at the end, below).
+    from dockyard.api.accounts import router as accounts_router
+    from dockyard.api.repositories import router as repositories_router
+    from dockyard.api.tokens import router as tokens_router
+    from dockyard.auth.routes import install_token_auth
+
+    install_token_auth(app, settings, resolvers)
+    app.include_router(accounts_router)
+    app.include_router(tokens_router)
+
     # Web UI (issue 5): session-cookie principals, pages, static assets, security headers.
     from dockyard.ui.routes import install_ui
     from dockyard.ui.routes import router as ui_router
@@ -83,6 +94,10 @@ def _mount_features(
     resolvers.append(session_resolver)
     app.include_router(ui_router)
     install_ui(app)
+
+    # Keep last: /api/v0/repositories/{ns}/{repo} must not shadow more specific routes such as
+    # /api/v0/repositories/{ns}/webhooks (webhooks issue) mounted above.
+    app.include_router(repositories_router)
 
 
 def app_factory() -> FastAPI:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import __version__
 from dockyard.config import Settings, load_settings, settings_to_env
@@ -20,6 +22,12 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+orgs_app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Manage API access tokens.", no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(tokens_app, name="tokens")
+
+T = TypeVar("T")
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="YAML file with settings (DOCKYARD_* names).")
@@ -193,6 +201,89 @@ def gc(
         )
 
     asyncio.run(run())
+
+
+def _run_with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one session against the configured database (migrated first)."""
+    from dockyard.errors import DockyardError
+    from dockyard.services import build_services
+
+    async def run() -> T:
+        services = build_services(settings)
+        try:
+            async with services.session() as session:
+                return await work(session)
+        finally:
+            await services.close()
+
+    try:
+        return asyncio.run(run())
+    except DockyardError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@users_app.command("list")
+def users_list(config: ConfigOpt = None) -> None:
+    """List users and organizations (name, kind, admin, active)."""
+    from dockyard.accounts.service import list_accounts
+
+    settings = _settings(config)
+    _prepare(settings)
+
+    async def work(session: AsyncSession) -> list[tuple[str, str, bool, bool]]:
+        rows = await list_accounts(session, "all")
+        return [(a.name, "org" if a.is_org else "user", a.is_admin, a.is_active) for a in rows]
+
+    for name, kind, is_admin, is_active in _run_with_session(settings, work):
+        flags = " ".join(f for f, on in (("admin", is_admin), ("inactive", not is_active)) if on)
+        typer.echo(f"{name}\t{kind}\t{flags}".rstrip())
+
+
+@orgs_app.command("create")
+def orgs_create(
+    name: str,
+    owner: Annotated[
+        list[str] | None, typer.Option("--owner", help="User to make an owner (repeatable).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Create an organization, optionally with owners."""
+    from dockyard.accounts.service import create_org, require_user, set_org_member
+
+    settings = _settings(config)
+    _prepare(settings)
+
+    async def work(session: AsyncSession) -> None:
+        org = await create_org(session, name)
+        for user_name in owner or []:
+            user = await require_user(session, user_name)
+            await set_org_member(session, org, user, is_admin=True)
+        await session.commit()
+
+    _run_with_session(settings, work)
+    typer.echo(f"created organization {name}")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    user: str,
+    label: Annotated[str, typer.Option("--label", help="A label to recognise the token by.")] = "",
+    config: ConfigOpt = None,
+) -> None:
+    """Create an API token for USER and print it (it is shown only this once)."""
+    from dockyard.accounts.service import create_token, require_user
+
+    settings = _settings(config)
+    _prepare(settings)
+
+    async def work(session: AsyncSession) -> str:
+        account = await require_user(session, user)
+        _token, plaintext = await create_token(session, account, label=label, generated_by="cli")
+        await session.commit()
+        return plaintext
+
+    typer.echo(_run_with_session(settings, work))
 
 
 @app.command()

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # Run webhook delivery workers inside `dockyard serve` (the single-process default).
     run_workers: bool = True
 
+    # /v2 401s challenge with Docker token auth (Bearer realm=.../auth/token); false: Basic.
+    registry_token_auth: bool = True
     max_manifest_bytes: int = 4 * 1024 * 1024
     secret_key: str = ""
     session_cookie_secure: bool = False
