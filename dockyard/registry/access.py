@@ -7,6 +7,7 @@ caller cannot see 404 NAME_UNKNOWN, a visible one they may not change 403 DENIED
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -74,11 +75,17 @@ async def _auto_create(services: Services, principal: Principal, namespace: str,
     """Create the repository in its own short transaction (parallel layer uploads race here)."""
     if name in RESERVED_REPOSITORY_NAMES:
         raise DockyardError(ErrorCode.NAME_INVALID, f"{name!r} is a reserved repository name")
+    # A bearer token names the repository it may push to; the token server already checked
+    # the holder may push there, so the account's own namespace rights decide creation.
+    actions = principal.actions_for(f"{namespace}/{name}")
+    if actions is not None and not actions & {"push", "*"}:
+        raise _name_unknown(namespace, name)
+    unrestricted = dataclasses.replace(principal, scopes=None)
     async with services.session() as session:
         account = await session.scalar(select(Account).where(Account.name == namespace))
         if account is None:
             raise _name_unknown(namespace, name)
-        if await namespace_access(session, principal, account) < AccessLevel.ADMIN:
+        if await namespace_access(session, unrestricted, account) < AccessLevel.ADMIN:
             raise _name_unknown(namespace, name)
         try:
             await create_repository(session, account, name, principal.name)
