@@ -7,6 +7,7 @@ sha256 of both, never the secret itself.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 
@@ -23,11 +24,18 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(password_hash: str, password: str) -> bool:
-    key = hashlib.sha256(f"{password_hash}\0{password}".encode()).hexdigest()
+def _cache_key(password_hash: str, password: str) -> str:
+    return hashlib.sha256(f"{password_hash}\0{password}".encode()).hexdigest()
+
+
+def _cached(key: str, password_hash: str) -> bool:
     hit = _verified.get(key)
-    now = time.monotonic()
-    if hit is not None and hit[0] > now and hit[1] == password_hash:
+    return hit is not None and hit[0] > time.monotonic() and hit[1] == password_hash
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    key = _cache_key(password_hash, password)
+    if _cached(key, password_hash):
         return True
     try:
         _hasher.verify(password_hash, password)
@@ -35,5 +43,16 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
     if len(_verified) >= _CACHE_MAX:
         _verified.clear()
-    _verified[key] = (now + _CACHE_SECONDS, password_hash)
+    _verified[key] = (time.monotonic() + _CACHE_SECONDS, password_hash)
     return True
+
+
+async def hash_password_async(password: str) -> str:
+    """hash_password off the event loop: argon2 takes long enough to stall other requests."""
+    return await asyncio.to_thread(hash_password, password)
+
+
+async def verify_password_async(password_hash: str, password: str) -> bool:
+    if _cached(_cache_key(password_hash, password), password_hash):
+        return True  # the common case (a client re-sending Basic credentials) needs no thread
+    return await asyncio.to_thread(verify_password, password_hash, password)

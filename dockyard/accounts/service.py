@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account, ApiToken, OrgMember, Team, TeamMember
-from dockyard.accounts.passwords import hash_password, verify_password
+from dockyard.accounts.passwords import hash_password_async, verify_password_async
 from dockyard.accounts.principal import Principal
 from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
@@ -59,7 +59,7 @@ async def create_user(
         full_name=full_name,
         is_admin=is_admin,
         is_org=False,
-        password_hash=hash_password(password),
+        password_hash=await hash_password_async(password),
     )
     session.add(account)
     await session.flush()
@@ -83,7 +83,7 @@ async def authenticate(session: AsyncSession, name: str, secret: str) -> Princip
             token.last_used = now
             await session.commit()
         return Principal(account.id, account.name, account.is_admin, token.hashed_token)
-    if account.password_hash and verify_password(account.password_hash, secret):
+    if account.password_hash and await verify_password_async(account.password_hash, secret):
         return Principal(account.id, account.name, account.is_admin)
     return None
 
@@ -206,7 +206,7 @@ async def update_account(
         account.is_admin = is_admin
     if password is not None:
         validate_password(password)
-        account.password_hash = hash_password(password)
+        account.password_hash = await hash_password_async(password)
     await session.flush()
     return account
 
@@ -214,14 +214,15 @@ async def update_account(
 async def change_password(
     session: AsyncSession, account: Account, old_password: str, new_password: str
 ) -> None:
-    if not account.password_hash or not verify_password(account.password_hash, old_password):
+    current = account.password_hash
+    if not current or not await verify_password_async(current, old_password):
         raise DockyardError(
             ErrorCode.INVALID_PARAMETERS,
             "The old password is wrong.",
             detail={"field": "oldPassword"},
         )
     validate_password(new_password, "newPassword")
-    account.password_hash = hash_password(new_password)
+    account.password_hash = await hash_password_async(new_password)
     await session.flush()
 
 
