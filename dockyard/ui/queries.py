@@ -130,3 +130,11 @@ async def repository_tags(
             )
         )
     return rows
+
+
+async def account_names(session: AsyncSession, ids: list[str]) -> dict[str, str]:
+    """Account id -> name, for "created by" columns."""
+    if not ids:
+        return {}
+    rows = await session.execute(select(Account.id, Account.name).where(Account.id.in_(ids)))
+    return {account_id: name for account_id, name in rows.tuples()}
