@@ -171,7 +171,9 @@ ACCOUNT_ROUTES: dict[str, tuple[Request, tuple[int, ...]]] = {
         (401, 403, 403, 403, 403, 200, 200),
     ),
     "enzi create team": (
-        lambda c: c.client.post(f"/enzi/v0/accounts/{ORG}/teams", json={"name": f"t-new-{c.unique}"}),
+        lambda c: c.client.post(
+            f"/enzi/v0/accounts/{ORG}/teams", json={"name": f"t-new-{c.unique}"}
+        ),
         (401, 403, 403, 403, 403, 201, 201),
     ),
     "enzi list teams": (
