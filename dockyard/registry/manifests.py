@@ -170,7 +170,6 @@ async def put_manifest(
     headers = {
         "Location": f"/v2/{namespace}/{repository}/manifests/{record.digest}",
         "Docker-Content-Digest": record.digest,
-        "Content-Length": "0",
     }
     if record.subject_digest:
         headers["OCI-Subject"] = record.subject_digest

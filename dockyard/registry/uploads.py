@@ -44,7 +44,6 @@ def _upload_headers(namespace: str, repository: str, upload_id: str, size: int) 
         "Location": _location(namespace, repository, upload_id),
         "Range": upload_range_header(size),
         "Docker-Upload-UUID": upload_id,
-        "Content-Length": "0",
     }
 
 
@@ -86,7 +85,6 @@ async def _finish(
         headers={
             "Location": _blob_location(repo.namespace, repo.name, digest),
             "Docker-Content-Digest": digest,
-            "Content-Length": "0",
         },
     )
 
@@ -120,7 +118,6 @@ async def _try_mount(
         headers={
             "Location": _blob_location(repo.namespace, repo.name, digest),
             "Docker-Content-Digest": digest,
-            "Content-Length": "0",
         },
     )
 
