@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
+from dockyard.accounts import service as accounts
 from dockyard.accounts.models import Account
 from dockyard.auth.access import repository_access
 from dockyard.auth.permissions import AccessLevel
@@ -185,7 +187,52 @@ async def settings_page(namespace: str, name: str, page: Page = Depends(page_con
     view = await load_repo(page, namespace, name)
     if not view.is_admin:
         raise FORBIDDEN
-    return render(page, "repository_settings.html", view=view, tab="settings", error=None)
+    return await _settings(page, view, None)
+
+
+async def _settings(page: Page, view: RepoView, error: str | None, status: int = 200) -> Response:
+    grants: list[Any] = []
+    teams: list[Any] = []
+    if view.namespace.is_org:
+        async with page.services.session() as session:
+            repo = await session.get(Repository, view.repo.id)
+            assert repo is not None
+            grants = await repos_service.list_repository_team_access(session, repo)
+            teams = await accounts.list_teams(session, view.namespace)
+    return render(
+        page,
+        "repository_settings.html",
+        status=status,
+        view=view,
+        tab="settings",
+        error=error,
+        grants=grants,
+        teams=teams,
+    )
+
+
+@router.post("/repositories/{namespace}/{name}/teams")
+async def team_access(namespace: str, name: str, page: Page = Depends(page_context)) -> Response:
+    form = await page.check_csrf()
+    view = await load_repo(page, namespace, name)
+    if not view.is_admin or not view.namespace.is_org:
+        raise FORBIDDEN
+    team_name = form_value(form, "team")
+    level = form_value(form, "level")
+    async with page.services.session() as session:
+        repo = await session.get(Repository, view.repo.id)
+        assert repo is not None
+        try:
+            team = await accounts.require_team(session, view.namespace, team_name)
+            if level == "none":
+                await repos_service.delete_repository_team_access(session, repo, team)
+            else:
+                await repos_service.set_repository_team_access(session, repo, team, level)
+            await session.commit()
+        except DockyardError as exc:
+            await session.rollback()
+            return await _settings(page, view, exc.message, 400)
+    return redirect(page, f"/repositories/{namespace}/{name}/settings?msg=team-saved")
 
 
 @router.post("/repositories/{namespace}/{name}/settings")
@@ -223,9 +270,7 @@ async def save_settings(namespace: str, name: str, page: Page = Depends(page_con
                 await session.rollback()
                 error = exc.message
     if error is not None:
-        return render(
-            page, "repository_settings.html", status=400, view=view, tab="settings", error=error
-        )
+        return await _settings(page, view, error, 400)
     _notify()
     return redirect(page, f"/repositories/{namespace}/{name}/settings?msg=saved")
 
@@ -239,14 +284,8 @@ async def delete_repository(
     if not view.is_admin:
         raise FORBIDDEN
     if form_value(form, "confirm_name") != view.repo.full_name:
-        return render(
-            page,
-            "repository_settings.html",
-            status=400,
-            view=view,
-            tab="settings",
-            error=f"To delete, type the full name {view.repo.full_name} exactly.",
-        )
+        message = f"To delete, type the full name {view.repo.full_name} exactly."
+        return await _settings(page, view, message, 400)
     async with page.services.session() as session:
         repo = await session.get(Repository, view.repo.id)
         assert repo is not None

@@ -7,6 +7,7 @@ import json
 import ssl
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,11 +39,20 @@ expect.set_options(timeout=TIMEOUT_MS)
 def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     folder = tmp_path_factory.mktemp("ui-server")
     # Receivers in these tests listen on loopback, which the default SSRF policy blocks.
-    srv = make_server(folder, create_database(folder), {"DOCKYARD_WEBHOOK_BLOCKED_NETWORKS": ""})
+    srv = make_server(
+        folder, _off_loop(create_database, folder), {"DOCKYARD_WEBHOOK_BLOCKED_NETWORKS": ""}
+    )
     srv.start()
     yield srv
     srv.kill()
-    drop_database(srv.database_url)
+    _off_loop(drop_database, srv.database_url)
+
+
+def _off_loop(func: Callable[[Any], Any], arg: Any) -> Any:
+    """Playwright's sync API keeps an event loop running in this thread, and the database
+    helpers use asyncio.run(): run them in a thread of their own."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(func, arg).result()
 
 
 @pytest.fixture(scope="module")
