@@ -209,7 +209,9 @@ async def get_manifest(
             manifest = await content.get_manifest(session, repo, reference)
         if manifest is None:
             raise _unknown(reference)
-        if not accepts(request.headers.get("accept"), manifest.media_type):
+        # Go clients send one Accept header per media type.
+        accept = ",".join(request.headers.getlist("accept"))
+        if not accepts(accept, manifest.media_type):
             raise DockyardError(
                 ErrorCode.MANIFEST_UNKNOWN,
                 f"the manifest is a {manifest.media_type}, which the Accept header excludes",
