@@ -89,8 +89,7 @@ async def create_repository(
 ) -> Repository:
     """Create a repository and record REPO_CREATED. Authorization is the caller's job."""
     validate_repository_name(name)
-    if visibility not in ("public", "private"):
-        raise DockyardError(ErrorCode.INVALID_REPOSITORY_VISIBILITY)
+    _check_visibility(visibility)
     if await get_repository(session, namespace.name, name) is not None:
         raise DockyardError(ErrorCode.REPOSITORY_EXISTS)
     now = utcnow()
