@@ -64,6 +64,16 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
             yield chunk
 
 
+async def _drain(request: Request, limit: int = 16 * 1024 * 1024) -> bool:
+    """Read and drop an unwanted body so the connection stays usable; False if too large."""
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            return False
+    return True
+
+
 async def _finish(
     services: Services, ctx: RepoContext, upload_id: str, digest: str, *, has_row: bool
 ) -> Response:
@@ -184,11 +194,10 @@ async def _append(request: Request, ctx: RepoContext, upload_id: str) -> int:
     except UploadOffsetMismatch as exc:
         current = await storage.upload_size(upload_id) or 0
         repo = ctx.repository
-        raise DockyardError(
-            ErrorCode.RANGE_INVALID,
-            str(exc),
-            headers=_upload_headers(repo.namespace, repo.name, upload_id, current),
-        ) from exc
+        headers = _upload_headers(repo.namespace, repo.name, upload_id, current)
+        if not await _drain(request):
+            headers["Connection"] = "close"
+        raise DockyardError(ErrorCode.RANGE_INVALID, str(exc), headers=headers) from exc
     except FileNotFoundError as exc:
         raise _upload_unknown(upload_id) from exc
     async with services.session() as session:
