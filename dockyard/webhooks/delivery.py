@@ -12,6 +12,7 @@ from dockyard.webhooks.retry import ErrorKind
 from dockyard.webhooks.transport import BlockedAddressError, Transport
 
 EXCERPT_BYTES = 1024
+MAX_READ = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,13 @@ async def attempt(
             allow_redirects=False,
             ssl=ssl_arg,
         ) as resp:
-            chunk = await resp.content.read(EXCERPT_BYTES)
-            if not resp.content.at_eof():
-                # A long answer: do not read it all, drop the connection instead.
+            length = resp.content_length
+            if length is not None and length <= MAX_READ:
+                # Read small answers whole so the pooled connection is kept alive.
+                chunk = (await resp.read())[:EXCERPT_BYTES]
+            else:
+                chunk = await resp.content.read(EXCERPT_BYTES)
+                # A long or unsized answer: do not read it all, drop the connection.
                 resp.close()
             latency = (time.perf_counter() - started) * 1000
             return AttemptResult(

@@ -110,7 +110,7 @@ class Receiver:
                 loop.run_until_complete(runner.setup())
                 site = web.TCPSite(runner, self.host, self.port, ssl_context=ctx)
                 loop.run_until_complete(site.start())
-            except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+            except BaseException as exc:
                 errors.append(exc)
                 ready.set()
                 return

@@ -100,7 +100,7 @@ def test_seed_curl_example_shape(srv: RunningServer, receiver: Receiver) -> None
     # The secret is shown on create only.
     with client(srv, "carol") as c:
         listed = c.get("/api/v0/webhooks").json()
-    assert [w for w in listed if w["id"] == body["id"]][0].get("secret") is None
+    assert next(w for w in listed if w["id"] == body["id"]).get("secret") is None
 
 
 @pytest.mark.parametrize(

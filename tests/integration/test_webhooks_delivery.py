@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import trustme
-from standardwebhooks import Webhook
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from tests.fakes import webhook_seed as seed
 from tests.fakes.databases import create_database, drop_database
@@ -99,7 +99,7 @@ def test_repo_events_scopes_and_signatures(srv: RunningServer, rx: Receiver) -> 
     # Standard Webhooks signature, verified by the reference library.
     verified = Webhook(ns["secret"]).verify(got.body, got.headers)
     assert verified == body
-    with pytest.raises(Exception):
+    with pytest.raises(WebhookVerificationError):
         Webhook(other_ns["secret"]).verify(got.body, got.headers)
     assert got.headers["User-Agent"].startswith("dockyard/")
     assert got.headers["Content-Type"] == "application/json"
