@@ -27,7 +27,6 @@ from dockyard.repos.service import (
     REPOSITORY_NAME_RE,
     RESERVED_REPOSITORY_NAMES,
     create_repository,
-    get_repository,
 )
 from dockyard.services import Services
 
@@ -102,6 +101,21 @@ async def _auto_create(services: Services, principal: Principal, namespace: str,
     notify_committed()
 
 
+async def _repository_with_namespace(
+    session: AsyncSession, namespace: str, name: str
+) -> Repository | None:
+    """One query for the repository and its namespace account: the account lands in the
+    session's identity map, so `repository_access` finds it without another round trip."""
+    row = (
+        await session.execute(
+            select(Repository, Account)
+            .join(Account, Account.id == Repository.namespace_id)
+            .where(Repository.namespace == namespace, Repository.name == name)
+        )
+    ).first()
+    return None if row is None else row[0]
+
+
 async def open_repository(
     request: Request,
     session: AsyncSession,
@@ -115,10 +129,10 @@ async def open_repository(
     validate_name(namespace, name)
     services = services_of(request)
     principal = await get_principal(request)
-    repository = await get_repository(session, namespace, name)
+    repository = await _repository_with_namespace(session, namespace, name)
     if repository is None and create and principal is not None:
         await _auto_create(services, principal, namespace, name)
-        repository = await get_repository(session, namespace, name)
+        repository = await _repository_with_namespace(session, namespace, name)
     if repository is None:
         if principal is None:
             raise _unauthorized()
