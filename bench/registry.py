@@ -431,7 +431,14 @@ def main() -> None:
             )
             r["http monolithic upload s"] = up
             r["http blob GET s"] = get
-            r["manifest GET req/s"] = wrk_rps(server, f"/v2/{ns}/small0/manifests/r0", seconds)
+            path = f"/v2/{ns}/small0/manifests/r0"
+            r["manifest GET req/s"] = wrk_rps(
+                server, path, seconds, bearer_header(server, f"{ns}/small0")
+            )
+            if server.auth:
+                r["manifest GET req/s (Basic)"] = wrk_rps(
+                    server, path, seconds, server.auth_header()
+                )
             results[server.name] = r
             print(f"{server.name}: " + ", ".join(f"{k}={v:.3f}" for k, v in r.items()))
     finally:

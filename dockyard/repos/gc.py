@@ -179,10 +179,18 @@ async def collect(
                 await storage.delete(digest)
     # 4. Abandoned uploads: stale sessions and upload areas without a session.
     stale_cutoff = now - upload_ttl
-    stale = [uid for uid, updated in upload_rows.items() if updated < stale_cutoff]
+    stale: list[str] = []
+    on_disk: set[str] = set()
     async for upload_id, modified in storage.iter_uploads():
-        if upload_id not in upload_rows and modified < cutoff_ts:
-            stale.append(upload_id)
+        on_disk.add(upload_id)
+        if upload_id not in upload_rows:
+            if modified < cutoff_ts:
+                stale.append(upload_id)
+        elif modified < stale_cutoff.timestamp() and upload_rows[upload_id] < stale_cutoff:
+            stale.append(upload_id)  # the last chunk arrived long ago
+    stale.extend(
+        uid for uid, updated in upload_rows.items() if uid not in on_disk and updated < cutoff
+    )
     report.uploads_deleted = len(stale)
     if stale and not dry_run:
         async with sessionmaker() as session:

@@ -110,7 +110,8 @@ class FilesystemBlobStore:
     async def iter_uploads(self) -> AsyncIterator[tuple[str, float]]:
         for folder in sorted((self.root / "uploads").iterdir()):
             try:
-                yield folder.name, folder.stat().st_mtime
+                data = folder / "data"
+                yield folder.name, (data if data.exists() else folder).stat().st_mtime
             except FileNotFoundError:
                 continue
 
