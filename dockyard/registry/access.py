@@ -124,12 +124,16 @@ async def open_repository(
     need: AccessLevel,
     *,
     create: bool = False,
+    preloaded: Repository | None = None,
 ) -> RepoContext:
-    """The repository and the caller's access, or the spec's error for why not."""
+    """The repository and the caller's access, or the spec's error for why not.
+
+    `preloaded`: the repository, already loaded with its namespace account in this session
+    (the manifest GET path fetches both with the manifest in one query)."""
     validate_name(namespace, name)
     services = services_of(request)
     principal = await get_principal(request)
-    repository = await _repository_with_namespace(session, namespace, name)
+    repository = preloaded or await _repository_with_namespace(session, namespace, name)
     if repository is None and create and principal is not None:
         await _auto_create(services, principal, namespace, name)
         repository = await _repository_with_namespace(session, namespace, name)

@@ -10,12 +10,15 @@ import re
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from dockyard.accounts.models import Account
 from dockyard.auth.permissions import AccessLevel
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.bus import notify_committed
-from dockyard.registry.access import RepoContext, open_repository
+from dockyard.registry.access import RepoContext, open_repository, validate_name
 from dockyard.registry.mediatypes import (
     IMAGE_CONFIG_TYPES,
     ManifestError,
@@ -25,7 +28,7 @@ from dockyard.registry.mediatypes import (
     platform_of_config,
 )
 from dockyard.repos import content
-from dockyard.repos.models import Manifest
+from dockyard.repos.models import Manifest, Repository, Tag
 from dockyard.services import Services
 from dockyard.storage.digest import is_valid_digest, new_hasher
 
@@ -191,6 +194,35 @@ def _read_manifest_bytes(services: Services, manifest: Manifest) -> bytes | None
         return None
 
 
+async def _load_for_pull(
+    session: AsyncSession, namespace: str, name: str, reference: str
+) -> tuple[Repository | None, Manifest | None]:
+    """Repository, namespace account and manifest in one round trip: pulls are the hot path."""
+    stmt = select(Repository, Account, Manifest).join(
+        Account, Account.id == Repository.namespace_id
+    )
+    if _is_digest_ref(reference):
+        stmt = stmt.outerjoin(
+            Manifest,
+            and_(Manifest.repository_id == Repository.id, Manifest.digest == reference),
+        )
+    else:
+        stmt = stmt.outerjoin(
+            Tag, and_(Tag.repository_id == Repository.id, Tag.name == reference)
+        ).outerjoin(
+            Manifest,
+            and_(Manifest.repository_id == Repository.id, Manifest.digest == Tag.digest),
+        )
+    row = (
+        await session.execute(
+            stmt.where(Repository.namespace == namespace, Repository.name == name).limit(1)
+        )
+    ).first()
+    if row is None:
+        return None, None
+    return row[0], row[2]
+
+
 @router.head("/v2/{namespace}/{repository}/manifests/{reference}")
 @router.get("/v2/{namespace}/{repository}/manifests/{reference}")
 async def get_manifest(
@@ -199,14 +231,14 @@ async def get_manifest(
     _check_reference(reference)
     services: Services = request.app.state.services
     head = request.method == "HEAD"
+    by_tag = not _is_digest_ref(reference)
     async with services.session() as session:
-        ctx = await open_repository(request, session, namespace, repository, AccessLevel.READ_ONLY)
+        validate_name(namespace, repository)
+        preloaded, manifest = await _load_for_pull(session, namespace, repository, reference)
+        ctx = await open_repository(
+            request, session, namespace, repository, AccessLevel.READ_ONLY, preloaded=preloaded
+        )
         repo = ctx.repository
-        by_tag = not _is_digest_ref(reference)
-        if by_tag:
-            manifest = await content.manifest_by_tag(session, repo.id, reference)
-        else:
-            manifest = await content.get_manifest(session, repo, reference)
         if manifest is None:
             raise _unknown(reference)
         # Go clients send one Accept header per media type.
