@@ -335,3 +335,28 @@ def test_index_push_one_tag_push(module_server: RunningServer, admin: httpx.Clie
     assert len(tag_pushes) == 1
     assert tag_pushes[0]["contents"]["os"] == "" and tag_pushes[0]["contents"]["architecture"] == ""
     assert [t for t, _p in found].count("MANIFEST_PUSH") == 3
+
+
+def test_access_answers_for_another_user(module_server: RunningServer, admin: httpx.Client) -> None:
+    from tests.integration.accounts_helpers import PASSWORD, create_user
+
+    create_user(admin, "bob")
+    push(admin, "admin/secret", "v1")
+    push(admin, "admin/pub", "v1")
+    set_repository(module_server.database_url, "admin/pub", "visibility", "public")
+    with module_server.client(auth=("bob", PASSWORD)) as bob:
+        r = bob.get("/v2/admin/secret/manifests/v1")
+        assert r.status_code == 404 and error_code(r) == "NAME_UNKNOWN"
+        assert bob.get("/v2/admin/pub/manifests/v1").status_code == 200
+        r = bob.post("/v2/admin/pub/blobs/uploads/")
+        assert r.status_code == 403 and error_code(r) == "DENIED"
+        r = bob.post("/v2/admin/brand-new/blobs/uploads/")
+        assert r.status_code == 404 and error_code(r) == "NAME_UNKNOWN"
+        # Their own namespace: the repository is created, private.
+        push(bob, "bob/mine", "v1")
+        assert bob.get("/v2/bob/mine/tags/list").json()["tags"] == ["v1"]
+        assert "bob/mine" in bob.get("/v2/_catalog").json()["repositories"]
+        assert "admin/secret" not in bob.get("/v2/_catalog").json()["repositories"]
+    created = [p for t, p in events(module_server.database_url, "bob/mine") if t == "REPO_EVENT"]
+    assert len(created) == 1 and created[0]["contents"]["event"] == "REPO_CREATED"
+    assert created[0]["contents"]["data"]["visibility"] == "private"
