@@ -135,6 +135,8 @@ async def open_repository(
     principal = await get_principal(request)
     repository = preloaded or await _repository_with_namespace(session, namespace, name)
     if repository is None and create and principal is not None:
+        # Give our connection back first: creation uses its own short transaction.
+        await session.rollback()
         await _auto_create(services, principal, namespace, name)
         repository = await _repository_with_namespace(session, namespace, name)
     if repository is None:

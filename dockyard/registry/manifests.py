@@ -15,10 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account
+from dockyard.auth.deps import get_principal
 from dockyard.auth.permissions import AccessLevel
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.bus import notify_committed
 from dockyard.registry.access import RepoContext, open_repository, validate_name
+from dockyard.registry.bodies import drain
 from dockyard.registry.mediatypes import (
     IMAGE_CONFIG_TYPES,
     ManifestError,
@@ -56,18 +58,23 @@ def _unknown(reference: str) -> DockyardError:
     return DockyardError(ErrorCode.MANIFEST_UNKNOWN, detail={"reference": reference})
 
 
+async def _too_large(request: Request, limit: int) -> DockyardError:
+    headers = {} if await drain(request) else {"Connection": "close"}
+    return DockyardError(
+        ErrorCode.MANIFEST_TOO_LARGE, f"manifests are limited to {limit} bytes", headers=headers
+    )
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise DockyardError(ErrorCode.MANIFEST_TOO_LARGE, f"manifests are limited to {limit} bytes")
+        raise await _too_large(request, limit)
     parts: list[bytes] = []
     received = 0
     async for chunk in request.stream():
         received += len(chunk)
         if received > limit:
-            raise DockyardError(
-                ErrorCode.MANIFEST_TOO_LARGE, f"manifests are limited to {limit} bytes"
-            )
+            raise await _too_large(request, limit)
         parts.append(chunk)
     return b"".join(parts)
 
@@ -232,8 +239,11 @@ async def get_manifest(
     services: Services = request.app.state.services
     head = request.method == "HEAD"
     by_tag = not _is_digest_ref(reference)
+    validate_name(namespace, repository)
+    # Resolve the caller first: a credential check may need its own connection, and holding
+    # ours meanwhile would let concurrent requests exhaust the pool waiting on each other.
+    await get_principal(request)
     async with services.session() as session:
-        validate_name(namespace, repository)
         preloaded, manifest = await _load_for_pull(session, namespace, repository, reference)
         ctx = await open_repository(
             request, session, namespace, repository, AccessLevel.READ_ONLY, preloaded=preloaded

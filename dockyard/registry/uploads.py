@@ -19,6 +19,7 @@ from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.bus import notify_committed
 from dockyard.registry.access import RepoContext, open_repository, validate_name
 from dockyard.registry.blobs import check_digest
+from dockyard.registry.bodies import drain
 from dockyard.registry.ranges import RangeError, parse_content_range, upload_range_header
 from dockyard.repos import content
 from dockyard.repos.service import get_repository
@@ -59,16 +60,6 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
     async for chunk in request.stream():
         if chunk:
             yield chunk
-
-
-async def _drain(request: Request, limit: int = 16 * 1024 * 1024) -> bool:
-    """Read and drop an unwanted body so the connection stays usable; False if too large."""
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit:
-            return False
-    return True
 
 
 async def _finish(
@@ -192,7 +183,7 @@ async def _append(request: Request, ctx: RepoContext, upload_id: str) -> int:
         current = await storage.upload_size(upload_id) or 0
         repo = ctx.repository
         headers = _upload_headers(repo.namespace, repo.name, upload_id, current)
-        if not await _drain(request):
+        if not await drain(request):
             headers["Connection"] = "close"
         raise DockyardError(ErrorCode.RANGE_INVALID, str(exc), headers=headers) from exc
     except FileNotFoundError as exc:
