@@ -95,6 +95,25 @@ def _mount_features(
     app.include_router(ui_router)
     install_ui(app)
 
+    # Webhooks (issue 4): subscriptions API, delivery log, schemas, /metrics. The dispatcher and
+    # delivery workers run in `dockyard serve`'s child process (which sets RUN_WORKERS=false
+    # here), in `dockyard worker`, or in this process when RUN_WORKERS is true.
+    from dockyard.webhooks.routes import router as webhooks_router
+    from dockyard.webhooks.runtime import WebhookRuntime
+    from dockyard.webhooks.worker import run_workers as run_webhook_workers
+
+    webhook_runtime = WebhookRuntime(settings)
+    app.state.webhook_runtime = webhook_runtime
+    app.include_router(webhooks_router)
+    background.append(webhook_runtime.hold)
+    if settings.run_workers:
+        background.append(run_webhook_workers)
+    else:
+        # The engine runs elsewhere (`dockyard serve`'s child, or `dockyard worker`): wake it.
+        from dockyard.webhooks.wake import forward_commits
+
+        background.append(lambda services: forward_commits(services.settings.data_dir))
+
     # Keep last: /api/v0/repositories/{ns}/{repo} must not shadow more specific routes such as
     # /api/v0/repositories/{ns}/webhooks (webhooks issue) mounted above.
     app.include_router(repositories_router)

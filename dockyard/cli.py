@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -81,8 +81,21 @@ def serve(
     from granian.constants import Interfaces, Loops
 
     settings = _settings(config, host=host, port=port, data_dir=data_dir, workers=workers)
+    if settings.run_workers:
+        # Webhook delivery runs in a supervised child process (its own GIL, the second core);
+        # counters are shared with the HTTP process's /metrics through this folder.
+        from dockyard.webhooks.supervisor import prepare_metrics_dir
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prepare_metrics_dir(settings.data_dir))
     _prepare(settings)
     os.environ.update(settings_to_env(settings))
+    supervisor = None
+    if settings.run_workers:
+        from dockyard.webhooks.supervisor import WorkerSupervisor
+
+        os.environ["DOCKYARD_RUN_WORKERS"] = "false"  # the HTTP processes only forward wake-ups
+        supervisor = WorkerSupervisor()
+        supervisor.start()
     typer.echo(
         f"dockyard {__version__} listening on http://{settings.host}:{settings.port} "
         f"(data in {settings.data_dir.resolve()})",
@@ -99,7 +112,11 @@ def serve(
         log_enabled=False,
         backlog=2048,
     )
-    server.serve()
+    try:
+        server.serve()
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
 
 
 @db_app.command("upgrade")
@@ -201,6 +218,19 @@ def gc(
         )
 
     asyncio.run(run())
+
+
+@app.command()
+def worker(config: ConfigOpt = None) -> None:
+    """Run the webhook dispatcher and delivery workers without the HTTP server."""
+    from dockyard.db.migrate import upgrade
+    from dockyard.webhooks.worker import main
+
+    settings = _settings(config)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+    typer.echo(f"dockyard {__version__} webhook worker running", err=True)
+    main(settings)
 
 
 def _run_with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

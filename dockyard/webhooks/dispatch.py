@@ -4,13 +4,18 @@ One transaction per batch: claim undispatched events (in seq order), look the su
 up by the (event_type, key) index for the batch's keys only (repository key, namespace key,
 key-less), insert the deliveries and mark the events dispatched. Its cost follows the
 matching subscriptions, never the unrelated ones. No HTTP here.
+
+Hand-off: the caller may take up to `lease_limit` of the new deliveries for itself. Those rows
+are inserted already leased (its token, due again when the lease ends) and come back with what
+sending needs (subscription, payload), so the first attempt costs no claim and no reload; if
+the caller dies before recording them, the lease ends and any worker claims them again.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, insert, select, update
@@ -24,9 +29,19 @@ _DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
+class Handoff:
+    """A delivery inserted leased to the dispatching worker, with what sending it needs."""
+
+    delivery: dict[str, Any]
+    subscription: Any  # row: id, endpoint, tls_cert, skip_tls_verification, secrets
+    payload: Any
+
+
+@dataclass(frozen=True)
 class DispatchResult:
     events: int
     deliveries: int
+    handoffs: list[Handoff] = field(default_factory=list)
 
 
 def _event_kind(payload: Any) -> str | None:
@@ -38,7 +53,15 @@ def _event_kind(payload: Any) -> str | None:
     return None
 
 
-async def dispatch_batch(session: AsyncSession, now: datetime, limit: int = 500) -> DispatchResult:
+async def dispatch_batch(
+    session: AsyncSession,
+    now: datetime,
+    limit: int = 500,
+    *,
+    lease_token: str | None = None,
+    lease_seconds: float = 60.0,
+    lease_limit: int = 0,
+) -> DispatchResult:
     candidates = (
         select(_OUTBOX.c.seq)
         .where(_OUTBOX.c.dispatched_at.is_(None))
@@ -80,6 +103,12 @@ async def dispatch_batch(session: AsyncSession, now: datetime, limit: int = 500)
                 Subscription.event_type,
                 Subscription.key,
                 Subscription.repo_event_filter,
+                Subscription.endpoint,
+                Subscription.tls_cert,
+                Subscription.skip_tls_verification,
+                Subscription.secret,
+                Subscription.previous_secret,
+                Subscription.previous_secret_expires_at,
             ).where(
                 Subscription.event_type.in_(types),
                 Subscription.key.in_(keys),
@@ -91,6 +120,8 @@ async def dispatch_batch(session: AsyncSession, now: datetime, limit: int = 500)
     for sub in subs:
         index.setdefault((sub.event_type, sub.key), []).append(sub)
     rows: list[dict[str, Any]] = []
+    handoffs: list[Handoff] = []
+    leased_until = now + timedelta(seconds=lease_seconds)
     for e in events:
         kind = _event_kind(e.payload) if e.type == "REPO_EVENT" else None
         event_keys = {"", e.repository_key or "", e.namespace_key or ""}
@@ -98,22 +129,26 @@ async def dispatch_batch(session: AsyncSession, now: datetime, limit: int = 500)
             for sub in index.get((e.type, key), ()):
                 if sub.repo_event_filter and sub.repo_event_filter != kind:
                     continue
-                rows.append(
-                    {
-                        "id": str(uuid.uuid4()),
-                        "subscription_id": sub.id,
-                        "event_seq": e.seq,
-                        "event_id": e.id,
-                        "event_type": e.type,
-                        "event_created_at": e.created_at,
-                        "status": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "created_at": now,
-                        "updated_at": now,
-                        "last_error": "",
-                    }
-                )
+                row = {
+                    "id": str(uuid.uuid4()),
+                    "subscription_id": sub.id,
+                    "event_seq": e.seq,
+                    "event_id": e.id,
+                    "event_type": e.type,
+                    "event_created_at": e.created_at,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "lease_token": None,
+                    "created_at": now,
+                    "updated_at": now,
+                    "last_error": "",
+                }
+                if lease_token is not None and len(handoffs) < lease_limit:
+                    row["next_attempt_at"] = leased_until
+                    row["lease_token"] = lease_token
+                    handoffs.append(Handoff(row, sub, e.payload))
+                rows.append(row)
     if rows:
         await session.execute(insert(_DELIVERIES), rows)
-    return DispatchResult(len(events), len(rows))
+    return DispatchResult(len(events), len(rows), handoffs)

@@ -1,14 +1,18 @@
 """Prometheus metrics of the webhook engine, in a registry of our own (served at /metrics).
 
-Counters and histograms are per process; the queue gauges are read from the database at
-scrape time, so they are right whichever process runs the workers.
+Counters and histograms are per process, except under `dockyard serve`, which sets
+PROMETHEUS_MULTIPROC_DIR so the delivery engine's child process and the HTTP process share them
+(prometheus_client's multiprocess mode); the queue gauges are read from the database at scrape
+time, so they are right whichever process runs the workers.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,15 +51,22 @@ DELIVERY_LATENCY = Histogram(
     registry=REGISTRY,
 )
 QUEUE_DEPTH = Gauge(
-    "dockyard_webhook_queue_depth", "Pending deliveries (due or scheduled).", registry=REGISTRY
+    "dockyard_webhook_queue_depth",
+    "Pending deliveries (due or scheduled).",
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
 OLDEST_PENDING = Gauge(
     "dockyard_webhook_oldest_pending_age_seconds",
     "Age of the oldest pending delivery (0 when none).",
     registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
 OUTBOX_BACKLOG = Gauge(
-    "dockyard_webhook_outbox_undispatched", "Events not yet dispatched.", registry=REGISTRY
+    "dockyard_webhook_outbox_undispatched",
+    "Events not yet dispatched.",
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
 
 
@@ -84,4 +95,9 @@ async def refresh_gauges(session: AsyncSession, now: datetime) -> None:
 
 
 def exposition() -> bytes:
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=folder)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
     return generate_latest(REGISTRY)

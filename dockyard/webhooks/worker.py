@@ -2,7 +2,9 @@
 
 Workers claim due deliveries in batches with a lease (jobs.lease), send each outside any
 transaction, and record the results of many attempts in one transaction, so SQLite keeps up.
-A lease that expires (a crashed or killed worker) makes its deliveries due again.
+A lease that expires (a crashed or killed worker) makes its deliveries due again. First attempts
+skip the claim: the dispatcher inserts them leased to this engine and sends them at once
+(dispatch.Handoff), as far as there is room in flight; the rest wait for the claimer.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,9 +26,10 @@ from dockyard.clock import utcnow
 from dockyard.config import Settings
 from dockyard.events import bus
 from dockyard.events.models import OutboxEvent
-from dockyard.jobs.lease import claim
+from dockyard.jobs.lease import claim, new_token
 from dockyard.jobs.runner import run_forever
 from dockyard.webhooks import metrics
+from dockyard.webhooks import wake as wakeups
 from dockyard.webhooks.delivery import AttemptResult, attempt
 from dockyard.webhooks.dispatch import dispatch_batch
 from dockyard.webhooks.models import Delivery, DeliveryAttempt, Subscription
@@ -92,16 +96,48 @@ class DeliveryEngine:
         self._flush = asyncio.Event()
         self._results: list[tuple[Job, AttemptResult | None, datetime]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self.dispatch_wake = bus.subscribe_wakeups()
 
     # -- dispatcher ---------------------------------------------------------------------
 
     async def dispatch_step(self) -> int:
+        now = utcnow()
+        token = new_token()
         async with self.sessionmaker() as session:
-            result = await dispatch_batch(session, utcnow())
+            result = await dispatch_batch(
+                session,
+                now,
+                lease_token=token,
+                lease_seconds=self.settings.webhook_lease_seconds,
+                lease_limit=max(0, self.max_inflight - self.inflight),
+            )
             await session.commit()
         if result.events:
             metrics.EVENTS_DISPATCHED.inc(result.events)
-        if result.deliveries:
+        if result.handoffs:
+            bodies: dict[int, bytes] = {}
+            timestamp = int(time.time())
+            jobs = []
+            for h in result.handoffs:
+                d = h.delivery
+                body = bodies.get(d["event_seq"])
+                if body is None:
+                    body = bodies[d["event_seq"]] = encode_body(h.payload)
+                jobs.append(
+                    self._job(
+                        token,
+                        d["id"],
+                        0,
+                        d["event_created_at"],
+                        d["event_id"],
+                        h.subscription,
+                        body,
+                        now,
+                        timestamp,
+                    )
+                )
+            self._start(jobs, now)
+        if result.deliveries > len(result.handoffs):
             self.deliveries_wake.set()
         return result.events
 
@@ -109,7 +145,7 @@ class DeliveryEngine:
         await run_forever(
             "webhook.dispatch",
             self.dispatch_step,
-            wake=bus.subscribe_wakeups(),
+            wake=self.dispatch_wake,
             poll_interval=POLL_INTERVAL,
         )
 
@@ -147,6 +183,10 @@ class DeliveryEngine:
                 return 0
             jobs = await self._load_jobs(session, token, rows, now)
             await session.commit()
+        self._start(jobs, now)
+        return len(jobs)
+
+    def _start(self, jobs: list[Job], now: datetime) -> None:
         for job in jobs:
             if job.skip_reason:
                 self._results.append((job, None, now))
@@ -157,18 +197,71 @@ class DeliveryEngine:
             task.add_done_callback(self._tasks.discard)
         if len(self._results) >= CLAIM_BATCH:
             self._flush.set()
-        return len(jobs)
+
+    def _job(
+        self,
+        token: str,
+        delivery_id: str,
+        attempts: int,
+        event_created_at: datetime,
+        event_id: str,
+        sub: Any,
+        body: bytes,
+        now: datetime,
+        timestamp: int,
+    ) -> Job:
+        if sub is None or getattr(sub, "inactive", False):
+            return Job(
+                delivery_id,
+                token,
+                attempts,
+                event_created_at,
+                getattr(sub, "id", ""),
+                "",
+                "",
+                False,
+                body,
+                {},
+                skip_reason="The subscription is inactive.",
+            )
+        secrets = signing_secrets(
+            sub.secret, sub.previous_secret, sub.previous_secret_expires_at, now
+        )
+        return Job(
+            delivery_id=delivery_id,
+            token=token,
+            attempts=attempts,
+            event_created_at=event_created_at,
+            subscription_id=sub.id,
+            endpoint=sub.endpoint,
+            tls_cert=sub.tls_cert,
+            skip_tls_verification=sub.skip_tls_verification,
+            body=body,
+            headers=headers_for(secrets, event_id, timestamp, body),
+        )
 
     async def _load_jobs(
         self, session: AsyncSession, token: str, rows: Any, now: datetime
     ) -> list[Job]:
         sub_ids = {r.subscription_id for r in rows}
         seqs = {r.event_seq for r in rows}
+        # Core rows, not ORM objects: this runs for every claimed batch.
         subs = {
             s.id: s
             for s in (
-                await session.execute(select(Subscription).where(Subscription.id.in_(sub_ids)))
-            ).scalars()
+                await session.execute(
+                    select(
+                        _SUBS.c.id,
+                        _SUBS.c.inactive,
+                        _SUBS.c.endpoint,
+                        _SUBS.c.tls_cert,
+                        _SUBS.c.skip_tls_verification,
+                        _SUBS.c.secret,
+                        _SUBS.c.previous_secret,
+                        _SUBS.c.previous_secret_expires_at,
+                    ).where(_SUBS.c.id.in_(sub_ids))
+                )
+            ).all()
         }
         payloads = {
             seq: payload
@@ -182,31 +275,22 @@ class DeliveryEngine:
         timestamp = int(time.time())
         jobs: list[Job] = []
         for r in rows:
-            sub = subs.get(r.subscription_id)
             body = bodies.get(r.event_seq)
             if body is None:
                 body = bodies[r.event_seq] = encode_body(payloads.get(r.event_seq, {}))
-            skip = ""
-            if sub is None or sub.inactive:
-                skip = "The subscription is inactive."
-            job = Job(
-                delivery_id=r.id,
-                token=token,
-                attempts=r.attempts,
-                event_created_at=r.event_created_at,
-                subscription_id=r.subscription_id,
-                endpoint=sub.endpoint if sub else "",
-                tls_cert=sub.tls_cert if sub else "",
-                skip_tls_verification=sub.skip_tls_verification if sub else False,
-                body=body,
-                headers={},
-                skip_reason=skip,
+            job = self._job(
+                token,
+                r.id,
+                r.attempts,
+                r.event_created_at,
+                r.event_id,
+                subs.get(r.subscription_id),
+                body,
+                now,
+                timestamp,
             )
-            if sub is not None and not skip:
-                secrets = signing_secrets(
-                    sub.secret, sub.previous_secret, sub.previous_secret_expires_at, now
-                )
-                job.headers = headers_for(secrets, r.event_id, timestamp, body)
+            if not job.subscription_id:
+                job.subscription_id = r.subscription_id
             jobs.append(job)
         return jobs
 
@@ -256,6 +340,9 @@ class DeliveryEngine:
     async def _record(self, batch: list[tuple[Job, AttemptResult | None, datetime]]) -> None:
         now = utcnow()
         attempt_rows: list[dict[str, Any]] = []
+        # Counted per batch, then added to the metrics once per label.
+        results: Counter[str] = Counter()
+        outcomes: Counter[str] = Counter()
         delivery_rows: list[dict[str, Any]] = []
         per_sub: dict[str, list[tuple[datetime, bool, str, Decision]]] = {}
         for job, result, at in batch:
@@ -285,12 +372,12 @@ class DeliveryEngine:
                         "response_excerpt": result.excerpt,
                     }
                 )
-                metrics.ATTEMPTS.labels(
+                results[
                     metrics.result_label(status, result.error_kind and result.error_kind.value)
-                ).inc()
+                ] += 1
                 metrics.ATTEMPT_SECONDS.observe(result.latency_ms / 1000)
                 per_sub.setdefault(job.subscription_id, []).append((at, result.ok, error, decision))
-            metrics.DELIVERIES.labels(decision.outcome.value).inc()
+            outcomes[decision.outcome.value] += 1
             delivered = decision.outcome is Outcome.DELIVERED
             if delivered:
                 metrics.DELIVERY_LATENCY.observe(
@@ -311,6 +398,10 @@ class DeliveryEngine:
                     "b_delivered": at if delivered else None,
                 }
             )
+        for label, n in results.items():
+            metrics.ATTEMPTS.labels(label).inc(n)
+        for label, n in outcomes.items():
+            metrics.DELIVERIES.labels(label).inc(n)
         async with self.sessionmaker() as session:
             if attempt_rows:
                 await session.execute(_ATTEMPTS.insert(), attempt_rows)
@@ -424,11 +515,39 @@ class DeliveryEngine:
 
 
 async def run_workers(services: Any) -> None:
-    """Background task for `dockyard serve` / `dockyard worker`: dispatcher and deliverers."""
+    """The engine until cancelled: the `dockyard worker` process (which `dockyard serve` runs as
+    its child), or a background task of the HTTP process when it delivers in-process."""
     transport = make_transport(services.settings)
     engine = DeliveryEngine(services.settings, services.sessionmaker, transport)
+    sock = wakeups.listen(services.settings.data_dir, engine.dispatch_wake)
     log.info("webhook.workers.started")
     try:
         await engine.run()
     finally:
+        wakeups.close(sock)
         await transport.close()
+
+
+def main(settings: Settings) -> None:
+    """`dockyard worker`: the engine on uvloop; SIGTERM/SIGINT stop it after recording what was
+    sent (anything unrecorded is sent again when its lease ends)."""
+    import signal
+
+    import uvloop
+
+    from dockyard.services import build_services
+
+    async def run() -> None:
+        services = build_services(settings)
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            if task is not None:
+                loop.add_signal_handler(sig, task.cancel)
+        try:
+            await run_workers(services)
+        finally:
+            await services.close()
+
+    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+        uvloop.run(run())
