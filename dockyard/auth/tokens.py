@@ -152,7 +152,31 @@ def issue_token(
     return token, ttl, issued
 
 
+# Verified tokens, by (key id, service, token string) -> (exp epoch seconds, claims). Clients
+# send the same token on every request for its whole (short) lifetime; an ES256 verification
+# costs more than the rest of a manifest GET. Only successes are cached, and only until `exp`
+# (stricter than the verification's leeway), so expiry is honoured exactly as before.
+_VERIFIED_MAX = 4096
+_verified: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
+
+
 def verify_token(key: SigningKey, token: str, *, service: str) -> dict[str, Any]:
+    cache_key = (key.kid, service, token)
+    hit = _verified.get(cache_key)
+    if hit is not None:
+        if time.time() < hit[0]:
+            return hit[1]
+        _verified.pop(cache_key, None)
+    claims = _verify_uncached(key, token, service=service)
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    exp = claims.get("exp")
+    if isinstance(exp, int | float):
+        _verified[cache_key] = (float(exp), claims)
+    return claims
+
+
+def _verify_uncached(key: SigningKey, token: str, *, service: str) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
             token,

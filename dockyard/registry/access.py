@@ -113,7 +113,12 @@ async def _repository_with_namespace(
             .where(Repository.namespace == namespace, Repository.name == name)
         )
     ).first()
-    return None if row is None else row[0]
+    if row is None:
+        return None
+    # The identity map holds objects weakly: without this reference the account would be
+    # collected on return and `repository_access` would load it again.
+    session.info["namespace_account"] = row[1]
+    return row[0]
 
 
 async def open_repository(

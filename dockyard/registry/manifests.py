@@ -10,13 +10,14 @@ import re
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from dockyard.accounts.models import Account
 from dockyard.auth.deps import get_principal
 from dockyard.auth.permissions import AccessLevel
+from dockyard.db.engine import fetch_one
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.bus import notify_committed
 from dockyard.registry.access import RepoContext, open_repository, validate_name
@@ -29,8 +30,9 @@ from dockyard.registry.mediatypes import (
     parse_manifest,
     platform_of_config,
 )
+from dockyard.registry.pulls import outbox_row, pull_recorder
 from dockyard.repos import content
-from dockyard.repos.models import Manifest, Repository, Tag
+from dockyard.repos.models import Manifest, Repository
 from dockyard.services import Services
 from dockyard.storage.digest import is_valid_digest, new_hasher
 
@@ -201,33 +203,52 @@ def _read_manifest_bytes(services: Services, manifest: Manifest) -> bytes | None
         return None
 
 
+_PULL_COLUMNS = (
+    "SELECT r.id, r.namespace_id, r.visibility, a.is_org, m.digest, m.media_type, m.size, m.os, "
+    "m.architecture FROM repositories r JOIN accounts a ON a.id = r.namespace_id "
+)
+_PULL_BY_TAG = (
+    _PULL_COLUMNS + "LEFT JOIN tags t ON t.repository_id = r.id AND t.name = :ref "
+    "LEFT JOIN manifests m ON m.repository_id = r.id AND m.digest = t.digest "
+    "WHERE r.namespace = :ns AND r.name = :name"
+)
+_PULL_BY_DIGEST = (
+    _PULL_COLUMNS + "LEFT JOIN manifests m ON m.repository_id = r.id AND m.digest = :ref "
+    "WHERE r.namespace = :ns AND r.name = :name"
+)
+
+
 async def _load_for_pull(
-    session: AsyncSession, namespace: str, name: str, reference: str
+    services: Services, session: AsyncSession, namespace: str, name: str, reference: str
 ) -> tuple[Repository | None, Manifest | None]:
-    """Repository, namespace account and manifest in one round trip: pulls are the hot path."""
-    stmt = select(Repository, Account, Manifest).join(
-        Account, Account.id == Repository.namespace_id
-    )
-    if _is_digest_ref(reference):
-        stmt = stmt.outerjoin(
-            Manifest,
-            and_(Manifest.repository_id == Repository.id, Manifest.digest == reference),
-        )
-    else:
-        stmt = stmt.outerjoin(
-            Tag, and_(Tag.repository_id == Repository.id, Tag.name == reference)
-        ).outerjoin(
-            Manifest,
-            and_(Manifest.repository_id == Repository.id, Manifest.digest == Tag.digest),
-        )
-    row = (
-        await session.execute(
-            stmt.where(Repository.namespace == namespace, Repository.name == name).limit(1)
-        )
-    ).first()
+    """Repository, namespace account and manifest in one plain SELECT: pulls are the hot path,
+    and ORM loading costs more than the query. The repository and its namespace are handed to
+    `session` as if loaded, so `repository_access` finds the namespace without a round trip."""
+    sql = _PULL_BY_DIGEST if _is_digest_ref(reference) else _PULL_BY_TAG
+    row = await fetch_one(services.engine, sql, {"ref": reference, "ns": namespace, "name": name})
     if row is None:
         return None, None
-    return row[0], row[2]
+    repo_id, namespace_id, visibility, is_org, digest, media_type, size, os_name, arch = row
+    account = Account(id=namespace_id, name=namespace, is_org=bool(is_org))
+    repo = Repository(
+        id=repo_id, namespace_id=namespace_id, namespace=namespace, name=name, visibility=visibility
+    )
+    for loaded in (account, repo):
+        make_transient_to_detached(loaded)
+        session.add(loaded)
+    # The identity map holds objects weakly: keep the account alive for the session's life.
+    session.info["namespace_account"] = account
+    if digest is None:
+        return repo, None
+    manifest = Manifest(
+        repository_id=repo_id,
+        digest=digest,
+        media_type=media_type,
+        size=int(size),
+        os=os_name,
+        architecture=arch,
+    )
+    return repo, manifest
 
 
 @router.head("/v2/{namespace}/{repository}/manifests/{reference}")
@@ -244,7 +265,9 @@ async def get_manifest(
     # ours meanwhile would let concurrent requests exhaust the pool waiting on each other.
     await get_principal(request)
     async with services.session() as session:
-        preloaded, manifest = await _load_for_pull(session, namespace, repository, reference)
+        preloaded, manifest = await _load_for_pull(
+            services, session, namespace, repository, reference
+        )
         ctx = await open_repository(
             request, session, namespace, repository, AccessLevel.READ_ONLY, preloaded=preloaded
         )
@@ -271,16 +294,11 @@ async def get_manifest(
         if body is None:
             parts = [chunk async for chunk in services.storage.read(manifest.digest)]
             body = b"".join(parts)
-        await content.record_pull(
-            session,
-            services.registry_host,
-            repo,
-            manifest,
-            reference if by_tag else None,
-            ctx.author,
+        events = content.pull_events(
+            services.registry_host, repo, manifest, reference if by_tag else None, ctx.author
         )
-        await session.commit()
-    notify_committed()
+    # The connection is back in the pool: the group commit writes with its own.
+    await pull_recorder(request).record([outbox_row(e) for e in events], repo.id)
     return Response(content=body, status_code=200, headers=headers)
 
 

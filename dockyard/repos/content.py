@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.bus import record
-from dockyard.events.types import EventType, ImageRef, manifest_event, tag_event
+from dockyard.events.types import Event, EventType, ImageRef, manifest_event, tag_event
 from dockyard.repos.models import (
     Blob,
     Manifest,
@@ -374,28 +374,20 @@ async def delete_manifest(
     return True
 
 
-async def record_pull(
-    session: AsyncSession,
-    host: str,
-    repository: Repository,
-    manifest: Manifest,
-    tag: str | None,
-    author: str,
-) -> None:
-    """MANIFEST_PULL (+ TAG_PULL when fetched by tag) and the pull counter: one small write."""
+def pull_events(
+    host: str, repository: Repository, manifest: Manifest, tag: str | None, author: str
+) -> list[Event]:
+    """MANIFEST_PULL (+ TAG_PULL when fetched by tag). The registry writes them, with the pull
+    counter, through its group commit (registry.pulls), not in a transaction of its own."""
     now = utcnow()
-    record(
-        session,
-        manifest_event(EventType.MANIFEST_PULL, host, _image(repository, manifest), author, now),
-    )
+    events = [
+        manifest_event(EventType.MANIFEST_PULL, host, _image(repository, manifest), author, now)
+    ]
     if tag:
-        record(
-            session,
-            tag_event(EventType.TAG_PULL, host, _image(repository, manifest, tag), author, now),
+        events.append(
+            tag_event(EventType.TAG_PULL, host, _image(repository, manifest, tag), author, now)
         )
-    await session.execute(
-        update(Repository).where(Repository.id == repository.id).values(pulls=Repository.pulls + 1)
-    )
+    return events
 
 
 # -- listings -----------------------------------------------------------------------------------

@@ -1,0 +1,89 @@
+"""The pull path's group commit and point read: concurrent pulls share one transaction, every
+waiter returns only after its rows are committed, a failed batch fails every waiter."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from dockyard.accounts.models import Account
+from dockyard.clock import utcnow
+from dockyard.db.engine import create_engine, create_sessionmaker, fetch_one
+from dockyard.db.migrate import upgrade
+from dockyard.events.models import OutboxEvent
+from dockyard.events.types import EventType, ImageRef, manifest_event, tag_event
+from dockyard.registry.pulls import PullRecorder, outbox_row
+from dockyard.repos.models import Repository
+
+
+def _rows(author: str) -> list[dict[str, object]]:
+    image = ImageRef("ns", "repo", "sha256:" + "a" * 64, "linux", "amd64", "v1")
+    now = utcnow()
+    return [
+        outbox_row(manifest_event(EventType.MANIFEST_PULL, "reg", image, author, now)),
+        outbox_row(tag_event(EventType.TAG_PULL, "reg", image, author, now)),
+    ]
+
+
+async def _scenario(url: str) -> None:
+    engine = create_engine(url)
+    sessions = create_sessionmaker(engine)
+    try:
+        async with sessions() as session:
+            account = Account(name="ns", is_org=False)
+            session.add(account)
+            await session.flush()
+            repo = Repository(namespace_id=account.id, namespace="ns", name="repo")
+            session.add(repo)
+            await session.commit()
+            repo_id = repo.id
+
+        recorder = PullRecorder(engine)
+        await asyncio.gather(*(recorder.record(_rows(f"user{i}"), repo_id) for i in range(25)))
+
+        async with sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(OutboxEvent)) == 50
+            actors = set(await session.scalars(select(OutboxEvent.actor)))
+            assert actors == {f"user{i}" for i in range(25)}
+            assert await session.scalar(select(Repository.pulls)) == 25
+
+        # A batch that cannot be written fails every waiter and commits none of its rows.
+        bad = [{**_rows("bad")[0], "type": None}]
+        results = await asyncio.gather(
+            recorder.record(_rows("ok-but-batched"), repo_id),
+            recorder.record(bad, repo_id),
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, Exception) for r in results)
+        async with sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(OutboxEvent)) == 50
+            assert await session.scalar(select(Repository.pulls)) == 25
+
+        # The point read sees the latest commit.
+        row = await fetch_one(
+            engine,
+            "SELECT r.pulls, a.name FROM repositories r JOIN accounts a "
+            "ON a.id = r.namespace_id WHERE r.namespace = :ns AND r.name = :name",
+            {"ns": "ns", "name": "repo"},
+        )
+        assert row == (25, "ns")
+        missing = "SELECT id FROM repositories WHERE name = :n"
+        assert await fetch_one(engine, missing, {"n": "x"}) is None
+    finally:
+        await engine.dispose()
+
+
+def test_group_commit_and_point_read(database_url: str) -> None:
+    upgrade(database_url)
+    asyncio.run(_scenario(database_url))
+
+
+@pytest.mark.parametrize("count", [1])
+def test_outbox_row_matches_the_event(count: int) -> None:
+    rows = _rows("alice")
+    assert len(rows) == 2 * count
+    assert rows[0]["type"] == "MANIFEST_PULL" and rows[1]["type"] == "TAG_PULL"
+    assert rows[0]["repository_key"] == "ns/repo" and rows[0]["namespace_key"] == "ns"
+    assert rows[0]["actor"] == "alice" and rows[0]["id"] != rows[1]["id"]
