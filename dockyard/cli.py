@@ -77,8 +77,9 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Server worker processes.")] = None,
 ) -> None:
     """Run the registry (migrates the database first)."""
-    from granian import Granian
-    from granian.constants import Interfaces, Loops
+    import sys
+
+    from dockyard.serve_exec import WEBHOOK_CHILD_ENV
 
     settings = _settings(config, host=host, port=port, data_dir=data_dir, workers=workers)
     if settings.run_workers:
@@ -88,35 +89,23 @@ def serve(
 
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prepare_metrics_dir(settings.data_dir))
     _prepare(settings)
-    os.environ.update(settings_to_env(settings))
-    supervisor = None
     if settings.run_workers:
-        from dockyard.webhooks.supervisor import WorkerSupervisor
-
-        os.environ["DOCKYARD_RUN_WORKERS"] = "false"  # the HTTP processes only forward wake-ups
-        supervisor = WorkerSupervisor()
-        supervisor.start()
+        # The HTTP processes only forward wake-ups; the supervised child delivers.
+        os.environ["DOCKYARD_RUN_WORKERS"] = "false"
+        os.environ[WEBHOOK_CHILD_ENV] = "1"
+        http_settings = settings.model_copy(update={"run_workers": False})
+    else:
+        http_settings = settings
+    os.environ.update(settings_to_env(http_settings))
     typer.echo(
         f"dockyard {__version__} listening on http://{settings.host}:{settings.port} "
         f"(data in {settings.data_dir.resolve()})",
         err=True,
     )
-    server = Granian(
-        "dockyard.app:app_factory",
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        factory=True,
-        loop=Loops.uvloop,
-        log_enabled=False,
-        backlog=2048,
-    )
-    try:
-        server.serve()
-    finally:
-        if supervisor is not None:
-            supervisor.stop()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # A fresh interpreter (same pid) runs the server: the migration's imports stay behind.
+    os.execv(sys.executable, [sys.executable, "-m", "dockyard.serve_exec"])
 
 
 @db_app.command("upgrade")

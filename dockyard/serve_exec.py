@@ -1,0 +1,50 @@
+"""What `dockyard serve` becomes (os.execv) once the database is migrated: a fresh, small
+interpreter that runs Granian, and the webhook delivery child when asked to.
+
+Why a fresh interpreter: Granian forks its workers from the process that starts it, and the CLI
+process that migrated the database carries SQLAlchemy, Alembic, pydantic and typer (about 80
+MB). This module imports only Granian (and the stdlib-only supervisor), so the supervising
+parent stays small and each worker loads just the application. Settings arrive through the
+environment (`DOCKYARD_SETTINGS_JSON`), as the workers read them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+# Set by `dockyard serve` when this process must supervise the webhook delivery child.
+WEBHOOK_CHILD_ENV = "DOCKYARD_SERVE_WEBHOOK_CHILD"
+
+
+def main() -> None:
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+
+    settings = json.loads(os.environ["DOCKYARD_SETTINGS_JSON"])
+    supervisor = None
+    if os.environ.pop(WEBHOOK_CHILD_ENV, "") == "1":
+        from dockyard.webhooks.supervisor import WorkerSupervisor
+
+        supervisor = WorkerSupervisor()
+        supervisor.start()
+    server = Granian(
+        "dockyard.app:app_factory",
+        address=str(settings["host"]),
+        port=int(settings["port"]),
+        interface=Interfaces.ASGI,
+        workers=int(settings["workers"]),
+        factory=True,
+        loop=Loops.uvloop,
+        log_enabled=False,
+        backlog=2048,
+    )
+    try:
+        server.serve()
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+
+
+if __name__ == "__main__":
+    main()
