@@ -130,6 +130,7 @@ class Server:
     proc: subprocess.Popen[bytes]
     auth: tuple[str, str] | None
     rss_peak_kb: int = 0
+    rss_by_process_kb: dict[str, int] = field(default_factory=dict)
     _sampling: bool = False
     _thread: threading.Thread | None = field(default=None, repr=False)
 
@@ -147,7 +148,8 @@ class Server:
         return {"Authorization": f"Basic {token}"}
 
     def tree_rss_kb(self) -> int:
-        """RSS of the server process and all its descendants (worker processes)."""
+        """RSS of the server process and all its descendants (worker processes); the peak of
+        each process (by pid and command) is kept in `rss_by_process_kb`."""
         pids = [self.proc.pid]
         total = 0
         seen: set[int] = set()
@@ -159,7 +161,11 @@ class Server:
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
                 match = re.search(r"VmRSS:\s+(\d+)", status)
-                total += int(match.group(1)) if match else 0
+                rss = int(match.group(1)) if match else 0
+                total += rss
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                label = f"{pid} {cmd.strip()[-40:]}"
+                self.rss_by_process_kb[label] = max(self.rss_by_process_kb.get(label, 0), rss)
                 children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
                 pids.extend(int(c) for c in children)
             except (FileNotFoundError, ProcessLookupError):
@@ -168,6 +174,7 @@ class Server:
 
     def start_sampling(self) -> None:
         self.rss_peak_kb = 0
+        self.rss_by_process_kb = {}
         self._sampling = True
 
         def loop() -> None:
@@ -440,6 +447,8 @@ def main() -> None:
                     server, path, seconds, server.auth_header()
                 )
             results[server.name] = r
+            for label, kb in sorted(server.rss_by_process_kb.items()):
+                print(f"  {server.name} peak RSS, last large push: {kb / 1024:6.1f} MB  {label}")
             print(f"{server.name}: " + ", ".join(f"{k}={v:.3f}" for k, v in r.items()))
     finally:
         for server in servers:
