@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import gzip
 import hashlib
 import json
@@ -166,8 +167,11 @@ class Server:
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
                 label = f"{pid} {cmd.strip()[-40:]}"
                 self.rss_by_process_kb[label] = max(self.rss_by_process_kb.get(label, 0), rss)
-                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-                pids.extend(int(c) for c in children)
+                # Children of every thread: the webhook delivery child is started by a
+                # supervisor thread, so the main thread's list alone would miss it.
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    with contextlib.suppress(FileNotFoundError):
+                        pids.extend(int(c) for c in (task / "children").read_text().split())
             except (FileNotFoundError, ProcessLookupError):
                 continue
         return total
