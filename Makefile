@@ -38,8 +38,10 @@ test-postgres: $(STAMP)
 ## on SQLite and again on PostgreSQL.
 test: system-deps $(STAMP) lint test-sqlite test-postgres
 
-bench: $(STAMP)
+## Benchmarks (not tests): print figures, side by side with docker-registry for the registry.
+bench: system-deps $(STAMP)
 	$(BIN)/python bench/registry.py
+	$(BIN)/python bench/webhooks.py
 
 clean:
 	rm -rf $(VENV) dockyard-data .mypy_cache .ruff_cache
