@@ -3,6 +3,7 @@
 set -euo pipefail
 need=()
 command -v skopeo >/dev/null || need+=(skopeo)
+command -v podman >/dev/null || need+=(podman)
 command -v chromium >/dev/null || need+=(chromium)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v wrk >/dev/null || need+=(wrk)
