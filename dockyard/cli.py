@@ -212,12 +212,16 @@ def gc(
 @app.command()
 def worker(config: ConfigOpt = None) -> None:
     """Run the webhook dispatcher and delivery workers without the HTTP server."""
-    from dockyard.db.migrate import upgrade
+    from dockyard.serve_exec import MIGRATED_ENV
     from dockyard.webhooks.worker import main
 
     settings = _settings(config)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.resolved_database_url)
+    if os.environ.pop(MIGRATED_ENV, "") != "1":
+        # Started on its own (not as `serve`'s delivery child): migrate first.
+        from dockyard.db.migrate import upgrade
+
+        upgrade(settings.resolved_database_url)
     typer.echo(f"dockyard {__version__} webhook worker running", err=True)
     main(settings)
 
