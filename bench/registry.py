@@ -131,6 +131,10 @@ class Server:
     proc: subprocess.Popen[bytes]
     auth: tuple[str, str] | None
     rss_peak_kb: int = 0
+    # Proportional set size: shared library pages divided among the processes that map them,
+    # so the tree's sum is what the machine actually spends (summed RSS counts libpython,
+    # OpenSSL, etc. once per process).
+    pss_peak_kb: int = 0
     rss_by_process_kb: dict[str, int] = field(default_factory=dict)
     _sampling: bool = False
     _thread: threading.Thread | None = field(default=None, repr=False)
@@ -148,11 +152,12 @@ class Server:
         token = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
         return {"Authorization": f"Basic {token}"}
 
-    def tree_rss_kb(self) -> int:
+    def tree_rss_kb(self) -> tuple[int, int]:
         """RSS of the server process and all its descendants (worker processes); the peak of
-        each process (by pid and command) is kept in `rss_by_process_kb`."""
+        each process (by pid and command) is kept in `rss_by_process_kb`. Returns (RSS, PSS)."""
         pids = [self.proc.pid]
         total = 0
+        pss_total = 0
         seen: set[int] = set()
         while pids:
             pid = pids.pop()
@@ -164,6 +169,9 @@ class Server:
                 match = re.search(r"VmRSS:\s+(\d+)", status)
                 rss = int(match.group(1)) if match else 0
                 total += rss
+                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+                pss = re.search(r"^Pss:\s+(\d+)", rollup, re.M)
+                pss_total += int(pss.group(1)) if pss else 0
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
                 label = f"{pid} {cmd.strip()[-40:]}"
                 self.rss_by_process_kb[label] = max(self.rss_by_process_kb.get(label, 0), rss)
@@ -174,16 +182,19 @@ class Server:
                         pids.extend(int(c) for c in (task / "children").read_text().split())
             except (FileNotFoundError, ProcessLookupError):
                 continue
-        return total
+        return total, pss_total
 
     def start_sampling(self) -> None:
         self.rss_peak_kb = 0
+        self.pss_peak_kb = 0
         self.rss_by_process_kb = {}
         self._sampling = True
 
         def loop() -> None:
             while self._sampling:
-                self.rss_peak_kb = max(self.rss_peak_kb, self.tree_rss_kb())
+                rss, pss = self.tree_rss_kb()
+                self.rss_peak_kb = max(self.rss_peak_kb, rss)
+                self.pss_peak_kb = max(self.pss_peak_kb, pss)
                 time.sleep(0.05)
 
         self._thread = threading.Thread(target=loop, daemon=True)
@@ -427,6 +438,9 @@ def main() -> None:
                 best["large push s"] = min(best.get("large push s", 1e9), t)
                 best["peak RSS MB (large push)"] = max(
                     best.get("peak RSS MB (large push)", 0), rss / 1024
+                )
+                best["peak PSS MB (large push)"] = max(
+                    best.get("peak PSS MB (large push)", 0), server.pss_peak_kb / 1024
                 )
                 t = pull(server, f"{ns}/large{round_no}:{tag}", work)
                 best["large pull s"] = min(best.get("large pull s", 1e9), t)
