@@ -13,6 +13,7 @@ from dockyard.webhooks.transport import BlockedAddressError, Transport
 
 EXCERPT_BYTES = 1024
 MAX_READ = 64 * 1024
+JSON = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ async def attempt(
         async with transport.session.post(
             endpoint,
             data=body,
-            headers={"Content-Type": "application/json", **headers},
+            # Built once per job (Content-Type included): not merged again per request.
+            headers=headers if "Content-Type" in headers else {**JSON, **headers},
             allow_redirects=False,
             ssl=ssl_arg,
         ) as resp:

@@ -35,9 +35,16 @@ def signature_header(secrets_in_use: list[str], msg_id: str, timestamp: int, bod
 
 
 def headers_for(
-    secrets_in_use: list[str], msg_id: str, timestamp: int, body: bytes
+    secrets_in_use: list[str],
+    msg_id: str,
+    timestamp: int,
+    body: bytes,
+    base: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    headers = {"webhook-id": msg_id, "webhook-timestamp": str(timestamp)}
+    """The Standard Webhooks headers, added to a copy of `base` (e.g. the Content-Type)."""
+    headers = dict(base) if base else {}
+    headers["webhook-id"] = msg_id
+    headers["webhook-timestamp"] = str(timestamp)
     if secrets_in_use:
         headers["webhook-signature"] = signature_header(secrets_in_use, msg_id, timestamp, body)
     return headers
