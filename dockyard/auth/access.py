@@ -13,10 +13,10 @@ from dockyard.accounts.principal import Principal
 from dockyard.auth.permissions import (
     AccessFacts,
     AccessLevel,
+    level_cap,
     resolve_namespace_access,
     resolve_repository_access,
 )
-from dockyard.auth.tokens import level_cap
 from dockyard.repos.models import NamespaceTeamAccess, Repository, RepositoryTeamAccess
 
 

@@ -70,3 +70,14 @@ def resolve_namespace_access(facts: AccessFacts) -> AccessLevel:
     if facts.is_registry_admin or facts.owns_namespace or facts.is_org_owner:
         return AccessLevel.ADMIN
     return AccessLevel(max(facts.team_levels, default=AccessLevel.NONE))
+
+
+def level_cap(actions: frozenset[str]) -> AccessLevel:
+    """The highest access level a registry token's granted actions allow."""
+    if "*" in actions:
+        return AccessLevel.ADMIN
+    if "push" in actions or "delete" in actions:
+        return AccessLevel.READ_WRITE
+    if "pull" in actions:
+        return AccessLevel.READ_ONLY
+    return AccessLevel.NONE

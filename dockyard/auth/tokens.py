@@ -114,17 +114,6 @@ def actions_for_level(level: AccessLevel) -> frozenset[str]:
     return frozenset()
 
 
-def level_cap(actions: frozenset[str]) -> AccessLevel:
-    """The highest access level a token's granted actions allow."""
-    if "*" in actions:
-        return AccessLevel.ADMIN
-    if "push" in actions or "delete" in actions:
-        return AccessLevel.READ_WRITE
-    if "pull" in actions:
-        return AccessLevel.READ_ONLY
-    return AccessLevel.NONE
-
-
 def issue_token(
     key: SigningKey,
     *,

@@ -10,14 +10,13 @@ import jwt
 import pytest
 
 from dockyard.accounts.principal import Principal
-from dockyard.auth.permissions import AccessLevel
+from dockyard.auth.permissions import AccessLevel, level_cap
 from dockyard.auth.tokens import (
     KEY_FILE,
     InvalidToken,
     Scope,
     actions_for_level,
     issue_token,
-    level_cap,
     load_or_create_key,
     parse_scope,
     scopes_from_claims,
