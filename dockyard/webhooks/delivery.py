@@ -86,7 +86,7 @@ async def attempt(
     except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
         latency = (time.perf_counter() - started) * 1000
         kind = _classify(exc)
-        message = str(exc) or type(exc).__name__
+        message = _describe(exc)
         if kind is ErrorKind.TIMEOUT:
             message = f"timed out after {latency / 1000:.1f} s"
         return AttemptResult(
@@ -96,3 +96,13 @@ async def attempt(
             latency_ms=latency,
             excerpt="",
         )
+
+
+def _describe(exc: BaseException) -> str:
+    """A message for people: aiohttp's connector errors embed the SSL context's repr."""
+    if isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
+        exc, aiohttp.ClientSSLError
+    ):
+        reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
+        return f"cannot connect to {exc.host}:{exc.port}: {reason}"
+    return str(exc) or type(exc).__name__
