@@ -57,8 +57,8 @@ def _off_loop(func: Callable[[Any], Any], arg: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    # `make test` installs Debian's chromium; a missing browser is a failure, not a skip.
+    assert Path(CHROMIUM).exists(), "Debian's chromium is not installed (apt-get install chromium)"
     with sync_playwright() as pw:
         launched = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield launched
