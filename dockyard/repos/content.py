@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
@@ -92,39 +93,38 @@ async def unlink_blob(session: AsyncSession, repository_id: str, digest: str) ->
     return bool(result.rowcount)
 
 
-async def missing_blobs(
-    session: AsyncSession, repository_id: str, digests: Iterable[str]
+async def _missing(
+    session: AsyncSession,
+    column: InstrumentedAttribute[str],
+    repository_column: InstrumentedAttribute[str],
+    repository_id: str,
+    digests: Iterable[str],
 ) -> list[str]:
     wanted = sorted(set(digests))
     if not wanted:
         return []
     found = set(
         await session.scalars(
-            select(RepositoryBlob.digest).where(
-                RepositoryBlob.repository_id == repository_id, RepositoryBlob.digest.in_(wanted)
-            )
+            select(column).where(repository_column == repository_id, column.in_(wanted))
         )
     )
     return [d for d in wanted if d not in found]
+
+
+async def missing_blobs(
+    session: AsyncSession, repository_id: str, digests: Iterable[str]
+) -> list[str]:
+    """The digests not linked as blobs in the repository (sorted)."""
+    return await _missing(
+        session, RepositoryBlob.digest, RepositoryBlob.repository_id, repository_id, digests
+    )
 
 
 async def missing_manifests(
     session: AsyncSession, repository_id: str, digests: Iterable[str]
 ) -> list[str]:
-    wanted = sorted(set(digests))
-    if not wanted:
-        return []
-    found = set(
-        await session.scalars(
-            select(Manifest.digest).where(
-                Manifest.repository_id == repository_id, Manifest.digest.in_(wanted)
-            )
-        )
-    )
-    return [d for d in wanted if d not in found]
-
-
-# -- uploads ------------------------------------------------------------------------------------
+    """The digests that are not manifests of the repository (sorted)."""
+    return await _missing(session, Manifest.digest, Manifest.repository_id, repository_id, digests)
 
 
 async def create_upload(session: AsyncSession, repository_id: str) -> Upload:
