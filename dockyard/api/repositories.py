@@ -40,6 +40,13 @@ def _denied(principal: Principal | None, what: str) -> DockyardError:
     return forbidden(f"You are not allowed to {what}.")
 
 
+async def _require_namespace_admin(
+    session: AsyncSession, principal: Principal, account: Account, what: str
+) -> None:
+    if await namespace_access(session, principal, account) < AccessLevel.ADMIN:
+        raise _denied(principal, what)
+
+
 async def _namespace(session: AsyncSession, name: str) -> Account:
     account = await accounts.get_account(session, name)
     if account is None or account.name != name:
@@ -108,8 +115,9 @@ async def create(
 ) -> JSONResponse:
     async with services_of(request).session() as session:
         account = await _namespace(session, namespace)
-        if await namespace_access(session, principal, account) < AccessLevel.ADMIN:
-            raise _denied(principal, f"create repositories in '{namespace}'")
+        await _require_namespace_admin(
+            session, principal, account, f"create repositories in '{namespace}'"
+        )
         repo = await repos.create_repository(
             session,
             account,
@@ -392,8 +400,9 @@ async def put_namespace_team_access(
 ) -> dict[str, Any]:
     async with services_of(request).session() as session:
         account = await _org_namespace(session, namespace)
-        if await namespace_access(session, principal, account) < AccessLevel.ADMIN:
-            raise _denied(principal, f"grant access to '{namespace}'")
+        await _require_namespace_admin(
+            session, principal, account, f"grant access to '{namespace}'"
+        )
         row = await accounts.require_team(session, account, team)
         grant = await repos.set_namespace_team_access(session, account, row, form.accessLevel)
         await session.commit()
@@ -409,8 +418,9 @@ async def delete_namespace_team_access(
 ) -> Response:
     async with services_of(request).session() as session:
         account = await _org_namespace(session, namespace)
-        if await namespace_access(session, principal, account) < AccessLevel.ADMIN:
-            raise _denied(principal, f"revoke access to '{namespace}'")
+        await _require_namespace_admin(
+            session, principal, account, f"revoke access to '{namespace}'"
+        )
         row = await accounts.require_team(session, account, team)
         await repos.delete_namespace_team_access(session, account, row)
         await session.commit()
