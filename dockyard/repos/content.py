@@ -454,6 +454,18 @@ async def count_tags(session: AsyncSession, repository_id: str) -> int:
     )
 
 
+async def tag_counts(session: AsyncSession, repository_ids: list[str]) -> dict[str, int]:
+    """Tags per repository for many repositories in one query (absent: none)."""
+    if not repository_ids:
+        return {}
+    rows = await session.execute(
+        select(Tag.repository_id, func.count())
+        .where(Tag.repository_id.in_(repository_ids))
+        .group_by(Tag.repository_id)
+    )
+    return {repository_id: int(count) for repository_id, count in rows.tuples()}
+
+
 async def delete_repository_content(session: AsyncSession, repository: Repository) -> None:
     """Remove tags, manifests, blob links and uploads of a repository (blobs go via gc).
 

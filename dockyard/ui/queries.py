@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account, OrgMember
 from dockyard.accounts.principal import Principal
 from dockyard.auth.access import namespace_access
 from dockyard.auth.permissions import AccessLevel
-from dockyard.repos.models import Repository, Tag
+from dockyard.repos.content import tag_counts
+from dockyard.repos.models import Manifest, Repository, Tag
 from dockyard.repos.service import list_repositories
 
 
@@ -21,17 +22,6 @@ from dockyard.repos.service import list_repositories
 class RepoRow:
     repo: Repository
     tags: int
-
-
-async def tag_counts(session: AsyncSession, repo_ids: list[str]) -> dict[str, int]:
-    if not repo_ids:
-        return {}
-    rows = await session.execute(
-        select(Tag.repository_id, func.count())
-        .where(Tag.repository_id.in_(repo_ids))
-        .group_by(Tag.repository_id)
-    )
-    return {repo_id: int(count) for repo_id, count in rows.all()}
 
 
 async def visible_repositories(
@@ -105,8 +95,6 @@ async def repository_tags(
     session: AsyncSession, repo: Repository, name: str | None = None
 ) -> list[TagRow]:
     """Tags with their manifest's platform and size, newest first (or the one named)."""
-    from dockyard.repos.models import Manifest
-
     stmt = (
         select(Tag, Manifest)
         .outerjoin(
