@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account
 from dockyard.accounts.principal import Principal
-from dockyard.accounts.service import get_org_member
+from dockyard.auth.access import org_membership
 from dockyard.errors import DockyardError, ErrorCode
 
 
@@ -26,18 +26,12 @@ def require_admin(principal: Principal) -> None:
 async def is_org_owner(session: AsyncSession, principal: Principal, org: Account) -> bool:
     if principal.is_admin:
         return True
-    member = await session.get(Account, principal.account_id)
-    if member is None:
-        return False
-    row = await get_org_member(session, org, member)
+    row = await org_membership(session, principal, org)
     return row is not None and row.is_admin
 
 
 async def is_org_member(session: AsyncSession, principal: Principal, org: Account) -> bool:
-    if principal.is_admin:
-        return True
-    member = await session.get(Account, principal.account_id)
-    return member is not None and await get_org_member(session, org, member) is not None
+    return principal.is_admin or await org_membership(session, principal, org) is not None
 
 
 async def require_org_owner(session: AsyncSession, principal: Principal, org: Account) -> None:

@@ -92,5 +92,8 @@ async def namespace_access(
     return level
 
 
-async def is_org_member(session: AsyncSession, principal: Principal, org: Account) -> bool:
-    return (await session.get(OrgMember, (org.id, principal.account_id))) is not None
+async def org_membership(
+    session: AsyncSession, principal: Principal, org: Account
+) -> OrgMember | None:
+    """The caller's membership row in an organization (its `is_admin` makes an owner)."""
+    return await session.get(OrgMember, (org.id, principal.account_id))
