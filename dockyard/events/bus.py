@@ -8,7 +8,6 @@ their next poll.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,10 +28,6 @@ def record(session: AsyncSession, event: Event) -> OutboxEvent:
     )
     session.add(row)
     return row
-
-
-def record_all(session: AsyncSession, events: Iterable[Event]) -> list[OutboxEvent]:
-    return [record(session, event) for event in events]
 
 
 def subscribe_wakeups() -> asyncio.Event:

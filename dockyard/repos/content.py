@@ -65,11 +65,6 @@ async def blob_size(session: AsyncSession, repository_id: str, digest: str) -> i
     return size
 
 
-async def global_blob_size(session: AsyncSession, digest: str) -> int | None:
-    size: int | None = await session.scalar(select(Blob.size).where(Blob.digest == digest))
-    return size
-
-
 async def link_blob(session: AsyncSession, repository_id: str, digest: str, size: int) -> None:
     """Record a verified blob (if new) and make it visible in the repository."""
     now = utcnow()
@@ -446,12 +441,6 @@ async def repository_names(
     if limit is not None:
         stmt = stmt.limit(limit)
     return list(await session.scalars(stmt))
-
-
-async def count_tags(session: AsyncSession, repository_id: str) -> int:
-    return int(
-        await session.scalar(select(func.count()).where(Tag.repository_id == repository_id)) or 0
-    )
 
 
 async def tag_counts(session: AsyncSession, repository_ids: list[str]) -> dict[str, int]:
