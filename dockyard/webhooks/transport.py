@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import ssl
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import idna
 from aiohttp.abc import ResolveResult
 
 from dockyard import __version__
@@ -65,6 +68,78 @@ class _GuardedConnector(aiohttp.TCPConnector):
         return allowed
 
 
+def _bad_endpoint(message: str, endpoint: str) -> DockyardError:
+    return DockyardError(
+        ErrorCode.INVALID_WEBHOOK_ENDPOINT,
+        message,
+        detail={"field": "endpoint", "value": endpoint[:200]},
+    )
+
+
+def _refused_character(endpoint: str) -> str | None:
+    """The first control, format, unassigned or whitespace character, if any: urlsplit would
+    silently drop some of them (tab, newline) and aiohttp would refuse the rest at delivery."""
+    for ch in endpoint:
+        category = unicodedata.category(ch)
+        if category[0] in ("C", "Z"):
+            return ch
+    return None
+
+
+_ASCII_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?")
+_NUMERIC_LABEL = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)")
+
+
+def _check_host(host: str, endpoint: str) -> None:
+    """An IP literal, or a DNS name of at most 253 characters whose labels are 1..63
+    characters (RFC 1035); non-ASCII names must be valid IDNA 2008 (UTS #46), as aiohttp
+    encodes them the same way when it connects."""
+    if ":" in host:  # a bracketed IPv6 literal (urlsplit already checked the brackets)
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError as exc:
+            raise _bad_endpoint("endpoint has an invalid IPv6 address.", endpoint) from exc
+        return
+    name = host[:-1] if host.endswith(".") else host
+    labels = name.split(".")
+    if _NUMERIC_LABEL.fullmatch(labels[-1]):
+        # Shorthand and out-of-range IPv4 forms ("1.2.3", "0x7f.1", "256.0.0.1") are refused.
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError as exc:
+            raise _bad_endpoint("endpoint has an invalid IPv4 address.", endpoint) from exc
+        return
+    if not name.isascii():
+        try:
+            name = idna.encode(name, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise _bad_endpoint(
+                "endpoint host is not a valid internationalized domain name.", endpoint
+            ) from exc
+        labels = name.split(".")
+    for label in labels:
+        if not label:
+            raise _bad_endpoint("endpoint host has an empty label.", endpoint)
+        if len(label) > 63:
+            raise _bad_endpoint("endpoint host has a label longer than 63 characters.", endpoint)
+        # Underscores are not hostname characters, but internal names (compose services) use
+        # them and resolvers accept them.
+        if not _ASCII_LABEL.fullmatch(label.lower()):
+            raise _bad_endpoint(
+                "endpoint host may hold only letters, digits, '-' and '_' in each label.",
+                endpoint,
+            )
+        if label.lower().startswith("xn--"):
+            try:
+                idna.decode(label)
+            except (idna.IDNAError, UnicodeError) as exc:
+                raise _bad_endpoint(
+                    "endpoint host is not a valid internationalized domain name.", endpoint
+                ) from exc
+    if len(name) > 253:
+        raise _bad_endpoint("endpoint host is longer than 253 characters.", endpoint)
+
+
 def validate_endpoint(endpoint: Any) -> str:
     if not isinstance(endpoint, str) or not endpoint:
         raise DockyardError(
@@ -72,27 +147,32 @@ def validate_endpoint(endpoint: Any) -> str:
             "endpoint must be an http:// or https:// URL.",
             detail={"field": "endpoint"},
         )
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(endpoint) > 2048:
-        raise DockyardError(
-            ErrorCode.INVALID_WEBHOOK_ENDPOINT,
-            "endpoint must be an http:// or https:// URL with a host.",
-            detail={"field": "endpoint", "value": endpoint[:200]},
+    if len(endpoint) > 2048:
+        raise _bad_endpoint("endpoint is longer than 2048 characters.", endpoint)
+    bad = _refused_character(endpoint)
+    if bad is not None:
+        raise _bad_endpoint(
+            f"endpoint must not contain spaces or control characters (found U+{ord(bad):04X}).",
+            endpoint,
         )
+    try:
+        parts = urlsplit(endpoint)
+        host = parts.hostname
+    except ValueError as exc:  # e.g. an unclosed "[::1"
+        raise _bad_endpoint(f"endpoint is not a valid URL: {exc}.", endpoint) from exc
+    if parts.scheme not in ("http", "https") or not host:
+        raise _bad_endpoint("endpoint must be an http:// or https:// URL with a host.", endpoint)
     try:
         _ = parts.port
     except ValueError as exc:
-        raise DockyardError(
-            ErrorCode.INVALID_WEBHOOK_ENDPOINT,
-            "endpoint has an invalid port.",
-            detail={"field": "endpoint", "value": endpoint[:200]},
-        ) from exc
+        raise _bad_endpoint("endpoint has an invalid port.", endpoint) from exc
     if parts.username or parts.password:
         raise DockyardError(
             ErrorCode.INVALID_WEBHOOK_ENDPOINT,
             "endpoint must not carry credentials.",
             detail={"field": "endpoint"},
         )
+    _check_host(host, endpoint)
     return endpoint
 
 
@@ -182,8 +262,11 @@ class Transport:
         ctx = self._contexts.get(tls_cert)
         if ctx is None:
             # cadata given: the default system roots are NOT loaded, so the PEM is the only
-            # trust root for this endpoint.
+            # trust root for this endpoint. PARTIAL_CHAIN lets any certificate in it anchor
+            # the chain (a pinned leaf or an intermediate), not only a self-signed root; the
+            # host name is still checked against the endpoint.
             ctx = ssl.create_default_context(cadata=tls_cert)
+            ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
             if len(self._contexts) > 1024:
                 self._contexts.clear()
             self._contexts[tls_cert] = ctx

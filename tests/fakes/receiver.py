@@ -44,6 +44,8 @@ class Receiver:
         self.host = host
         self.port = port or _free_port(host)
         self.ca = tls
+        # The certificate the receiver serves (a leaf of `tls`), for tests that pin it.
+        self.leaf = tls.issue_cert("127.0.0.1", "localhost") if tls is not None else None
         self.requests: list[Received] = []
         self.script: dict[str, deque[Reply]] = {}
         self.defaults: dict[str, Reply] = {}
@@ -103,9 +105,9 @@ class Receiver:
             runner = web.AppRunner(app, access_log=None)
             self._runner = runner
             ctx = None
-            if self.ca is not None:
+            if self.leaf is not None:
                 ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-                self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
+                self.leaf.configure_cert(ctx)
             try:
                 loop.run_until_complete(runner.setup())
                 site = web.TCPSite(runner, self.host, self.port, ssl_context=ctx)
