@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     webhook_blocked_networks: str = DEFAULT_BLOCKED_NETWORKS
     webhook_test_rate_per_minute: int = 30
     webhook_lease_seconds: int = 60
+    # Subscriptions on one key (repository, namespace, or none) and by one author, at most.
+    webhook_max_per_key: int = Field(default=100, ge=1)
+    webhook_max_per_user: int = Field(default=1000, ge=1)
 
     @property
     def resolved_database_url(self) -> str:

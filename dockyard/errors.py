@@ -63,6 +63,7 @@ class ErrorCode(StrEnum):
     INVALID_TLS_CERT = "INVALID_TLS_CERT"
     WEBHOOK_ENDPOINT_BLOCKED = "WEBHOOK_ENDPOINT_BLOCKED"
     WEBHOOK_TEST_FAILED = "WEBHOOK_TEST_FAILED"
+    TOO_MANY_WEBHOOKS = "TOO_MANY_WEBHOOKS"
     RATE_LIMITED = "RATE_LIMITED"
     CSRF_FAILED = "CSRF_FAILED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
@@ -122,6 +123,7 @@ _TABLE: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.INVALID_TLS_CERT: (400, "tlsCert is not a valid PEM certificate."),
     ErrorCode.WEBHOOK_ENDPOINT_BLOCKED: (400, "The endpoint resolves to a blocked network."),
     ErrorCode.WEBHOOK_TEST_FAILED: (400, "The test delivery did not succeed."),
+    ErrorCode.TOO_MANY_WEBHOOKS: (400, "The limit on webhook subscriptions is reached."),
     ErrorCode.RATE_LIMITED: (429, "Too many requests; try again later."),
     ErrorCode.CSRF_FAILED: (403, "The form's CSRF token is missing or wrong; reload the page."),
     ErrorCode.INTERNAL_ERROR: (500, "An internal error occurred."),

@@ -40,6 +40,7 @@ from dockyard.auth.deps import require_principal, services_of
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.bus import notify_committed
 from dockyard.repos.service import delete_repository, list_repositories
+from dockyard.webhooks import service as webhooks
 
 router = APIRouter(prefix="/enzi/v0/accounts", tags=["accounts (eNZi)"])
 
@@ -193,6 +194,8 @@ async def delete_account(
         # (The caller is an admin, so the listing holds every repository of the namespace.)
         for repo, _is_org in await list_repositories(session, principal, account):
             await delete_repository(session, repo, principal.name)
+        # The webhooks it authored, and those on its namespace and repositories, go with it.
+        await webhooks.delete_for_account(session, account)
         await accounts.delete_account(session, account)
         await session.commit()
     notify_committed()

@@ -30,6 +30,7 @@ from dockyard.repos.content import delete_tag as content_delete_tag
 from dockyard.repos.listing import list_tag_objects, tag_objects
 from dockyard.repos.models import Repository
 from dockyard.repos.schemas import Access, CreateRepo, UpdateRepo
+from dockyard.webhooks import service as webhooks
 
 router = APIRouter(prefix="/api/v0", tags=["repositories"])
 
@@ -184,6 +185,9 @@ async def delete(
             session, principal, namespace, name, AccessLevel.ADMIN, "delete this repository"
         )
         await repos.delete_repository(session, repo, principal.name)
+        # Its webhooks go with it, in the same transaction: a repository created later under
+        # this name must not inherit them.
+        await webhooks.delete_for_repository(session, namespace, name)
         await session.commit()
     notify_committed()
     return Response(status_code=204)

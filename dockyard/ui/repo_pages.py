@@ -26,6 +26,7 @@ from dockyard.ui.render import (
     redirect,
     render,
 )
+from dockyard.webhooks import service as webhooks
 
 router = APIRouter()
 
@@ -290,6 +291,8 @@ async def delete_repository(
         repo = await session.get(Repository, view.repo.id)
         assert repo is not None
         await repos_service.delete_repository(session, repo, page.user.name)
+        # Its webhooks go with it (the confirmation says so), in the same transaction.
+        await webhooks.delete_for_repository(session, repo.namespace, repo.name)
         await session.commit()
     _notify()
     return redirect(page, "/repositories")

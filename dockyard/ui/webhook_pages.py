@@ -168,7 +168,9 @@ async def _create(page: Page, scope: Scoped) -> Response:
         body.pop("key")
     async with page.services.session() as session:
         try:
-            sub = await webhooks.create_subscription(session, page.user, body)
+            sub = await webhooks.create_subscription(
+                session, page.user, body, limits=webhooks.Limits.of(page.services.settings)
+            )
             await session.commit()
         except DockyardError as exc:
             await session.rollback()
@@ -361,9 +363,10 @@ async def subscription_page(
     if msg.startswith("bulk-"):
         count = msg.removeprefix("bulk-")
         notice = (
-            f"{count} failed deliveries are queued again."
+            f"{count} failed or retrying "
+            f"{'delivery is' if count == '1' else 'deliveries are'} queued again."
             if count != "0"
-            else "No failed deliveries in that period: nothing to redeliver."
+            else "No failed or retrying deliveries in that period: nothing to redeliver."
         )
     return render(
         page,

@@ -1,7 +1,9 @@
 """The delivery log of a subscription, and redelivery (one delivery, or in bulk).
 
-Redelivering resets a delivery to pending and due now; its attempt history is kept and the
-event keeps its `webhook-id`, so receivers can still de-duplicate. No HTTP here.
+Redelivering resets a delivery to pending and due now with a fresh retry budget; its attempt
+history is kept (`attemptCount` counts every attempt ever made, before and after redelivery, as
+`attempts[]` lists them) and the event keeps its `webhook-id`, so receivers can still
+de-duplicate. No HTTP here.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.clock import rfc3339, utcnow
@@ -19,6 +21,8 @@ from dockyard.webhooks.models import Delivery, DeliveryAttempt, Subscription
 
 STATUSES = ("pending", "delivered", "failed")
 MAX_ATTEMPTS_SHOWN = 50
+# OFFSET is a signed 64-bit integer in SQLite and PostgreSQL.
+MAX_PAGE_START = 2**63 - 1
 
 
 def _status_filter(status: Any) -> str | None:
@@ -44,7 +48,11 @@ def attempt_wire(a: DeliveryAttempt) -> dict[str, Any]:
     }
 
 
-def delivery_wire(d: Delivery, attempts: Sequence[DeliveryAttempt]) -> dict[str, Any]:
+def delivery_wire(
+    d: Delivery, attempts: Sequence[DeliveryAttempt], attempt_count: int | None = None
+) -> dict[str, Any]:
+    """`attempt_count`: every attempt recorded (`attempts` may hold only the latest ones).
+    `d.attempts` is the retry budget used since the last redelivery, not a history count."""
     return {
         "id": d.id,
         "webhookID": d.subscription_id,
@@ -52,7 +60,7 @@ def delivery_wire(d: Delivery, attempts: Sequence[DeliveryAttempt]) -> dict[str,
         "eventType": d.event_type,
         "eventCreatedAt": rfc3339(d.event_created_at),
         "status": d.status,
-        "attemptCount": d.attempts,
+        "attemptCount": len(attempts) if attempt_count is None else attempt_count,
         "nextAttemptAt": rfc3339(d.next_attempt_at) if d.status == "pending" else None,
         "lastStatusCode": d.last_status_code,
         "lastError": d.last_error,
@@ -72,6 +80,8 @@ async def list_deliveries(
 ) -> tuple[list[dict[str, Any]], int | None, int]:
     """A page of deliveries, newest first; returns (page, next page start or None, total)."""
     wanted = _status_filter(status)
+    if page_start > MAX_PAGE_START:
+        page_start = MAX_PAGE_START  # beyond every row: an empty page, not a database overflow
     where = [Delivery.subscription_id == sub.id]
     if wanted:
         where.append(Delivery.status == wanted)
@@ -87,15 +97,18 @@ async def list_deliveries(
     ).all()
     more = len(rows) > page_size
     rows = rows[:page_size]
-    attempts = await _attempts_for(session, [d.id for d in rows])
-    page = [delivery_wire(d, attempts.get(d.id, [])) for d in rows]
+    attempts, counts = await _attempts_for(session, [d.id for d in rows])
+    page = [delivery_wire(d, attempts.get(d.id, []), counts.get(d.id, 0)) for d in rows]
     return page, (page_start + page_size if more else None), int(total)
 
 
-async def _attempts_for(session: AsyncSession, ids: list[str]) -> dict[str, list[DeliveryAttempt]]:
+async def _attempts_for(
+    session: AsyncSession, ids: list[str]
+) -> tuple[dict[str, list[DeliveryAttempt]], dict[str, int]]:
+    """The latest MAX_ATTEMPTS_SHOWN attempts of each delivery, and how many there are in all."""
     found: dict[str, list[DeliveryAttempt]] = {}
     if not ids:
-        return found
+        return found, {}
     for a in (
         await session.scalars(
             select(DeliveryAttempt)
@@ -104,7 +117,8 @@ async def _attempts_for(session: AsyncSession, ids: list[str]) -> dict[str, list
         )
     ).all():
         found.setdefault(a.delivery_id, []).append(a)
-    return {k: v[-MAX_ATTEMPTS_SHOWN:] for k, v in found.items()}
+    counts = {k: len(v) for k, v in found.items()}
+    return {k: v[-MAX_ATTEMPTS_SHOWN:] for k, v in found.items()}, counts
 
 
 async def get_delivery(session: AsyncSession, sub: Subscription, delivery_id: str) -> Delivery:
@@ -115,8 +129,8 @@ async def get_delivery(session: AsyncSession, sub: Subscription, delivery_id: st
 
 
 async def delivery_detail(session: AsyncSession, d: Delivery) -> dict[str, Any]:
-    attempts = await _attempts_for(session, [d.id])
-    return delivery_wire(d, attempts.get(d.id, []))
+    attempts, counts = await _attempts_for(session, [d.id])
+    return delivery_wire(d, attempts.get(d.id, []), counts.get(d.id, 0))
 
 
 async def redeliver_one(
@@ -156,11 +170,24 @@ async def redeliver_bulk(
     since = parse_time(body.get("since"), "since")
     status = _status_filter(body.get("status", "failed")) or "failed"
     now = now or utcnow()
+    matches = Delivery.status == status
+    if status == "failed":
+        # "Failed" also means still retrying after a failed attempt: waiting out a long retry
+        # delay is what a user redelivering after fixing the receiver wants to skip. Deliveries
+        # a worker holds right now (leased) are left alone.
+        matches = or_(
+            matches,
+            and_(
+                Delivery.status == "pending",
+                Delivery.attempts > 0,
+                Delivery.lease_token.is_(None),
+            ),
+        )
     result = await session.execute(
         update(Delivery)
         .where(
             Delivery.subscription_id == sub.id,
-            Delivery.status == status,
+            matches,
             Delivery.created_at >= since,
         )
         .values(status="pending", next_attempt_at=now, lease_token=None, updated_at=now, attempts=0)

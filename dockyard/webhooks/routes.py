@@ -32,7 +32,8 @@ async def _json(request: Request) -> Any:
     raw = await request.body()
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: nesting deeper than the interpreter's stack allows is bad input too.
         raise DockyardError(ErrorCode.INVALID_JSON, detail={"problem": str(exc)[:200]}) from exc
 
 
@@ -50,7 +51,8 @@ async def create_webhook(request: Request, principal: Principal = Caller) -> JSO
     body = await _json(request)
     services = services_of(request)
     async with services.session() as session:
-        sub = await service.create_subscription(session, principal, body)
+        limits = service.Limits.of(services.settings)
+        sub = await service.create_subscription(session, principal, body, limits=limits)
         await check_endpoint_allowed(sub.endpoint, _runtime(request).transport.blocked)
         await session.commit()
     return JSONResponse(service.subscription_wire(sub, include_secret=True), status_code=201)
@@ -176,9 +178,11 @@ def _page_params(request: Request) -> tuple[int, int, bool]:
         raise DockyardError(
             ErrorCode.INVALID_PARAMETERS, "pageStart and pageSize must be integers."
         ) from exc
-    if start < 0 or not 1 <= size <= 1000:
+    # The offset goes to the database as a signed 64-bit integer.
+    if not 0 <= start <= history.MAX_PAGE_START or not 1 <= size <= 1000:
         raise DockyardError(
-            ErrorCode.INVALID_PARAMETERS, "pageStart must be >= 0 and pageSize in 1..1000."
+            ErrorCode.INVALID_PARAMETERS,
+            f"pageStart must be in 0..{history.MAX_PAGE_START} and pageSize in 1..1000.",
         )
     return start, size, q.get("count", "").lower() in ("1", "true", "yes")
 

@@ -2,7 +2,9 @@
 
 Access rules are MSR's: repository admin for repository events, namespace owner (admin
 access to the namespace) for REPO_EVENT, registry admin for SCANNER_UPDATE_COMPLETED and for
-omitting `key`. Takes a session; the caller commits. No HTTP here.
+omitting `key`. Subscriptions go with what they are on and with their author: deleting a
+repository deletes the subscriptions on it, deleting an account deletes those it authored and
+those on its namespace. Takes a session; the caller commits. No HTTP here.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account
@@ -20,6 +22,7 @@ from dockyard.accounts.principal import Principal
 from dockyard.auth.access import namespace_access, repository_access
 from dockyard.auth.permissions import AccessLevel
 from dockyard.clock import rfc3339, utcnow
+from dockyard.config import Settings
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.types import EVENT_TYPES, REPO_EVENT_ALIASES, EventType, Scope
 from dockyard.repos.service import get_repository
@@ -28,6 +31,19 @@ from dockyard.webhooks.signing import generate_secret
 from dockyard.webhooks.transport import validate_endpoint, validate_tls_cert
 
 SECRET_OVERLAP = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How many subscriptions one key (a repository, a namespace, or none) and one author may
+    have: a bound on the fan-out of one event and on what one user can make the engine send."""
+
+    per_key: int = 100
+    per_user: int = 1000
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(settings.webhook_max_per_key, settings.webhook_max_per_user)
 
 
 @dataclass(frozen=True)
@@ -192,8 +208,42 @@ def require_object(body: Any) -> dict[str, Any]:
     return body
 
 
+async def _check_limits(
+    session: AsyncSession, principal: Principal, key: str, limits: Limits
+) -> None:
+    # Admins are held to the per-key cap too: it bounds one event's fan-out.
+    on_key = await session.scalar(
+        select(func.count()).select_from(Subscription).where(Subscription.key == key)
+    )
+    if (on_key or 0) >= limits.per_key:
+        where = f"on {key}" if key else "without a key"
+        raise DockyardError(
+            ErrorCode.TOO_MANY_WEBHOOKS,
+            f"There are already {limits.per_key} webhooks {where} (DOCKYARD_WEBHOOK_MAX_PER_KEY):"
+            " delete one first.",
+            detail={"field": "key", "limit": limits.per_key},
+        )
+    by_author = await session.scalar(
+        select(func.count())
+        .select_from(Subscription)
+        .where(Subscription.author_id == principal.account_id)
+    )
+    if (by_author or 0) >= limits.per_user:
+        raise DockyardError(
+            ErrorCode.TOO_MANY_WEBHOOKS,
+            f"You already have {limits.per_user} webhooks (DOCKYARD_WEBHOOK_MAX_PER_USER):"
+            " delete one first.",
+            detail={"limit": limits.per_user},
+        )
+
+
 async def create_subscription(
-    session: AsyncSession, principal: Principal, body: Any, *, now: datetime | None = None
+    session: AsyncSession,
+    principal: Principal,
+    body: Any,
+    *,
+    limits: Limits | None = None,
+    now: datetime | None = None,
 ) -> Subscription:
     body = require_object(body)
     if "type" not in body:
@@ -204,6 +254,7 @@ async def create_subscription(
     tls_cert = validate_tls_cert(optional_str(body, "tlsCert"))
     skip = optional_bool(body, "skipTLSVerification") or False
     await check_key_access(session, principal, rtype, key)
+    await _check_limits(session, principal, key, limits or Limits())
     sub = Subscription(
         type=rtype.wire,
         event_type=rtype.event_type.value,
@@ -274,10 +325,44 @@ async def list_for_namespace(
         raise DockyardError(ErrorCode.NOT_AUTHORIZED, "Listing webhooks needs namespace owner.")
     stmt = (
         select(Subscription)
-        .where(or_(Subscription.key == namespace, Subscription.key.startswith(f"{namespace}/")))
+        .where(_in_namespace(namespace))
         .order_by(Subscription.created_at, Subscription.id)
     )
     return (await session.scalars(stmt)).all()
+
+
+def _in_namespace(namespace: str) -> Any:
+    """Keys on the namespace itself or on a repository in it, compared exactly: no LIKE, whose
+    `_` and `%` are wildcards (names may hold `_`) and which ignores case on SQLite."""
+    prefix = f"{namespace}/"
+    return or_(
+        Subscription.key == namespace,
+        func.substr(Subscription.key, 1, len(prefix)) == prefix,
+    )
+
+
+async def delete_for_repository(session: AsyncSession, namespace: str, name: str) -> int:
+    """Delete the subscriptions on a repository that is being deleted (their deliveries go by
+    cascade), so a repository created later under the same name starts with none. Call it in the
+    transaction that deletes the repository. The namespace's REPO_EVENT subscriptions stay and
+    hear the REPO_DELETED event."""
+    result = await session.execute(
+        delete(Subscription)
+        .where(Subscription.key == f"{namespace}/{name}")
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def delete_for_account(session: AsyncSession, account: Account) -> int:
+    """Delete the subscriptions an account authored and, as its namespace goes too, those on the
+    namespace and its repositories. Call it in the transaction that deletes the account."""
+    result = await session.execute(
+        delete(Subscription)
+        .where(or_(Subscription.author_id == account.id, _in_namespace(account.name)))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def get_manageable(
