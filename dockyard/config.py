@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 5000
     external_url: str = ""
+    # Believe X-Forwarded-Proto (the scheme clients used) only behind a proxy that sets it.
+    trust_proxy_headers: bool = False
     database_url: str = ""
     admin_password: str = ""
     log_level: str = "INFO"

@@ -28,6 +28,9 @@ ALGORITHM = "ES256"
 ISSUER = "dockyard"
 TOKEN_TTL_SECONDS = 300
 REPOSITORY_ACTIONS = ("pull", "push", "delete")
+# The name under which Principal.scopes carries a token's `registry:catalog` grant (a
+# repository name never holds a colon, so it cannot collide).
+CATALOG_SCOPE = "registry:catalog"
 
 
 class InvalidToken(Exception):
@@ -185,10 +188,18 @@ def _verify_uncached(key: SigningKey, token: str, *, service: str) -> dict[str, 
 
 
 def scopes_from_claims(claims: dict[str, Any]) -> tuple[tuple[str, frozenset[str]], ...]:
-    """The repository grants of a verified token, as Principal.scopes holds them."""
+    """The repository grants of a verified token, as Principal.scopes holds them, and its
+    catalog grant under CATALOG_SCOPE."""
     grants: list[tuple[str, frozenset[str]]] = []
     for entry in claims.get("access", []):
-        if not isinstance(entry, dict) or entry.get("type") != "repository":
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("type") == "registry" and entry.get("name") == "catalog":
+            actions = entry.get("actions")
+            if isinstance(actions, list):
+                grants.append((CATALOG_SCOPE, frozenset(a for a in actions if a == "*")))
+            continue
+        if entry.get("type") != "repository":
             continue
         name = entry.get("name")
         actions = entry.get("actions")
