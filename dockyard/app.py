@@ -71,9 +71,11 @@ def _mount_features(
     resolvers: list[PrincipalResolver],
 ) -> None:
     """Each feature adds its routers, principal resolvers and workers here."""
+    from dockyard.registry.routes import ApiVersionMiddleware
     from dockyard.registry.routes import router as registry_router
 
     app.include_router(registry_router)
+    app.add_middleware(ApiVersionMiddleware)
 
     # Accounts, tokens, access (issue 3): registry token auth (/auth/token, Bearer on /v2),
     # eNZi accounts, API tokens, the repositories API (mounted at the end, below).

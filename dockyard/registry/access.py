@@ -2,7 +2,10 @@
 (or, for a push, create) the repository, and check the access level the operation needs.
 
 Answers as the distribution spec wants: anonymous 401 (with a challenge), a repository the
-caller cannot see 404 NAME_UNKNOWN, a visible one they may not change 403 DENIED.
+caller cannot see 404 NAME_UNKNOWN, a visible one they may not change 403 DENIED. A registry
+bearer token that lacks the scope a request needs gets 401 (the challenge then names the scope
+and `error="insufficient_scope"`, as Distribution's token access controller answers) whenever
+its holder can see the repository: a client asks for a wider token and retries.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dockyard.accounts.principal import Principal
 from dockyard.accounts.service import ACCOUNT_NAME_RE
 from dockyard.auth.access import namespace_access, repository_access
 from dockyard.auth.deps import get_principal, services_of
-from dockyard.auth.permissions import AccessLevel
+from dockyard.auth.permissions import AccessLevel, level_cap
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.repos.models import Repository
 from dockyard.repos.service import (
@@ -47,6 +50,9 @@ class RepoContext:
         return self.repository.full_name
 
 
+NAME_SHAPE = "repository names are namespace/repository"
+
+
 def validate_name(namespace: str, name: str) -> None:
     if (
         len(namespace) > 255
@@ -56,8 +62,8 @@ def validate_name(namespace: str, name: str) -> None:
     ):
         raise DockyardError(
             ErrorCode.NAME_INVALID,
-            "repository names are <namespace>/<repository>, lowercase letters, digits and "
-            "single separators",
+            f"invalid repository name {f'{namespace}/{name}'[:300]!r}: {NAME_SHAPE}, each "
+            "of lowercase letters, digits and single separators (., _, -)",
             detail={"name": f"{namespace}/{name}"[:600]},
         )
 
@@ -70,22 +76,57 @@ def _unauthorized() -> DockyardError:
     return DockyardError(ErrorCode.UNAUTHORIZED, "authentication required")
 
 
+def insufficient_scope(full_name: str) -> DockyardError:
+    """401 for a bearer token that lacks the scope; the error handler adds the challenge."""
+    return DockyardError(
+        ErrorCode.UNAUTHORIZED,
+        f"the bearer token does not grant what this request needs on {full_name!r}: "
+        "request a token for the scope named in the WWW-Authenticate header",
+        detail={"name": full_name},
+    )
+
+
+def _unrestricted(principal: Principal) -> Principal:
+    """The account behind a bearer token, with its own permissions in full."""
+    return dataclasses.replace(principal, scopes=None)
+
+
+async def token_lacks_scope(
+    session: AsyncSession, principal: Principal | None, repository: Repository, need: AccessLevel
+) -> bool:
+    """Whether `principal` holds a bearer token that does not reach `need` on `repository`
+    while its account can see it: a new token would help, so the answer is 401. An account
+    that cannot see the repository gets the hidden-repository 404 instead, token or not."""
+    if principal is None or principal.scopes is None:
+        return False
+    actions = principal.actions_for(repository.full_name) or frozenset()
+    if level_cap(actions) >= need:
+        return False
+    return await repository_access(session, _unrestricted(principal), repository) >= (
+        AccessLevel.READ_ONLY
+    )
+
+
 async def _auto_create(services: Services, principal: Principal, namespace: str, name: str) -> None:
     """Create the repository in its own short transaction (parallel layer uploads race here)."""
     if name in RESERVED_REPOSITORY_NAMES:
         raise DockyardError(ErrorCode.NAME_INVALID, f"{name!r} is a reserved repository name")
-    # A bearer token names the repository it may push to; the token server already checked
-    # the holder may push there, so the account's own namespace rights decide creation.
-    actions = principal.actions_for(f"{namespace}/{name}")
-    if actions is not None and not actions & {"push", "*"}:
-        raise _name_unknown(namespace, name)
-    unrestricted = dataclasses.replace(principal, scopes=None)
     async with services.session() as session:
         account = await session.scalar(select(Account).where(Account.name == namespace))
         if account is None:
+            raise DockyardError(
+                ErrorCode.NAME_UNKNOWN,
+                f"namespace {namespace!r} does not exist: push to an existing user or "
+                "organization (repository names are namespace/repository)",
+                detail={"name": f"{namespace}/{name}", "namespace": namespace},
+            )
+        # The account's own namespace rights decide creation; a bearer token must also name
+        # the repository with `push` (else 401: the client asks for that scope and retries).
+        if await namespace_access(session, _unrestricted(principal), account) < AccessLevel.ADMIN:
             raise _name_unknown(namespace, name)
-        if await namespace_access(session, unrestricted, account) < AccessLevel.ADMIN:
-            raise _name_unknown(namespace, name)
+        actions = principal.actions_for(f"{namespace}/{name}")
+        if actions is not None and not actions & {"push", "*"}:
+            raise insufficient_scope(f"{namespace}/{name}")
         try:
             await create_repository(session, account, name, principal.name)
             await session.commit()
@@ -152,6 +193,8 @@ async def open_repository(
     if level < need:
         if principal is None:
             raise _unauthorized()
+        if await token_lacks_scope(session, principal, repository, need):
+            raise insufficient_scope(repository.full_name)
         if level is AccessLevel.NONE:
             raise _name_unknown(namespace, name)
         raise DockyardError(ErrorCode.DENIED, "you may pull from this repository but not change it")

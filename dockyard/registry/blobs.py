@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from dockyard.auth.permissions import AccessLevel
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.registry.access import open_repository
-from dockyard.registry.ranges import RangeError, parse_range
+from dockyard.registry.ranges import RangeError, check_ranges, parse_range
 from dockyard.repos import content
 from dockyard.storage.digest import is_valid_digest
 
@@ -21,6 +21,23 @@ def check_digest(digest: str) -> None:
         raise DockyardError(
             ErrorCode.DIGEST_INVALID, "invalid digest", detail={"digest": digest[:200]}
         )
+
+
+def in_use(message: str, digest: str, use: content.TagUse) -> DockyardError:
+    """409 DENIED: deleting `digest` would leave a tag pointing at content that cannot be
+    pulled (the spec lets a registry refuse a delete; docs/registry.md says when)."""
+    return DockyardError(
+        ErrorCode.DENIED,
+        message,
+        status=409,
+        detail={"digest": digest, "tag": use.tag, "manifest": use.manifest},
+    )
+
+
+def _range_not_satisfiable(exc: RangeError, size: int) -> DockyardError:
+    return DockyardError(
+        ErrorCode.RANGE_INVALID, str(exc), headers={"Content-Range": f"bytes */{size}"}
+    )
 
 
 def _blob_unknown(digest: str) -> DockyardError:
@@ -42,22 +59,24 @@ async def get_blob(request: Request, namespace: str, repository: str, digest: st
     if request.method == "HEAD":
         headers["Content-Length"] = str(size)
         return Response(status_code=200, headers=headers, media_type="application/octet-stream")
+    range_header = request.headers.get("range")
+    if range_header and size == 0:
+        # Nothing to slice: RFC 9110 lets a server ignore Range, and the whole (empty) blob
+        # is the useful answer.
+        return Response(status_code=200, headers=headers, media_type="application/octet-stream")
+    if range_header:
+        try:
+            check_ranges(range_header, size)
+        except RangeError as exc:
+            raise _range_not_satisfiable(exc, size) from exc
     path = storage.local_path(digest)
     if path is not None:
         return FileResponse(
             path, headers=headers, media_type="application/octet-stream", stat_result=None
         )
     start, end, status = 0, size - 1, 200
-    range_header = request.headers.get("range")
-    if range_header and size > 0:
-        try:
-            start, end = parse_range(range_header, size)
-        except RangeError as exc:
-            raise DockyardError(
-                ErrorCode.RANGE_INVALID,
-                str(exc),
-                headers={"Content-Range": f"bytes */{size}"},
-            ) from exc
+    if range_header and "," not in range_header:  # several ranges: send it whole (allowed)
+        start, end = parse_range(range_header, size)
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(end - start + 1 if size else 0)
@@ -75,6 +94,14 @@ async def delete_blob(request: Request, namespace: str, repository: str, digest:
     services = request.app.state.services
     async with services.session() as session:
         ctx = await open_repository(request, session, namespace, repository, AccessLevel.READ_WRITE)
+        use = await content.tag_keeping_blob(session, ctx.repository.id, digest)
+        if use is not None:
+            raise in_use(
+                f"blob {digest} is used by the manifest that tag {use.tag!r} keeps "
+                f"({use.manifest}); delete or move that tag first",
+                digest,
+                use,
+            )
         if not await content.unlink_blob(session, ctx.repository.id, digest):
             raise _blob_unknown(digest)
         await session.commit()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
+from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -21,9 +23,11 @@ from dockyard.db.engine import fetch_one
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.bus import notify_committed
 from dockyard.registry.access import RepoContext, open_repository, validate_name
+from dockyard.registry.blobs import in_use
 from dockyard.registry.bodies import drain
 from dockyard.registry.mediatypes import (
     IMAGE_CONFIG_TYPES,
+    MAX_SIZE,
     ManifestError,
     ParsedManifest,
     accepts,
@@ -34,7 +38,9 @@ from dockyard.registry.pulls import outbox_row, pull_recorder
 from dockyard.repos import content
 from dockyard.repos.models import Manifest, Repository
 from dockyard.services import Services
-from dockyard.storage.digest import is_valid_digest, new_hasher
+from dockyard.storage.digest import algorithm, is_valid_digest, new_hasher
+
+SUPPORTED_ALGORITHMS = ("sha256", "sha512")
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,13 +53,33 @@ def _is_digest_ref(reference: str) -> bool:
 
 
 def _check_reference(reference: str) -> None:
+    """A PUT's reference: a tag, or a digest of an algorithm we verify (sha256, sha512)."""
     if _is_digest_ref(reference):
         if not is_valid_digest(reference):
+            alg = reference.split(":", 1)[0][:20]
+            message = (
+                f"unsupported digest algorithm {alg!r}: use sha256 or sha512"
+                if alg not in SUPPORTED_ALGORITHMS
+                else "invalid digest"
+            )
             raise DockyardError(
-                ErrorCode.DIGEST_INVALID, "invalid digest", detail={"digest": reference[:200]}
+                ErrorCode.DIGEST_INVALID, message, detail={"digest": reference[:200]}
             )
     elif not TAG_RE.fullmatch(reference):
-        raise DockyardError(ErrorCode.TAG_INVALID, "invalid tag", detail={"tag": reference[:200]})
+        raise DockyardError(
+            ErrorCode.TAG_INVALID,
+            "invalid tag: up to 128 letters, digits, '_', '.' and '-', not starting with "
+            "'.' or '-'",
+            detail={"tag": reference[:200]},
+        )
+
+
+def _is_valid_reference(reference: str) -> bool:
+    try:
+        _check_reference(reference)
+    except DockyardError:
+        return False
+    return True
 
 
 def _unknown(reference: str) -> DockyardError:
@@ -118,6 +144,8 @@ async def _describe(
     image_size = (config.size if config else 0) + sum(d.size for d in parsed.layers)
     if parsed.is_index:
         image_size = sum(c.size for c in parsed.children)
+    # Each size fits int64; their sum need not (the column is int64 too).
+    image_size = min(image_size, MAX_SIZE)
     return content.ManifestRecord(
         digest=digest,
         media_type=parsed.media_type,
@@ -161,10 +189,10 @@ async def put_manifest(
                 "the manifest does not hash to the digest in the URL",
                 detail={"expected": reference, "actual": digest},
             )
-        if not reference.startswith("sha256:"):
-            raise DockyardError(ErrorCode.UNSUPPORTED, "manifests must use sha256 digests")
-    record = await _describe(services, ctx, parsed, _sha256(body), body)
-    await services.storage.put(body)
+    # Stored and served under the digest it was pushed by (the spec's SHOULD for sha512): a
+    # client that pushed by sha512 pulls by sha512.
+    record = await _describe(services, ctx, parsed, _stored_digest(reference, body), body)
+    await _store(services, record.digest, body)
     tag = None if _is_digest_ref(reference) else reference
     for attempt in range(3):
         try:
@@ -190,6 +218,30 @@ async def put_manifest(
 
 def _sha256(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _stored_digest(reference: str, body: bytes) -> str:
+    """The digest a manifest is recorded under: the URL's when pushed by a (verified) digest,
+    else sha256 of the bytes."""
+    return reference if _is_digest_ref(reference) else _sha256(body)
+
+
+async def _store(services: Services, digest: str, body: bytes) -> None:
+    if algorithm(digest) == "sha256":
+        await services.storage.put(body)
+        return
+    # `put` names content by sha256; other algorithms go through a verified upload.
+    upload_id = str(uuid.uuid4())
+    await services.storage.upload_start(upload_id)
+    try:
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield body
+
+        await services.storage.upload_append(upload_id, chunks())
+        await services.storage.upload_commit(upload_id, digest)
+    finally:
+        await services.storage.upload_cancel(upload_id)
 
 
 def _read_manifest_bytes(services: Services, manifest: Manifest) -> bytes | None:
@@ -256,7 +308,8 @@ async def _load_for_pull(
 async def get_manifest(
     request: Request, namespace: str, repository: str, reference: str
 ) -> Response:
-    _check_reference(reference)
+    # A reference that is no valid tag or digest names no manifest: 404 MANIFEST_UNKNOWN after
+    # the access check (the spec's answer; a 400 would also tell who may not look).
     services: Services = request.app.state.services
     head = request.method == "HEAD"
     by_tag = not _is_digest_ref(reference)
@@ -273,7 +326,7 @@ async def get_manifest(
         )
         repo = ctx.repository
         if manifest is None:
-            raise _unknown(reference)
+            raise _unknown(reference[:200])
         # Go clients send one Accept header per media type.
         accept = ",".join(request.headers.getlist("accept"))
         if not accepts(accept, manifest.media_type):
@@ -306,12 +359,21 @@ async def get_manifest(
 async def delete_manifest(
     request: Request, namespace: str, repository: str, reference: str
 ) -> Response:
-    _check_reference(reference)
     services: Services = request.app.state.services
     async with services.session() as session:
         ctx = await open_repository(request, session, namespace, repository, AccessLevel.READ_WRITE)
         host = services.registry_host
+        if not _is_valid_reference(reference):
+            raise _unknown(reference[:200])
         if _is_digest_ref(reference):
+            use = await content.tag_keeping_manifest(session, ctx.repository.id, reference)
+            if use is not None:
+                raise in_use(
+                    f"manifest {reference} is a child of the index {use.manifest} that tag "
+                    f"{use.tag!r} points at; delete or move that tag first",
+                    reference,
+                    use,
+                )
             if not await content.delete_manifest(
                 session, host, ctx.repository, reference, ctx.author
             ):

@@ -34,6 +34,8 @@ FOREIGN_LAYER_TYPES = frozenset(
         "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
     }
 )
+# Descriptor sizes are int64 in the image spec (and in our database columns).
+MAX_SIZE = 2**63 - 1
 # Content types that say nothing about which manifest this is: trust the body then.
 _GENERIC_CONTENT_TYPES = frozenset({"", "application/json", "application/octet-stream"})
 
@@ -99,8 +101,8 @@ def _descriptor(raw: Any, where: str) -> Descriptor:
         raise _invalid(f"{where}.mediaType must be a non-empty string")
     if not isinstance(digest, str) or not is_valid_digest(digest):
         raise _invalid(f"{where}.digest is not a valid digest")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise _invalid(f"{where}.size must be a non-negative integer")
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_SIZE:
+        raise _invalid(f"{where}.size must be an integer from 0 to {MAX_SIZE} (int64)")
     platform = raw.get("platform")
     os_name = arch = ""
     if isinstance(platform, dict):
@@ -147,6 +149,8 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _invalid(f"the manifest is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _invalid("the manifest's JSON is nested too deeply") from None
     if not isinstance(doc, dict):
         raise _invalid("the manifest must be a JSON object")
     if doc.get("schemaVersion") != 2:
@@ -199,7 +203,7 @@ def platform_of_config(body: bytes) -> tuple[str, str]:
     """(os, architecture) of an image config blob; empty strings when it does not say."""
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return "", ""
     if not isinstance(doc, dict):
         return "", ""

@@ -6,6 +6,7 @@ import re
 
 _CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(\d+|\*))?$")
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_MAX_RANGES = 100
 
 
 class RangeError(ValueError):
@@ -27,7 +28,7 @@ def parse_range(value: str, size: int) -> tuple[int, int]:
     """A single `Range: bytes=a-b` against a blob of `size` bytes: inclusive (start, end)."""
     match = _RANGE_RE.fullmatch(value.strip())
     if match is None or (not match.group(1) and not match.group(2)):
-        raise RangeError(f"unsupported Range {value!r}")
+        raise RangeError(f"unsupported Range {value[:100]!r}")
     first, last = match.group(1), match.group(2)
     if not first:
         length = int(last)
@@ -36,9 +37,25 @@ def parse_range(value: str, size: int) -> tuple[int, int]:
         return max(0, size - length), size - 1
     start = int(first)
     end = min(int(last), size - 1) if last else size - 1
-    if start >= size or end < start:
-        raise RangeError(f"range {value!r} is outside 0-{size - 1}")
+    if start >= size:
+        raise RangeError(f"range {value[:100]!r} is outside 0-{size - 1}")
+    if end < start:
+        raise RangeError(f"range {value[:100]!r} ends before it starts")
     return start, end
+
+
+def check_ranges(value: str, size: int) -> None:
+    """Raise RangeError unless every part of `Range: bytes=a-b[, c-d…]` is well formed and
+    within a blob of `size` bytes (what the file response would otherwise refuse in plain
+    text)."""
+    unit, sep, ranges = value.strip().partition("=")
+    if not sep or unit.strip() != "bytes":
+        raise RangeError(f"unsupported Range {value[:100]!r}")
+    parts = ranges.split(",")
+    if len(parts) > _MAX_RANGES:
+        raise RangeError(f"more than {_MAX_RANGES} ranges")
+    for part in parts:
+        parse_range(f"bytes={part.strip()}", size)
 
 
 def upload_range_header(size: int) -> str:

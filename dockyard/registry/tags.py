@@ -19,6 +19,9 @@ async def list_tags(request: Request, namespace: str, repository: str) -> JSONRe
     services = request.app.state.services
     async with services.session() as session:
         ctx = await open_repository(request, session, namespace, repository, AccessLevel.READ_ONLY)
+        if n == 0:
+            # The spec: `n=0` asks for an empty list (and there is no next page to link to).
+            return JSONResponse({"name": ctx.name, "tags": []})
         names = await content.tag_names(
             session, ctx.repository.id, None if n is None else n + 1, last
         )
@@ -26,6 +29,4 @@ async def list_tags(request: Request, namespace: str, repository: str) -> JSONRe
     if n is not None and len(names) > n:
         names = names[:n]
         headers["Link"] = next_link(request.url.path, n, names[-1])
-    if n == 0:
-        names = []
     return JSONResponse({"name": ctx.name, "tags": names}, headers=headers)

@@ -17,7 +17,13 @@ from dockyard.auth.access import repository_access
 from dockyard.auth.permissions import AccessLevel
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.bus import notify_committed
-from dockyard.registry.access import RepoContext, open_repository, validate_name
+from dockyard.registry.access import (
+    RepoContext,
+    insufficient_scope,
+    open_repository,
+    token_lacks_scope,
+    validate_name,
+)
 from dockyard.registry.blobs import check_digest
 from dockyard.registry.bodies import drain
 from dockyard.registry.ranges import RangeError, parse_content_range, upload_range_header
@@ -104,6 +110,10 @@ async def _try_mount(
         if src is None:
             return None
         if await repository_access(session, ctx.principal, src) < AccessLevel.READ_ONLY:
+            # A token without `pull` on the source, held by an account that may read it: 401,
+            # whose challenge names both scopes, so the client comes back able to mount.
+            if await token_lacks_scope(session, ctx.principal, src, AccessLevel.READ_ONLY):
+                raise insufficient_scope(src.full_name)
             return None
         size = await content.blob_size(session, src.id, digest)
         if size is None or await services.storage.stat(digest) is None:

@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
@@ -367,6 +367,65 @@ async def delete_manifest(
     )
     await session.delete(manifest)
     return True
+
+
+@dataclass(frozen=True)
+class TagUse:
+    """A tag that keeps some content reachable: it points at `manifest`, which is the content's
+    user or an index above it."""
+
+    tag: str
+    manifest: str
+
+
+async def _tag_reaching(
+    session: AsyncSession, repository_id: str, digest: str, kind: str
+) -> TagUse | None:
+    """A tag of the repository (the first by name) from which `digest` is reachable through
+    manifests that reference it as `kind` ("blob" or "manifest") and indexes above those."""
+    seed = (
+        select(Manifest.digest.label("digest"))
+        .join(ManifestReference, ManifestReference.manifest_id == Manifest.id)
+        .where(
+            Manifest.repository_id == repository_id,
+            ManifestReference.digest == digest,
+            ManifestReference.kind == kind,
+        )
+        .cte("reach", recursive=True)
+    )
+    parent = aliased(Manifest)
+    child_ref = aliased(ManifestReference)
+    # UNION (not UNION ALL) drops digests already reached, so a cycle of indexes ends.
+    reach = seed.union(
+        select(parent.digest)
+        .join(child_ref, child_ref.manifest_id == parent.id)
+        .join(seed, child_ref.digest == seed.c.digest)
+        .where(parent.repository_id == repository_id, child_ref.kind == "manifest")
+    )
+    row = (
+        await session.execute(
+            select(Tag.name, Tag.digest)
+            .join(reach, Tag.digest == reach.c.digest)
+            .where(Tag.repository_id == repository_id)
+            .order_by(Tag.name)
+            .limit(1)
+        )
+    ).first()
+    return TagUse(row[0], row[1]) if row is not None else None
+
+
+async def tag_keeping_manifest(
+    session: AsyncSession, repository_id: str, digest: str
+) -> TagUse | None:
+    """A tag whose index (directly or through nested indexes) lists manifest `digest` as a
+    child; deleting the child would leave that tag pointing at an index that cannot be pulled.
+    A tag on the manifest itself does not count: deleting a manifest deletes its tags."""
+    return await _tag_reaching(session, repository_id, digest, "manifest")
+
+
+async def tag_keeping_blob(session: AsyncSession, repository_id: str, digest: str) -> TagUse | None:
+    """A tag whose manifest (or a manifest under its index) references blob `digest`."""
+    return await _tag_reaching(session, repository_id, digest, "blob")
 
 
 def pull_events(
