@@ -76,3 +76,20 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     generated_by: Mapped[str] = mapped_column(String(255), default="")
     creator_ua: Mapped[str] = mapped_column(String(512), default="")
+
+
+class UiSession(Base):
+    """A signed-in web UI session. The cookie carries a random token; this row is what makes it
+    valid, so signing out or changing the password can end sessions before they expire."""
+
+    __tablename__ = "ui_sessions"
+
+    # sha256 hex of the cookie's token: a copy of the database does not hold usable sessions.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # A one-time notice for the next page (the id of a webhook whose secret is shown once).
+    flash: Mapped[str | None] = mapped_column(String(255), nullable=True)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dockyard.accounts.models import Account, ApiToken, OrgMember, Team, TeamMember
 from dockyard.accounts.passwords import hash_password_async, verify_password_async
 from dockyard.accounts.principal import Principal
+from dockyard.accounts.sessions import end_sessions
 from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
 
@@ -207,13 +208,21 @@ async def update_account(
     if password is not None:
         validate_password(password)
         account.password_hash = await hash_password_async(password)
+        # Set by someone else (an admin): every web session of the account ends.
+        await end_sessions(session, account.id)
     await session.flush()
     return account
 
 
 async def change_password(
-    session: AsyncSession, account: Account, old_password: str, new_password: str
+    session: AsyncSession,
+    account: Account,
+    old_password: str,
+    new_password: str,
+    keep_session: str | None = None,
 ) -> None:
+    """The user's own change: their other web sessions end (`keep_session`, the one they
+    made the change from, stays signed in)."""
     current = account.password_hash
     if not current or not await verify_password_async(current, old_password):
         raise DockyardError(
@@ -223,6 +232,7 @@ async def change_password(
         )
     validate_password(new_password, "newPassword")
     account.password_hash = await hash_password_async(new_password)
+    await end_sessions(session, account.id, keep=keep_session)
     await session.flush()
 
 

@@ -36,7 +36,7 @@ from dockyard.api.authz import (
     require_org_owner,
 )
 from dockyard.api.pagination import PageParams, enzi_page_params, paginate
-from dockyard.auth.deps import require_principal, services_of
+from dockyard.auth.deps import current_session_token, require_principal, services_of
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.bus import notify_committed
 from dockyard.repos.service import delete_repository, list_repositories
@@ -172,7 +172,13 @@ async def change_password(
     async with services_of(request).session() as session:
         account = await accounts.require_user(session, name_or_id)
         if account.id == principal.account_id:
-            await accounts.change_password(session, account, form.oldPassword, form.newPassword)
+            await accounts.change_password(
+                session,
+                account,
+                form.oldPassword,
+                form.newPassword,
+                keep_session=current_session_token(request),
+            )
         elif principal.is_admin:
             await accounts.update_account(session, account, password=form.newPassword)
         else:

@@ -62,32 +62,56 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client is not None else ""
 
 
-async def check_credentials(
+class LoginBlocked(Exception):
+    """Too many failed logins for this (user, address): refused, even with the right secret."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+async def verify_login(
     request: Request, services: Services, name: str, secret: str
-) -> Principal:
-    """Verify a name and password/API token, counting failures per (user, address)."""
+) -> Principal | None:
+    """Check a name and password/API token through the process's one login limiter.
+
+    Every way of signing in (HTTP Basic on the APIs and /v2, the web login form) goes through
+    here, so failures from all of them count against the same (user, address) pair.
+    None when the credentials are wrong; LoginBlocked while the pair is blocked."""
     limiter = login_limiter(request)
     address = client_address(request)
     wait = limiter.retry_after(name, address)
     if wait is not None:
+        raise LoginBlocked(int(wait) + 1)
+    async with services.session() as session:
+        principal = await authenticate(session, name, secret)
+    if principal is None:
+        limiter.failed(name, address)
+        return None
+    limiter.succeeded(name, address)
+    return principal
+
+
+async def check_credentials(
+    request: Request, services: Services, name: str, secret: str
+) -> Principal:
+    """Verify a name and password/API token, counting failures per (user, address)."""
+    try:
+        principal = await verify_login(request, services, name, secret)
+    except LoginBlocked as blocked:
         code = (
             ErrorCode.TOOMANYREQUESTS
             if request.url.path.startswith("/v2")
             else ErrorCode.RATE_LIMITED
         )
-        seconds = int(wait) + 1
         raise DockyardError(
             code,
             f"Too many failed logins for '{name}' from this address; "
-            f"try again in {seconds} seconds.",
-            headers={"Retry-After": str(seconds)},
-        )
-    async with services.session() as session:
-        principal = await authenticate(session, name, secret)
+            f"try again in {blocked.seconds} seconds.",
+            headers={"Retry-After": str(blocked.seconds)},
+        ) from None
     if principal is None:
-        limiter.failed(name, address)
         raise _unauthenticated(request, "The username or password is wrong.")
-    limiter.succeeded(name, address)
     return principal
 
 
@@ -127,6 +151,13 @@ async def bearer_resolver(request: Request, services: Services) -> Principal | N
         is_admin=bool(claims.get("admin", False)),
         scopes=scopes_from_claims(claims),
     )
+
+
+def current_session_token(request: Request) -> str | None:
+    """The web UI session a request was authenticated by (the UI's resolver records it in
+    `request.state.ui_session_token`); None for Basic, bearer and anonymous requests."""
+    token = getattr(request.state, "ui_session_token", None)
+    return token if isinstance(token, str) else None
 
 
 def services_of(request: Request) -> Services:

@@ -14,7 +14,8 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from dockyard.accounts.service import authenticate
+from dockyard.accounts.sessions import end_session, start_session
+from dockyard.auth.deps import LoginBlocked, verify_login
 from dockyard.ui import admin_pages, repo_pages, webhook_pages
 from dockyard.ui.queries import creatable_namespaces, visible_repositories
 from dockyard.ui.render import Page, install_ui_errors, page_context, redirect, render
@@ -57,8 +58,22 @@ async def login(page: Page = Depends(page_context)) -> Response:
     target = _safe_next(str(form.get("next", "")))
     principal = None
     if username and secret:
-        async with page.services.session() as session:
-            principal = await authenticate(session, username, secret)
+        try:
+            # The same limiter as HTTP Basic on the APIs: guesses here count there, and back.
+            principal = await verify_login(page.request, page.services, username, secret)
+        except LoginBlocked as blocked:
+            minutes = (blocked.seconds + 59) // 60
+            refused = render(
+                page,
+                "login.html",
+                status=429,
+                next=target,
+                username=username,
+                error=f"Too many failed sign-ins for this account from your address. "
+                f"Wait {minutes} minute{'s' if minutes != 1 else ''} and try again.",
+            )
+            refused.headers["retry-after"] = str(blocked.seconds)
+            return refused
     if principal is None:
         return render(
             page,
@@ -69,15 +84,25 @@ async def login(page: Page = Depends(page_context)) -> Response:
             error="That username and password (or access token) did not match an active "
             "account. Check them and try again.",
         )
+    async with page.services.session() as session:
+        if page.session.token:
+            await end_session(session, page.session.token)  # signing in again replaces it
+        token = await start_session(session, principal.account_id)
+        await session.commit()
     response = redirect(page, target)
     # A new CSRF token at sign-in: a token planted before login is worthless afterwards.
-    write_session(page.request, response, new_session(principal.account_id))
+    write_session(page.request, response, new_session(token))
     return response
 
 
 @router.post("/logout")
 async def logout(page: Page = Depends(page_context)) -> Response:
     await page.check_csrf()
+    if page.session.token:
+        # The server forgets the session: a copy of the cookie is worthless from now on.
+        async with page.services.session() as session:
+            await end_session(session, page.session.token)
+            await session.commit()
     response = redirect(page, "/login")
     clear_session(page.request, response)
     return response

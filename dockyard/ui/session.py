@@ -1,9 +1,11 @@
 """The web UI's session cookie: signing key, contents, CSRF token, and the principal resolver.
 
-The cookie is stateless (signed and time-limited with itsdangerous) and carries the account id and
-a random CSRF token. Every request re-reads the account, so a deactivated user or a revoked admin
-flag takes effect at once. Anonymous visitors get a cookie with only a CSRF token, so the login
-form is protected too. No page rendering here.
+The cookie is signed and time-limited (itsdangerous) and carries a random CSRF token and, once
+signed in, the token of a server-side session (accounts.sessions): the session row is what makes
+it valid, so signing out and password changes end sessions at once. Every request re-reads the
+row and the account, so a deactivated user or a revoked admin flag takes effect at once too.
+Anonymous visitors get a cookie with only a CSRF token, so the login form is protected too.
+No page rendering here.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from pathlib import Path
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from dockyard.accounts.models import Account
 from dockyard.accounts.principal import Principal
+from dockyard.accounts.sessions import session_account
 from dockyard.config import Settings
 from dockyard.services import Services
 
@@ -32,7 +34,8 @@ _SALT = "dockyard.ui.session"
 @dataclass(frozen=True)
 class SessionData:
     csrf: str
-    account_id: str | None = None
+    # The server-side session's token (accounts.sessions); None for an anonymous visitor.
+    token: str | None = None
 
 
 def load_secret_key(settings: Settings) -> str:
@@ -78,19 +81,21 @@ def read_session(request: Request) -> SessionData | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("c"), str):
         return None
-    account = data.get("u")
-    return SessionData(csrf=data["c"], account_id=account if isinstance(account, str) else None)
+    # Cookies from before server-side sessions carry "u" (an account id) and no "s": they are
+    # read as signed out, since nothing could end them.
+    token = data.get("s")
+    return SessionData(csrf=data["c"], token=token if isinstance(token, str) else None)
 
 
-def new_session(account_id: str | None = None) -> SessionData:
-    return SessionData(csrf=secrets.token_urlsafe(32), account_id=account_id)
+def new_session(token: str | None = None) -> SessionData:
+    return SessionData(csrf=secrets.token_urlsafe(32), token=token)
 
 
 def write_session(request: Request, response: Response, data: SessionData) -> None:
     settings: Settings = request.app.state.settings
     payload: dict[str, str] = {"c": data.csrf}
-    if data.account_id:
-        payload["u"] = data.account_id
+    if data.token:
+        payload["s"] = data.token
     response.set_cookie(
         COOKIE_NAME,
         _serializer(request).dumps(payload),
@@ -120,12 +125,12 @@ def csrf_matches(data: SessionData | None, supplied: str | None) -> bool:
 
 
 async def principal_for(services: Services, data: SessionData | None) -> Principal | None:
-    """The signed-in account, re-read so deactivation and admin changes apply at once."""
-    if data is None or data.account_id is None:
+    """The signed-in account, re-read so sign-out, deactivation and admin changes apply at once."""
+    if data is None or data.token is None:
         return None
     async with services.session() as session:
-        account = await session.get(Account, data.account_id)
-        if account is None or account.is_org or not account.is_active:
+        account = await session_account(session, data.token)
+        if account is None:
             return None
         return Principal(account.id, account.name, account.is_admin)
 
@@ -141,8 +146,12 @@ async def session_resolver(request: Request, services: Services) -> Principal | 
     if not (path.startswith("/api/") or path.startswith("/enzi/")):
         return None
     data = read_session(request)
-    if data is None or data.account_id is None:
+    if data is None or data.token is None:
         return None
     if not csrf_matches(data, request.headers.get(CSRF_HEADER)):
         return None
-    return await principal_for(services, data)
+    principal = await principal_for(services, data)
+    if principal is not None:
+        # A password change made from this session keeps it (and ends the others).
+        request.state.ui_session_token = data.token
+    return principal

@@ -26,7 +26,7 @@ def test_configured_secret_key_wins(tmp_path: Path) -> None:
 
 
 def test_csrf_token_must_match_the_session() -> None:
-    data = SessionData(csrf="token-a", account_id="u1")
+    data = SessionData(csrf="token-a", token="session-token")
     assert csrf_matches(data, "token-a")
     assert not csrf_matches(data, "token-b")
     assert not csrf_matches(data, "")
