@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from dockyard.accounts.service import get_account
+from dockyard.accounts.sessions import set_flash, take_flash
 from dockyard.auth.access import namespace_access
 from dockyard.auth.permissions import AccessLevel
 from dockyard.clock import utcnow
@@ -171,20 +172,51 @@ async def _create(page: Page, scope: Scoped) -> Response:
             sub = await webhooks.create_subscription(
                 session, page.user, body, limits=webhooks.Limits.of(page.services.settings)
             )
-            await session.commit()
         except DockyardError as exc:
             await session.rollback()
             return _form_page(page, scope, values, _explain(exc), 400)
-        secret, sub_id = sub.secret, sub.id
+        sub_id = sub.id
+        if page.session.token:
+            # Post/redirect/get: the secret is shown by the GET below, once, so reloading the
+            # result page neither creates a second webhook nor shows the secret again.
+            await set_flash(session, page.session.token, sub_id)
+        await session.commit()
+    return redirect(page, f"/webhooks/{sub_id}/created")
+
+
+async def _scope_of(page: Page, sub: Subscription) -> Scoped:
+    if "/" in sub.key:
+        namespace, _, name = sub.key.partition("/")
+        return await _repo_scope(page, namespace, name)
+    if sub.key:
+        return await _namespace_scope(page, sub.key)
+    return _global_scope(page)
+
+
+@router.get("/webhooks/{webhook_id}/created")
+async def created(webhook_id: str, page: Page = Depends(page_context)) -> Response:
+    """The new webhook and its signing secret, on the first GET after creating it only."""
+    page.user  # noqa: B018  (signed-in only: the notice lives in the server-side session)
+    async with page.services.session() as session:
+        sub = await _manageable(page, session, webhook_id)
+        scope = await _scope_of(page, sub)
+        token = page.session.token
+        shown = token is not None and await take_flash(session, token, sub.id)
+        await session.commit()
+        values = {"type": sub.type, "endpoint": sub.endpoint}
+        secret = sub.secret
+    if not shown:
+        # A reload, or a link shared later: the secret was shown once; the webhook's page has
+        # everything else (and Rotate secret through the API when it was lost).
+        return redirect(page, f"/webhooks/{webhook_id}")
     return render(
         page,
         "webhook_created.html",
-        status=201,
         scope=scope,
         view=scope.view,
         tab="webhooks",
         secret=secret,
-        sub_id=sub_id,
+        sub_id=webhook_id,
         values=values,
     )
 
