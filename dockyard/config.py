@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     webhook_blocked_networks: str = DEFAULT_BLOCKED_NETWORKS
     webhook_test_rate_per_minute: int = 30
     webhook_lease_seconds: int = 60
+    # Days to keep dispatched outbox events and finished deliveries (with their attempts);
+    # 0 keeps them forever. Pending deliveries and undispatched events are never deleted.
+    event_retention_days: float = Field(default=30, ge=0)
+    delivery_retention_days: float = Field(default=30, ge=0)
     # Subscriptions on one key (repository, namespace, or none) and by one author, at most.
     webhook_max_per_key: int = Field(default=100, ge=1)
     webhook_max_per_user: int = Field(default=1000, ge=1)

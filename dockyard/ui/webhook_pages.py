@@ -314,12 +314,16 @@ async def set_state(webhook_id: str, page: Page = Depends(page_context)) -> Resp
     inactive = form_value(form, "action") == "deactivate"
     async with page.services.session() as session:
         try:
-            await webhooks.apply_update(
+            was_inactive = (await webhooks.get_manageable(session, page.user, webhook_id)).inactive
+            sub = await webhooks.apply_update(
                 session,
                 page.user,
                 {"id": webhook_id, "inactive": inactive},
                 allow_endpoint=False,
             )
+            if sub.inactive and not was_inactive:
+                # Say who did it and where: the list and the API show this reason.
+                sub.inactive_reason = f"Deactivated in the web UI by {page.user.name}."
             await session.commit()
         except DockyardError:
             raise not_found("The webhook") from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import ssl
 import time
 from dataclasses import dataclass
@@ -98,11 +100,73 @@ async def attempt(
         )
 
 
+# aiohttp's connector errors name the SSL argument: `ssl:<ssl.SSLContext object at 0x…>`,
+# `ssl:default`, `ssl:True`. Meaningless to people, and an address in memory.
+_SSL_ARG = re.compile(r"\s*ssl:(?:<[^>]*>|default|True|False|None)")
+# OpenSSL wraps its reason: `[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)`.
+_SSL_CODE = re.compile(r"^\[SSL(?:: [A-Z0-9_]+)?\]\s*|\s*\(_ssl\.c:\d+\)$")
+
+
+def ssl_reason(err: ssl.SSLError) -> str:
+    """OpenSSL's reason in words: `certificate verify failed: self-signed certificate`."""
+    verify_message = getattr(err, "verify_message", None)
+    if isinstance(verify_message, str) and verify_message:
+        return f"certificate verify failed: {verify_message}"
+    strerror = getattr(err, "strerror", None)
+    text = strerror if isinstance(strerror, str) and strerror else str(err)
+    reason = getattr(err, "reason", None)
+    return (
+        _SSL_CODE.sub("", text).strip()
+        or (reason if isinstance(reason, str) else "")
+        or (type(err).__name__)
+    )
+
+
+def _ssl_error_of(exc: BaseException) -> ssl.SSLError | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        # aiohttp's certificate error is itself an SSLCertVerificationError without the
+        # details: the one it wraps has them.
+        inner = getattr(current, "certificate_error", None) or getattr(current, "os_error", None)
+        if isinstance(inner, ssl.SSLError):
+            return inner
+        if isinstance(current, ssl.SSLError):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _os_reason(err: OSError) -> str:
+    # asyncio's "Connect call failed ('127.0.0.1', 9)" repeats the address: the errno's own
+    # words ("Connection refused") say it once.
+    if isinstance(err, ConnectionError) and isinstance(err.errno, int) and err.errno > 0:
+        return os.strerror(err.errno)
+    return err.strerror or str(err) or type(err).__name__
+
+
 def _describe(exc: BaseException) -> str:
-    """A message for people: aiohttp's connector errors embed the SSL context's repr."""
-    if isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
-        exc, aiohttp.ClientSSLError
-    ):
-        reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
-        return f"cannot connect to {exc.host}:{exc.port}: {reason}"
-    return str(exc) or type(exc).__name__
+    """A message for people, without the kind (the caller prefixes it once)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        where = f"{exc.host}:{exc.port}"
+        tls = _ssl_error_of(exc)
+        if tls is not None:
+            return f"{ssl_reason(tls)} ({where})"
+        return f"cannot connect to {where}: {_os_reason(exc.os_error)}"
+    tls = _ssl_error_of(exc)
+    if tls is not None:
+        return ssl_reason(tls)
+    return _SSL_ARG.sub("", str(exc)).strip() or type(exc).__name__
+
+
+def failure_message(result: AttemptResult) -> str:
+    """One sentence about a failed test delivery, each fact once: the status the receiver
+    answered, or what went wrong on the way (its kind once), and how long it took."""
+    took = f"{result.latency_ms:.0f} ms"
+    if result.status is not None:
+        return f"The endpoint answered {result.status} after {took}; only 2xx counts as success."
+    error = result.error.rstrip(". ")
+    if result.error_kind is ErrorKind.TIMEOUT:
+        return f"The test delivery failed: {error}."  # the error says how long already
+    return f"The test delivery failed after {took}: {error}."

@@ -5,15 +5,21 @@ up by the (event_type, key) index for the batch's keys only (repository key, nam
 key-less), insert the deliveries and mark the events dispatched. Its cost follows the
 matching subscriptions, never the unrelated ones. No HTTP here.
 
-Hand-off: the caller may take up to `lease_limit` of the new deliveries for itself. Those rows
-are inserted already leased (its token, due again when the lease ends) and come back with what
-sending needs (subscription, payload), so the first attempt costs no claim and no reload; if
-the caller dies before recording them, the lease ends and any worker claims them again.
+Authors: a subscription is matched only while its author may still subscribe to its key (the
+rule of creating one, `authors.AuthorAccess`, cached for the batch); one whose author lost that
+access is deactivated with the reason as its `inactiveReason`, and gets no delivery.
+
+Hand-off: the caller may take new deliveries for itself (up to `lease_limit`, and those its
+`take` accepts). Those rows are inserted already leased (its token, due again when the lease
+ends) and come back with what sending needs (subscription, payload), so the first attempt costs
+no claim and no reload; if the caller dies before recording them, the lease ends and any worker
+claims them again.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,10 +28,12 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.events.models import OutboxEvent
+from dockyard.webhooks.authors import AuthorAccess
 from dockyard.webhooks.models import Delivery, Subscription
 
 _OUTBOX: Table = OutboxEvent.__table__  # type: ignore[assignment]
 _DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
+_SUBS: Table = Subscription.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,7 @@ class DispatchResult:
     events: int
     deliveries: int
     handoffs: list[Handoff] = field(default_factory=list)
+    deactivated: int = 0  # subscriptions whose author lost access
 
 
 def _event_kind(payload: Any) -> str | None:
@@ -60,7 +69,8 @@ async def dispatch_batch(
     *,
     lease_token: str | None = None,
     lease_seconds: float = 60.0,
-    lease_limit: int = 0,
+    lease_limit: int | None = None,
+    take: Callable[[Any], bool] | None = None,
 ) -> DispatchResult:
     candidates = (
         select(_OUTBOX.c.seq)
@@ -109,6 +119,7 @@ async def dispatch_batch(
                 Subscription.secret,
                 Subscription.previous_secret,
                 Subscription.previous_secret_expires_at,
+                Subscription.author_id,
             ).where(
                 Subscription.event_type.in_(types),
                 Subscription.key.in_(keys),
@@ -116,9 +127,22 @@ async def dispatch_batch(
             )
         )
     ).all()
+    authors = AuthorAccess(session)
+    await authors.load({sub.author_id for sub in subs})
+    lost: dict[str, list[str]] = {}
     index: dict[tuple[str, str], list[Any]] = {}
     for sub in subs:
+        reason = await authors.lost_access(sub.author_id, sub.event_type, sub.key)
+        if reason is not None:
+            lost.setdefault(reason, []).append(sub.id)
+            continue
         index.setdefault((sub.event_type, sub.key), []).append(sub)
+    for reason, ids in lost.items():
+        await session.execute(
+            update(_SUBS)
+            .where(_SUBS.c.id.in_(ids), _SUBS.c.inactive.is_(False))
+            .values(inactive=True, inactive_reason=reason)
+        )
     rows: list[dict[str, Any]] = []
     handoffs: list[Handoff] = []
     leased_until = now + timedelta(seconds=lease_seconds)
@@ -144,11 +168,16 @@ async def dispatch_batch(
                     "updated_at": now,
                     "last_error": "",
                 }
-                if lease_token is not None and len(handoffs) < lease_limit:
+                if (
+                    lease_token is not None
+                    and (lease_limit is None or len(handoffs) < lease_limit)
+                    and (take is None or take(sub))
+                ):
                     row["next_attempt_at"] = leased_until
                     row["lease_token"] = lease_token
                     handoffs.append(Handoff(row, sub, e.payload))
                 rows.append(row)
     if rows:
         await session.execute(insert(_DELIVERIES), rows)
-    return DispatchResult(len(events), len(rows), handoffs)
+    deactivated = sum(len(ids) for ids in lost.values())
+    return DispatchResult(len(events), len(rows), handoffs, deactivated)

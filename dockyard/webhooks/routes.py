@@ -16,6 +16,7 @@ from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.schemas import event_schema
 from dockyard.webhooks import history, metrics, service
+from dockyard.webhooks.delivery import failure_message
 from dockyard.webhooks.retry import ErrorKind
 from dockyard.webhooks.runtime import WebhookRuntime
 from dockyard.webhooks.transport import (
@@ -113,14 +114,12 @@ async def test_webhook(request: Request, principal: Principal = Caller) -> dict[
     if result.ok:
         return answer
     if result.status is not None:
-        message = f"The endpoint answered {result.status}; only 2xx counts as success."
         kind = "status"
     else:
         kind = _TEST_KIND.get(result.error_kind or ErrorKind.NETWORK, "network")
-        message = f"The test delivery failed ({kind}): {result.error}"
     raise DockyardError(
         ErrorCode.WEBHOOK_TEST_FAILED,
-        message,
+        failure_message(result),
         detail={**answer, "kind": kind, "error": result.error},
     )
 

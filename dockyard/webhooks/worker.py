@@ -4,7 +4,14 @@ Workers claim due deliveries in batches with a lease (jobs.lease), send each out
 transaction, and record the results of many attempts in one transaction, so SQLite keeps up.
 A lease that expires (a crashed or killed worker) makes its deliveries due again. First attempts
 skip the claim: the dispatcher inserts them leased to this engine and sends them at once
-(dispatch.Handoff), as far as there is room in flight; the rest wait for the claimer.
+(dispatch.Handoff), as far as there is room; the rest wait for the claimer.
+
+Fairness: a slow endpoint may only slow itself. Each endpoint (origin) has
+`webhook_max_per_endpoint` sending slots and as many places to wait for one; only sending
+deliveries count against `webhook_concurrency`. The engine takes no more deliveries for an
+endpoint whose slots and places are all taken: the claim skips its subscriptions, and a
+delivery that arrives anyway is handed back, due again shortly, without counting an attempt.
+The leases of the deliveries it holds are renewed while they wait or send.
 """
 
 from __future__ import annotations
@@ -14,14 +21,14 @@ import contextlib
 import json
 import logging
 import time
-from collections import Counter
-from dataclasses import dataclass
-from datetime import datetime
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.clock import utcnow
@@ -35,6 +42,7 @@ from dockyard.webhooks import wake as wakeups
 from dockyard.webhooks.delivery import AttemptResult, attempt
 from dockyard.webhooks.dispatch import dispatch_batch
 from dockyard.webhooks.models import Delivery, DeliveryAttempt, Subscription
+from dockyard.webhooks.retention import run_retention
 from dockyard.webhooks.retry import Decision, ErrorKind, Outcome, decide
 from dockyard.webhooks.service import signing_secrets
 from dockyard.webhooks.signing import headers_for
@@ -55,6 +63,11 @@ POLL_INTERVAL = 0.1
 # write transactions leave the SQLite write lock free for pushes most of the time.
 FLUSH_INTERVAL = 0.1
 FLUSH_BATCH = 1000
+# A delivery taken while its endpoint has no place left is handed back, due again after this.
+HAND_BACK_SECONDS = 1.0
+# The claim skips at most this many subscriptions of full endpoints (a bounded statement);
+# deliveries of any others that it takes are handed back.
+MAX_SKIPPED_SUBSCRIPTIONS = 1000
 
 
 @dataclass
@@ -70,6 +83,20 @@ class Job:
     body: bytes
     headers: dict[str, str]
     skip_reason: str = ""
+
+
+@dataclass
+class _Endpoint:
+    """One origin's share of the engine: deliveries sending, deliveries waiting for a slot,
+    and the subscriptions seen pointing at it (skipped by the claim while it is full)."""
+
+    sending: int = 0
+    waiting: deque[Job] = field(default_factory=deque)
+    subscriptions: set[str] = field(default_factory=set)
+
+    @property
+    def held(self) -> int:
+        return self.sending + len(self.waiting)
 
 
 @lru_cache(maxsize=4096)
@@ -104,35 +131,77 @@ class DeliveryEngine:
         self.transport = transport
         self.schedule = settings.retry_schedule
         self.max_inflight = max(1, settings.webhook_concurrency)
+        # Deliveries sending (each holds an endpoint slot); those waiting for one are not
+        # counted here, so a slow endpoint's queue cannot take other endpoints' places.
         self.inflight = 0
         self.deliveries_wake = asyncio.Event()
         self._room = asyncio.Event()
         self._flush = asyncio.Event()
         self._results: list[tuple[Job, AttemptResult | None, datetime]] = []
+        self._handed_back: list[Job] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        # One slot per pooled connection of an endpoint: a delivery waits here, cheaply, rather
-        # than inside aiohttp, where a queued request already holds its request object and
-        # its timeout (so its time in the queue counted against the total timeout).
+        self._closing = False
+        # Slots per origin: a delivery waits here, cheaply, rather than inside aiohttp, where
+        # a queued request already holds its request object and its timeout (so its time in
+        # the queue counted against the total timeout).
         self._per_endpoint = max(1, settings.webhook_max_per_endpoint)
-        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._endpoints: dict[str, _Endpoint] = {}
+        # Endpoints with a free slot whose waiting deliveries wait for a global place.
+        self._starved: dict[str, _Endpoint] = {}
+        # Every delivery held (waiting or sending), by id: its lease is renewed until recorded.
+        self._held: dict[str, Job] = {}
+        self._renewed_at = time.monotonic()
         self.dispatch_wake = bus.subscribe_wakeups()
+
+    @property
+    def endpoint_capacity(self) -> int:
+        """Deliveries one endpoint may hold: its slots and as many waiting for one."""
+        return 2 * self._per_endpoint
+
+    @property
+    def held_capacity(self) -> int:
+        return 2 * self.max_inflight
+
+    def _endpoint(self, endpoint: str) -> tuple[str, _Endpoint]:
+        origin = _origin(endpoint)
+        ep = self._endpoints.get(origin)
+        if ep is None:
+            ep = self._endpoints[origin] = _Endpoint()
+        return origin, ep
 
     # -- dispatcher ---------------------------------------------------------------------
 
     async def dispatch_step(self) -> int:
         now = utcnow()
         token = new_token()
+        planned: Counter[str] = Counter()
+
+        def take(sub: Any) -> bool:
+            """Hand a new delivery to this engine only while its endpoint has room."""
+            origin, ep = self._endpoint(sub.endpoint)
+            ep.subscriptions.add(sub.id)
+            if ep.held + planned[origin] >= self.endpoint_capacity:
+                return False
+            if len(self._held) + planned.total() >= self.held_capacity:
+                return False
+            planned[origin] += 1
+            return True
+
         async with self.sessionmaker() as session:
             result = await dispatch_batch(
                 session,
                 now,
                 lease_token=token,
                 lease_seconds=self.settings.webhook_lease_seconds,
-                lease_limit=max(0, self.max_inflight - self.inflight),
+                take=take,
             )
             await session.commit()
         if result.events:
             metrics.EVENTS_DISPATCHED.inc(result.events)
+        if result.deactivated:
+            log.warning(
+                "webhook.subscription.author_lost_access", extra={"count": result.deactivated}
+            )
         if result.handoffs:
             bodies: dict[int, bytes] = {}
             timestamp = int(time.time())
@@ -170,19 +239,34 @@ class DeliveryEngine:
 
     # -- delivery -----------------------------------------------------------------------
 
+    def _skipped_subscriptions(self) -> list[str]:
+        """Subscriptions of endpoints holding all they may: the claim leaves their deliveries
+        for later instead of taking them in bulk ahead of everyone else's."""
+        skipped: list[str] = []
+        for origin, ep in list(self._endpoints.items()):
+            if ep.held == 0:
+                del self._endpoints[origin]  # idle: learnt again when next used
+            elif ep.held >= self.endpoint_capacity:
+                skipped.extend(ep.subscriptions)
+        return skipped[:MAX_SKIPPED_SUBSCRIPTIONS]
+
     async def claim_step(self) -> int:
-        room = self.max_inflight - self.inflight
+        room = min(self.max_inflight - self.inflight, self.held_capacity - len(self._held))
         if room <= 0:
             self._room.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._room.wait(), 1.0)
             return 1
         now = utcnow()
+        where = _DELIVERIES.c.status == "pending"
+        skipped = self._skipped_subscriptions()
+        if skipped:
+            where = and_(where, _DELIVERIES.c.subscription_id.not_in(skipped))
         async with self.sessionmaker() as session:
             token, rows = await claim(
                 session,
                 _DELIVERIES,
-                where=_DELIVERIES.c.status == "pending",
+                where=where,
                 due_column="next_attempt_at",
                 token_column="lease_token",
                 now=now,
@@ -202,20 +286,63 @@ class DeliveryEngine:
                 return 0
             jobs = await self._load_jobs(session, token, rows, now)
             await session.commit()
-        self._start(jobs, now)
-        return len(jobs)
+        taken = self._start(jobs, now)
+        # Only handed back: nothing to do until something frees (or the poll), not a busy loop.
+        return taken
 
-    def _start(self, jobs: list[Job], now: datetime) -> None:
+    def _start(self, jobs: list[Job], now: datetime) -> int:
+        """Send, queue or hand back each job; returns how many were not handed back."""
+        taken = 0
         for job in jobs:
             if job.skip_reason:
                 self._results.append((job, None, now))
-                continue
-            self.inflight += 1
-            task = asyncio.create_task(self._send(job))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        if len(self._results) >= FLUSH_BATCH:
+                taken += 1
+            elif self._admit(job):
+                taken += 1
+        if len(self._results) >= FLUSH_BATCH or self._handed_back:
             self._flush.set()
+        return taken
+
+    def _admit(self, job: Job) -> bool:
+        origin, ep = self._endpoint(job.endpoint)
+        ep.subscriptions.add(job.subscription_id)
+        if ep.held >= self.endpoint_capacity or len(self._held) >= self.held_capacity:
+            self._handed_back.append(job)
+            return False
+        self._held[job.delivery_id] = job
+        ep.waiting.append(job)
+        self._start_waiting(origin, ep)
+        return True
+
+    def _start_waiting(self, origin: str, ep: _Endpoint) -> None:
+        while ep.waiting and ep.sending < self._per_endpoint and self.inflight < self.max_inflight:
+            self._launch(ep.waiting.popleft(), ep)
+        if ep.waiting and ep.sending < self._per_endpoint:
+            self._starved[origin] = ep
+        else:
+            self._starved.pop(origin, None)
+
+    def _launch(self, job: Job, ep: _Endpoint) -> None:
+        ep.sending += 1
+        self.inflight += 1
+        task = asyncio.create_task(self._send(job, ep))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _slot_freed(self, job: Job, ep: _Endpoint) -> None:
+        ep.sending -= 1
+        self.inflight -= 1
+        self._held.pop(job.delivery_id, None)
+        if self._closing:
+            return
+        # The freed slot goes to this endpoint's next delivery; a freed global place to the
+        # endpoints that waited for one.
+        self._start_waiting(_origin(job.endpoint), ep)
+        for origin, other in list(self._starved.items()):
+            if self.inflight >= self.max_inflight:
+                break
+            self._start_waiting(origin, other)
+        self._room.set()
 
     def _job(
         self,
@@ -313,30 +440,21 @@ class DeliveryEngine:
             jobs.append(job)
         return jobs
 
-    def _slot(self, endpoint: str) -> asyncio.Semaphore:
-        origin = _origin(endpoint)
-        slot = self._slots.get(origin)
-        if slot is None:
-            slot = self._slots[origin] = asyncio.Semaphore(self._per_endpoint)
-        return slot
-
-    async def _send(self, job: Job) -> None:
+    async def _send(self, job: Job, ep: _Endpoint) -> None:
         try:
-            async with self._slot(job.endpoint):
-                result = await attempt(
-                    self.transport,
-                    job.endpoint,
-                    job.body,
-                    job.headers,
-                    tls_cert=job.tls_cert,
-                    skip_tls_verification=job.skip_tls_verification,
-                )
+            result = await attempt(
+                self.transport,
+                job.endpoint,
+                job.body,
+                job.headers,
+                tls_cert=job.tls_cert,
+                skip_tls_verification=job.skip_tls_verification,
+            )
         except Exception as exc:  # never lose a claimed delivery to a bug in the send path
             log.exception("webhook.delivery.crashed")
             result = AttemptResult(None, ErrorKind.NETWORK, f"internal error: {exc}"[:500], 0.0, "")
         finally:
-            self.inflight -= 1
-            self._room.set()
+            self._slot_freed(job, ep)
         self._results.append((job, result, utcnow()))
         if len(self._results) >= FLUSH_BATCH:
             self._flush.set()
@@ -348,23 +466,58 @@ class DeliveryEngine:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._flush.wait(), FLUSH_INTERVAL)
                 await self.flush()
+                if time.monotonic() - self._renewed_at >= self.settings.webhook_lease_seconds / 3:
+                    await self.renew_leases()
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.flush())
 
+    async def renew_leases(self) -> None:
+        """Push the lease of every held delivery forward: one waiting for its endpoint's slot
+        (or sending longer than a lease) is not claimed again by anyone meanwhile."""
+        self._renewed_at = time.monotonic()
+        if not self._held:
+            return
+        until = utcnow() + timedelta(seconds=self.settings.webhook_lease_seconds)
+        rows = [
+            {"b_id": job.delivery_id, "b_token": job.token, "b_next": until}
+            for job in self._held.values()
+        ]
+        try:
+            async with self.sessionmaker() as session:
+                await session.execute(
+                    update(_DELIVERIES)
+                    .where(
+                        _DELIVERIES.c.id == bindparam("b_id"),
+                        _DELIVERIES.c.lease_token == bindparam("b_token"),
+                    )
+                    .values(next_attempt_at=bindparam("b_next")),
+                    rows,
+                )
+                await session.commit()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("webhook.lease_renewal.failed", extra={"count": len(rows)})
+
     async def flush(self) -> None:
-        if not self._results:
+        if not self._results and not self._handed_back:
             return
         batch, self._results = self._results, []
+        back, self._handed_back = self._handed_back, []
         try:
-            await self._record(batch)
+            await self._record(batch, back)
         except asyncio.CancelledError:
             raise
         except Exception:
             # The leases will expire and the deliveries be retried: at-least-once.
-            log.exception("webhook.record.failed", extra={"count": len(batch)})
+            log.exception("webhook.record.failed", extra={"count": len(batch) + len(back)})
 
-    async def _record(self, batch: list[tuple[Job, AttemptResult | None, datetime]]) -> None:
+    async def _record(
+        self,
+        batch: list[tuple[Job, AttemptResult | None, datetime]],
+        back: list[Job] | None = None,
+    ) -> None:
         now = utcnow()
         attempt_rows: list[dict[str, Any]] = []
         # Counted per batch, then added to the metrics once per label.
@@ -431,9 +584,31 @@ class DeliveryEngine:
             metrics.ATTEMPTS.labels(label).inc(n)
         for label, n in outcomes.items():
             metrics.DELIVERIES.labels(label).inc(n)
+        handed_back = [
+            {
+                "b_id": job.delivery_id,
+                "b_token": job.token,
+                "b_next": now + timedelta(seconds=HAND_BACK_SECONDS),
+            }
+            for job in back or ()
+        ]
         async with self.sessionmaker() as session:
             if attempt_rows:
                 await session.execute(_ATTEMPTS.insert(), attempt_rows)
+            if handed_back:
+                # Not attempted: due again shortly, for whichever worker has room then.
+                await session.execute(
+                    update(_DELIVERIES)
+                    .where(
+                        _DELIVERIES.c.id == bindparam("b_id"),
+                        _DELIVERIES.c.lease_token == bindparam("b_token"),
+                    )
+                    .values(next_attempt_at=bindparam("b_next"), lease_token=None),
+                    handed_back,
+                )
+            if not delivery_rows:
+                await session.commit()
+                return
             await session.execute(
                 update(_DELIVERIES)
                 .where(
@@ -532,6 +707,12 @@ class DeliveryEngine:
                 poll_interval=POLL_INTERVAL,
             )
         finally:
+            self._closing = True
+            # Deliveries still waiting for a slot were not sent: hand them back at once rather
+            # than leave them to their leases.
+            for ep in self._endpoints.values():
+                self._handed_back.extend(ep.waiting)
+                ep.waiting.clear()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -539,8 +720,13 @@ class DeliveryEngine:
             await asyncio.gather(recorder, return_exceptions=True)
 
     async def run(self) -> None:
-        """Dispatcher and deliverer together, until cancelled."""
-        await asyncio.gather(self.run_dispatcher(), self.run_deliverer())
+        """Dispatcher, deliverer and the retention of old events and deliveries, until
+        cancelled."""
+        await asyncio.gather(
+            self.run_dispatcher(),
+            self.run_deliverer(),
+            run_retention(self.settings, self.sessionmaker),
+        )
 
 
 async def run_workers(services: Any) -> None:

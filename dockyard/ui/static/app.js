@@ -36,13 +36,19 @@ function describeFailure(body, status) {
   if (!err) return `The test failed (HTTP ${status}).`;
   let text = err.message || err.code;
   const d = err.detail;
+  // The server's message already says what happened; add only the facts it does not name,
+  // so nothing reads twice.
   if (d && typeof d === "object") {
     const parts = [];
-    if (d.statusCode || d.status) parts.push(`receiver answered ${d.statusCode || d.status}`);
-    if (d.error || d.reason) parts.push(d.error || d.reason);
-    if (d.latencyMs !== undefined) parts.push(`${Math.round(d.latencyMs)} ms`);
+    const code = d.statusCode || d.status;
+    if (code && !text.includes(String(code))) parts.push(`receiver answered ${code}`);
+    const reason = d.error || d.reason;
+    if (reason && !text.includes(reason)) parts.push(reason);
+    if (d.latencyMs !== undefined && !/\d ms\b/.test(text)) {
+      parts.push(`${Math.round(d.latencyMs)} ms`);
+    }
     if (parts.length) text += ` (${parts.join(", ")})`;
-  } else if (typeof d === "string" && d) {
+  } else if (typeof d === "string" && d && !text.includes(d)) {
     text += ` (${d})`;
   }
   return text;

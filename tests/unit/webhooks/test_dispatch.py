@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Table, select
 
+from dockyard.accounts.models import Account
 from dockyard.clock import utcnow
 from dockyard.db.engine import create_engine, create_sessionmaker
 from dockyard.db.migrate import upgrade
@@ -29,6 +30,8 @@ async def _scenario(url: str) -> None:
     now = utcnow()
     try:
         async with sessions() as session:
+            # The author must still be allowed to subscribe (a registry admin may, anywhere).
+            session.add(Account(id="a", name="a", is_admin=True))
             for i in range(3):
                 session.add(
                     Subscription(

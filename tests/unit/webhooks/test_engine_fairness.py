@@ -1,0 +1,184 @@
+"""The delivery engine's fairness: a hanging endpoint holds only its own slots and places, its
+surplus is handed back (not attempted) and skipped by the claim, a healthy endpoint is sent at
+once; the leases of held deliveries are renewed."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Table, select
+
+from dockyard.clock import utcnow
+from dockyard.config import Settings
+from dockyard.db.engine import create_engine, create_sessionmaker
+from dockyard.db.migrate import upgrade
+from dockyard.webhooks import worker
+from dockyard.webhooks.delivery import AttemptResult
+from dockyard.webhooks.models import Delivery, Subscription
+from dockyard.webhooks.worker import DeliveryEngine, Job
+
+_DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
+
+HANG = "http://hang.test:8080/hook"
+CALM = "http://calm.test/hook"
+
+
+def _job(n: int, endpoint: str, token: str = "tok") -> Job:
+    return Job(
+        delivery_id=f"d-{endpoint}-{n}",
+        token=token,
+        attempts=0,
+        event_created_at=utcnow(),
+        subscription_id=f"s-{endpoint}-{n}",
+        endpoint=endpoint,
+        tls_cert="",
+        skip_tls_verification=False,
+        body=b"{}",
+        headers={},
+    )
+
+
+def _settings(tmp_path: Path, **extra: Any) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        webhook_concurrency=16,
+        webhook_max_per_endpoint=8,
+        **extra,
+    )
+
+
+async def _fairness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    release = asyncio.Event()
+    sent: list[str] = []
+
+    async def fake_attempt(_transport: Any, endpoint: str, *_a: Any, **_k: Any) -> AttemptResult:
+        sent.append(endpoint)
+        if endpoint == HANG:
+            await release.wait()  # accepts, never answers (until the test lets go)
+        return AttemptResult(200, None, "", 1.0, "ok")
+
+    monkeypatch.setattr(worker, "attempt", fake_attempt)
+    engine = DeliveryEngine(_settings(tmp_path), None, None)  # type: ignore[arg-type]
+    engine._start([_job(i, HANG) for i in range(300)], utcnow())
+    await asyncio.sleep(0)
+    # Its 8 slots sending, 8 waiting for one; only the sending count against the 16 places.
+    assert sent.count(HANG) == 8 and engine.inflight == 8
+    assert len(engine._held) == 16 and len(engine._handed_back) == 284
+    # The claim leaves this endpoint's subscriptions alone while it is full.
+    assert len(engine._skipped_subscriptions()) == 300
+
+    # A healthy endpoint is sent at once, not behind the hanging one.
+    assert engine._start([_job(0, CALM)], utcnow()) == 1
+    await asyncio.sleep(0.01)
+    assert CALM in sent and engine.inflight == 8
+    assert {job.endpoint for job, _r, _at in engine._results} == {CALM}
+
+    # When the hanging endpoint answers, its waiting deliveries take the freed slots.
+    release.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert sent.count(HANG) == 16 and engine.inflight == 0 and not engine._held
+    assert engine._skipped_subscriptions() == []
+
+
+def test_a_hanging_endpoint_holds_only_its_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asyncio.run(_fairness(tmp_path, monkeypatch))
+
+
+async def _global_places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many endpoints: at most webhook_concurrency send; the rest wait for a place, and get
+    one as places free."""
+    release = asyncio.Event()
+    sent: list[str] = []
+
+    async def fake_attempt(_transport: Any, endpoint: str, *_a: Any, **_k: Any) -> AttemptResult:
+        sent.append(endpoint)
+        await release.wait()
+        return AttemptResult(200, None, "", 1.0, "ok")
+
+    monkeypatch.setattr(worker, "attempt", fake_attempt)
+    engine = DeliveryEngine(_settings(tmp_path), None, None)  # type: ignore[arg-type]
+    jobs = [_job(0, f"http://e{i}.test/") for i in range(20)]
+    assert engine._start(jobs, utcnow()) == 20
+    await asyncio.sleep(0)
+    assert len(sent) == 16 and engine.inflight == 16 and len(engine._held) == 20
+    release.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert len(sent) == 20 and engine.inflight == 0
+
+
+def test_endpoints_waiting_for_a_global_place_get_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asyncio.run(_global_places(tmp_path, monkeypatch))
+
+
+async def _leases(url: str, tmp_path: Path) -> None:
+    db = create_engine(url)
+    sessions = create_sessionmaker(db)
+    now = utcnow()
+    soon = now + timedelta(seconds=5)
+    try:
+        async with sessions() as session:
+            session.add(
+                Subscription(
+                    id="s",
+                    type="TAG_PUSH",
+                    event_type="TAG_PUSH",
+                    key="ns/repo",
+                    endpoint=HANG,
+                    author_id="a",
+                    secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                )
+            )
+            await session.flush()
+            for delivery_id in ("held", "back", "other"):
+                session.add(
+                    Delivery(
+                        id=delivery_id,
+                        subscription_id="s",
+                        event_seq=1,
+                        event_id="e",
+                        event_type="TAG_PUSH",
+                        event_created_at=now,
+                        status="pending",
+                        next_attempt_at=soon,
+                        lease_token="tok" if delivery_id != "other" else "someone-else",
+                    )
+                )
+            await session.commit()
+        engine = DeliveryEngine(_settings(tmp_path, webhook_lease_seconds=600), sessions, None)  # type: ignore[arg-type]
+        held, back = _job(0, HANG), _job(1, HANG)
+        held.delivery_id, back.delivery_id = "held", "back"
+        engine._held[held.delivery_id] = held
+        engine._handed_back.append(back)
+        await engine.renew_leases()
+        await engine.flush()
+        async with sessions() as session:
+            rows = {r.id: r for r in (await session.execute(select(_DELIVERIES))).all()}
+
+        def at(delivery_id: str) -> datetime:
+            value: datetime = rows[delivery_id].next_attempt_at
+            return value if value.tzinfo else value.replace(tzinfo=now.tzinfo)
+
+        # Held: still ours, due only when the renewed lease ends.
+        assert rows["held"].lease_token == "tok" and at("held") > now + timedelta(seconds=500)
+        # Handed back: no longer leased, due again shortly, not attempted.
+        assert rows["back"].lease_token is None and at("back") < now + timedelta(seconds=30)
+        assert rows["back"].attempts == 0 and rows["back"].status == "pending"
+        # Another worker's lease is not touched.
+        assert rows["other"].lease_token == "someone-else" and at("other") == soon
+    finally:
+        await db.dispose()
+
+
+def test_held_leases_are_renewed_and_surplus_handed_back(database_url: str, tmp_path: Path) -> None:
+    upgrade(database_url)
+    asyncio.run(_leases(database_url, tmp_path))
