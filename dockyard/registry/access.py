@@ -76,14 +76,16 @@ def _unauthorized() -> DockyardError:
     return DockyardError(ErrorCode.UNAUTHORIZED, "authentication required")
 
 
-def insufficient_scope(full_name: str) -> DockyardError:
-    """401 for a bearer token that lacks the scope; the error handler adds the challenge."""
-    return DockyardError(
-        ErrorCode.UNAUTHORIZED,
+def insufficient_scope(full_name: str, *, account_may: bool = True) -> DockyardError:
+    """401 for a bearer token that lacks the scope; the error handler adds the challenge.
+    `account_may`: whether a new token would help (else the account itself may only pull)."""
+    message = (
         f"the bearer token does not grant what this request needs on {full_name!r}: "
-        "request a token for the scope named in the WWW-Authenticate header",
-        detail={"name": full_name},
+        "request a token for the scope named in the WWW-Authenticate header"
+        if account_may
+        else f"you may pull from {full_name!r} but not change it"
     )
+    return DockyardError(ErrorCode.UNAUTHORIZED, message, detail={"name": full_name})
 
 
 def _unrestricted(principal: Principal) -> Principal:
@@ -93,18 +95,20 @@ def _unrestricted(principal: Principal) -> Principal:
 
 async def token_lacks_scope(
     session: AsyncSession, principal: Principal | None, repository: Repository, need: AccessLevel
-) -> bool:
-    """Whether `principal` holds a bearer token that does not reach `need` on `repository`
-    while its account can see it: a new token would help, so the answer is 401. An account
-    that cannot see the repository gets the hidden-repository 404 instead, token or not."""
+) -> DockyardError | None:
+    """The 401 for a `principal` whose bearer token does not reach `need` on `repository`
+    while its account can see it (as Distribution answers: the client may ask for a wider
+    token), else None. An account that cannot see the repository gets the hidden-repository
+    404 instead, token or not."""
     if principal is None or principal.scopes is None:
-        return False
+        return None
     actions = principal.actions_for(repository.full_name) or frozenset()
     if level_cap(actions) >= need:
-        return False
-    return await repository_access(session, _unrestricted(principal), repository) >= (
-        AccessLevel.READ_ONLY
-    )
+        return None
+    own = await repository_access(session, _unrestricted(principal), repository)
+    if own < AccessLevel.READ_ONLY:
+        return None
+    return insufficient_scope(repository.full_name, account_may=own >= need)
 
 
 async def _auto_create(services: Services, principal: Principal, namespace: str, name: str) -> None:
@@ -193,8 +197,9 @@ async def open_repository(
     if level < need:
         if principal is None:
             raise _unauthorized()
-        if await token_lacks_scope(session, principal, repository, need):
-            raise insufficient_scope(repository.full_name)
+        lacking = await token_lacks_scope(session, principal, repository, need)
+        if lacking is not None:
+            raise lacking
         if level is AccessLevel.NONE:
             raise _name_unknown(namespace, name)
         raise DockyardError(ErrorCode.DENIED, "you may pull from this repository but not change it")

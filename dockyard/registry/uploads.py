@@ -19,7 +19,6 @@ from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.bus import notify_committed
 from dockyard.registry.access import (
     RepoContext,
-    insufficient_scope,
     open_repository,
     token_lacks_scope,
     validate_name,
@@ -112,8 +111,9 @@ async def _try_mount(
         if await repository_access(session, ctx.principal, src) < AccessLevel.READ_ONLY:
             # A token without `pull` on the source, held by an account that may read it: 401,
             # whose challenge names both scopes, so the client comes back able to mount.
-            if await token_lacks_scope(session, ctx.principal, src, AccessLevel.READ_ONLY):
-                raise insufficient_scope(src.full_name)
+            lacking = await token_lacks_scope(session, ctx.principal, src, AccessLevel.READ_ONLY)
+            if lacking is not None:
+                raise lacking
             return None
         size = await content.blob_size(session, src.id, digest)
         if size is None or await services.storage.stat(digest) is None:

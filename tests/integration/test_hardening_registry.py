@@ -200,6 +200,7 @@ def test_push_following_challenges_like_the_oras_sdk(
         wider = _challenge(r)
         assert wider["scope"] == f"repository:{repo}:pull,push"
         assert wider["error"] == "insufficient_scope"
+        assert "request a token for the scope" in r.text
         push_token = _token(module_server, wider, user)
         r = raw.post(f"/v2/{repo}/blobs/uploads/", headers=_bearer(push_token))
         assert r.status_code == 202, r.text
@@ -292,6 +293,8 @@ def test_bearer_tokens_without_the_scope(module_server: RunningServer, admin: ht
             "realm": "", "service": "", "scope": "repository:horg/shared:pull,push",
             "error": "insufficient_scope",
         }  # fmt: skip
+        # The account itself may only pull: the message says so (a new token will not help).
+        assert "may pull from 'horg/shared' but not change it" in r.text
         # Basic credentials keep their answers: 403 for a reader that pushes.
         r = raw.post("/v2/horg/shared/blobs/uploads/", auth=reader)
         assert r.status_code == 403 and error_code(r) == "DENIED"
