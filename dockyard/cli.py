@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import socket
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard import __version__
-from dockyard.config import Settings, load_settings, settings_to_env
+from dockyard.config import Settings, load_settings, settings_from_env, settings_to_env
 from dockyard.logging import configure_logging
 
 app = typer.Typer(
@@ -35,9 +38,53 @@ ConfigOpt = Annotated[
 
 
 def _settings(config: Path | None, **overrides: object) -> Settings:
-    settings = load_settings(config, **overrides)
+    try:
+        settings = load_settings(config, **overrides)
+    except (OSError, ValueError) as exc:
+        # An unreadable --config file or a malformed setting: say which, in one paragraph.
+        _fail(f"invalid settings: {exc}")
     configure_logging(settings.log_level)
     return settings
+
+
+def _fail(message: str) -> NoReturn:
+    """One clear line on stderr and a non-zero exit, instead of a traceback."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _cannot_listen(host: str, port: int) -> str:
+    """Why the server could not listen on host:port ("" when it can).
+
+    Granian binds with SO_REUSEPORT, so a second server on a busy port would start and share
+    the traffic with the first; a probe socket without SO_REUSEPORT is refused instead."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot resolve {host!r} ({exc.strerror})"
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As servers do: a port left in TIME_WAIT is free, a port with a listener is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return (exc.strerror or str(exc)).lower()
+    return ""
+
+
+def _require_writable(data_dir: Path) -> None:
+    """Create the data folder and prove it takes a file, or exit with one line saying why."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        _fail(f"the data folder {data_dir} is not writable: {(exc.strerror or str(exc)).lower()}")
 
 
 def _prepare(settings: Settings) -> None:
@@ -46,7 +93,7 @@ def _prepare(settings: Settings) -> None:
     from dockyard.db.migrate import upgrade
     from dockyard.services import build_services
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _require_writable(settings.data_dir)
     upgrade(settings.resolved_database_url)
 
     async def bootstrap() -> str | None:
@@ -82,6 +129,27 @@ def serve(
     from dockyard.serve_exec import WEBHOOK_CHILD_ENV
 
     settings = _settings(config, host=host, port=port, data_dir=data_dir, workers=workers)
+    # Absolute, so that every process of this serve (HTTP workers, the delivery child) names the
+    # same folder whatever its working folder.
+    settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
+    problem = _cannot_listen(settings.host, settings.port)
+    if problem:
+        _fail(
+            f"cannot listen on {_address(settings.host, settings.port)}: {problem} "
+            "(is another dockyard running? choose another port with --port or DOCKYARD_PORT)"
+        )
+    _require_writable(settings.data_dir)
+    if not settings.webhook_blocked_networks.strip():
+        logging.getLogger(__name__).warning(
+            "webhook.ssrf_policy.disabled",
+            extra={
+                "detail": "DOCKYARD_WEBHOOK_BLOCKED_NETWORKS is empty: webhooks may reach "
+                "loopback, link-local and cloud metadata addresses (169.254.169.254)"
+            },
+        )
+    from dockyard.webhooks import liveness
+
+    liveness.clear(settings.data_dir)
     if settings.run_workers:
         # Webhook delivery runs in a supervised child process (its own GIL, the second core);
         # counters are shared with the HTTP process's /metrics through this folder.
@@ -105,7 +173,8 @@ def serve(
     sys.stdout.flush()
     sys.stderr.flush()
     # A fresh interpreter (same pid) runs the server: the migration's imports stay behind.
-    os.execv(sys.executable, [sys.executable, "-m", "dockyard.serve_exec"])
+    # -P keeps the working folder off sys.path: a `dockyard/` folder there must not shadow us.
+    os.execv(sys.executable, [sys.executable, "-P", "-m", "dockyard.serve_exec"])
 
 
 @db_app.command("upgrade")
@@ -215,12 +284,17 @@ def worker(config: ConfigOpt = None) -> None:
     from dockyard.serve_exec import MIGRATED_ENV
     from dockyard.webhooks.worker import main
 
-    settings = _settings(config)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if os.environ.pop(MIGRATED_ENV, "") != "1":
-        # Started on its own (not as `serve`'s delivery child): migrate first.
+    if os.environ.pop(MIGRATED_ENV, "") == "1":
+        # `serve`'s delivery child: the serve's own settings, whole (its flags, its --config
+        # file), never re-read from this process's environment and working folder.
+        settings = settings_from_env()
+        configure_logging(settings.log_level)
+    else:
+        # Started on its own: load the settings and migrate first.
         from dockyard.db.migrate import upgrade
 
+        settings = _settings(config)
+        _require_writable(settings.data_dir)
         upgrade(settings.resolved_database_url)
     typer.echo(f"dockyard {__version__} webhook worker running", err=True)
     main(settings)

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     max_manifest_bytes: int = 4 * 1024 * 1024
     secret_key: str = ""
     session_cookie_secure: bool = False
+    # /health answers 503 ("disk") when the data folder's file system has less free space.
+    health_min_free_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
+    # /health answers 503 ("delivery") when the delivery engine has not beaten for this long.
+    health_heartbeat_timeout: float = Field(default=30.0, gt=0)
 
     webhook_connect_timeout: float = 5.0
     webhook_total_timeout: float = 15.0

@@ -5,7 +5,9 @@ Why a fresh interpreter: Granian forks its workers from the process that starts 
 process that migrated the database carries SQLAlchemy, Alembic, pydantic and typer (about 80
 MB). This module imports only Granian (and the stdlib-only supervisor), so the supervising
 parent stays small and each worker loads just the application. Settings arrive through the
-environment (`DOCKYARD_SETTINGS_JSON`), as the workers read them.
+environment (`DOCKYARD_SETTINGS_JSON`), as the workers and the delivery child read them. It is
+started with `python -P`: the working folder is not on sys.path, so a `dockyard/` folder there
+cannot shadow the package (Granian forks its workers, which inherit that path).
 """
 
 from __future__ import annotations
@@ -28,10 +30,18 @@ def main() -> None:
     settings = json.loads(os.environ["DOCKYARD_SETTINGS_JSON"])
     supervisor = None
     if os.environ.pop(WEBHOOK_CHILD_ENV, "") == "1":
+        from pathlib import Path
+
         from dockyard.webhooks.supervisor import WorkerSupervisor
 
-        os.environ[MIGRATED_ENV] = "1"
-        supervisor = WorkerSupervisor()
+        # The child delivers with this serve's settings, whole (data folder, database, flags,
+        # the --config file's values): only the role differs from the HTTP processes'.
+        child_env = {
+            **os.environ,
+            "DOCKYARD_SETTINGS_JSON": json.dumps({**settings, "run_workers": True}),
+            MIGRATED_ENV: "1",
+        }
+        supervisor = WorkerSupervisor(Path(settings["data_dir"]), child_env)
         supervisor.start()
     server = Granian(
         "dockyard.app:app_factory",

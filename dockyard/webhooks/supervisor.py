@@ -2,10 +2,11 @@
 
 Why a child: HTTP serving and delivery in one Python process share one GIL, so on a small
 machine deliveries slow pushes down and the second core idles. The child is `dockyard worker`
-(same settings through the environment); it is restarted if it exits, stopped when the server
-stops, and on Linux killed by the kernel if the server dies (PR_SET_PDEATHSIG), so a SIGKILLed
-server never leaves an orphan delivering. Leases make any overlap harmless (at-least-once).
-No HTTP, no database here.
+(the serve's own settings, passed whole through the environment, so `--data-dir`, `--config`
+and the rest reach it); it is restarted if it exits, stopped when the server stops, and on Linux
+killed by the kernel if the server dies (PR_SET_PDEATHSIG), so a SIGKILLed server never leaves an
+orphan delivering. Leases make any overlap harmless (at-least-once). Its pid, start time and
+restarts go to a small file that `/health` reads (`liveness.py`). No HTTP, no database here.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
+
+from dockyard.webhooks import liveness
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +51,16 @@ def prepare_metrics_dir(data_dir: Path) -> Path:
 
 
 class WorkerSupervisor:
-    """Starts `python -m dockyard worker [--config F]`, restarts it when it exits, stops it."""
+    """Starts `python -P -m dockyard worker`, restarts it when it exits, stops it."""
 
-    def __init__(self, config: Path | None = None) -> None:
-        self.args = [sys.executable, "-m", "dockyard", "worker"]
-        if config is not None:
-            self.args += ["--config", str(config)]
+    def __init__(self, data_dir: Path, env: Mapping[str, str] | None = None) -> None:
+        # -P: the working folder stays off sys.path, so a `dockyard/` folder there (a clone of
+        # this repository, say) cannot shadow the installed package in the child.
+        self.args = [sys.executable, "-P", "-m", "dockyard", "worker"]
+        self.data_dir = data_dir
+        self.env = dict(os.environ if env is None else env)
+        self.restarts = 0
+        self.failures_in_a_row = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         # The thread that starts the child must outlive it: PDEATHSIG follows the parent thread.
@@ -64,20 +72,49 @@ class WorkerSupervisor:
     def _spawn(self) -> subprocess.Popen[bytes]:
         linux = sys.platform.startswith("linux")
         return subprocess.Popen(
-            self.args, env=dict(os.environ), preexec_fn=_die_with_parent if linux else None
+            self.args, env=self.env, preexec_fn=_die_with_parent if linux else None
         )
+
+    def _record(self, proc: subprocess.Popen[bytes], started_at: float, running: bool) -> None:
+        state = liveness.SupervisorState(
+            pid=proc.pid,
+            started_at=started_at,
+            running=running,
+            restarts=self.restarts,
+            failures_in_a_row=self.failures_in_a_row,
+            last_exit_code=None if running else proc.returncode,
+        )
+        try:
+            liveness.write_supervisor_state(self.data_dir, state)
+        except OSError as exc:
+            # A full disk must not stop the supervisor; /health then sees the heartbeat go stale.
+            log.warning("webhook.worker.state_unwritable", extra={"error": str(exc)})
 
     def _run(self) -> None:
         backoff = 1.0
         while not self._stopping.is_set():
             started = time.monotonic()
-            self._proc = self._spawn()
-            code = self._proc.wait()
+            started_at = time.time()
+            proc = self._proc = self._spawn()
+            self._record(proc, started_at, running=True)
+            code = proc.wait()
             if self._stopping.is_set():
                 return
-            if time.monotonic() - started > 60:
+            if time.monotonic() - started > liveness.STABLE_AFTER:
                 backoff = 1.0
-            log.error("webhook.worker.exited", extra={"code": code, "restart_in": backoff})
+                self.failures_in_a_row = 0
+            self.failures_in_a_row += 1
+            self.restarts += 1
+            self._record(proc, started_at, running=False)
+            log.error(
+                "webhook.worker.exited",
+                extra={
+                    "code": code,
+                    "restart_in": backoff,
+                    "restarts": self.restarts,
+                    "failures_in_a_row": self.failures_in_a_row,
+                },
+            )
             if self._stopping.wait(backoff):
                 return
             backoff = min(backoff * 2, 30.0)

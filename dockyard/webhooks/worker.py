@@ -37,7 +37,7 @@ from dockyard.events import bus
 from dockyard.events.models import OutboxEvent
 from dockyard.jobs.lease import claim, new_token
 from dockyard.jobs.runner import run_forever
-from dockyard.webhooks import metrics
+from dockyard.webhooks import liveness, metrics
 from dockyard.webhooks import wake as wakeups
 from dockyard.webhooks.delivery import AttemptResult, attempt
 from dockyard.webhooks.dispatch import dispatch_batch
@@ -735,10 +735,23 @@ async def run_workers(services: Any) -> None:
     transport = make_transport(services.settings)
     engine = DeliveryEngine(services.settings, services.sessionmaker, transport)
     sock = wakeups.listen(services.settings.data_dir, engine.dispatch_wake)
+
+    async def probe() -> None:
+        # Reads a table the engine needs: an unmigrated or unreachable database fails here.
+        async with services.sessionmaker() as session:
+            await session.execute(select(Subscription.id).limit(1))
+
+    heartbeat = asyncio.create_task(
+        liveness.beat_forever(
+            services.settings.data_dir, services.settings.health_heartbeat_timeout, probe
+        )
+    )
     log.info("webhook.workers.started")
     try:
         await engine.run()
     finally:
+        heartbeat.cancel()
+        await asyncio.gather(heartbeat, return_exceptions=True)
         wakeups.close(sock)
         await transport.close()
 
