@@ -2,8 +2,9 @@
 access): list, create, get, patch, delete repositories; their tags; team grants.
 
 Thin: every decision about a repository or namespace goes through `auth.access`; anonymous
-callers see public repositories only; a repository the caller cannot read answers 401
-(anonymous) or 403 (signed in).
+callers see public repositories only. A repository the caller cannot read answers 404 exactly
+as a missing one does (as /v2 answers NAME_UNKNOWN), so private names cannot be enumerated; one
+they can read but not change answers 403.
 """
 
 from __future__ import annotations
@@ -65,11 +66,17 @@ async def _repository(
 ) -> tuple[Repository, Account]:
     account = await _namespace(session, namespace)
     repo = await repos.get_repository(session, namespace, name)
-    if repo is None:
+    level = AccessLevel.NONE if repo is None else await repository_access(session, principal, repo)
+    if repo is None or level < AccessLevel.READ_ONLY:
+        # The same answer for "missing" and "private and not yours": a 401/403 would confirm
+        # that the name exists.
         raise DockyardError(
-            ErrorCode.NO_SUCH_REPOSITORY, detail={"repository": f"{namespace}/{name}"[:600]}
+            ErrorCode.NO_SUCH_REPOSITORY,
+            "The repository does not exist, or you are not allowed to see it"
+            + (" (sign in to see private repositories)." if principal is None else "."),
+            detail={"repository": f"{namespace}/{name}"[:600]},
         )
-    if await repository_access(session, principal, repo) < need:
+    if level < need:
         raise _denied(principal, what)
     return repo, account
 

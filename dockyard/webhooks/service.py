@@ -159,9 +159,14 @@ async def check_key_access(
         if await _account_by_name(session, ns_name) is None:
             raise DockyardError(ErrorCode.NO_SUCH_ACCOUNT, detail={"field": "key"})
         repo = await get_repository(session, ns_name, repo_name)
-        if repo is None:
+        level = AccessLevel.NONE
+        if repo is not None:
+            level = await repository_access(session, principal, repo)
+        # A private repository the caller cannot read is answered as a missing one: a 403
+        # would confirm that the name exists.
+        if repo is None or level < AccessLevel.READ_ONLY:
             raise DockyardError(ErrorCode.NO_SUCH_REPOSITORY, detail={"field": "key"})
-        if await repository_access(session, principal, repo) < AccessLevel.ADMIN:
+        if level < AccessLevel.ADMIN:
             raise DockyardError(
                 ErrorCode.NOT_AUTHORIZED,
                 f"Subscribing to {rtype.wire} on {key} needs admin access to the repository.",
