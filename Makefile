@@ -2,44 +2,55 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+# Two stamps: `make run` installs what running needs; the test tools (pytest, mypy, playwright,
+# ...) come only with the targets that use them.
+RUN_STAMP := $(VENV)/.run-stamp
+TEST_STAMP := $(VENV)/.test-stamp
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+# Extra flags for `dockyard serve`, e.g. `make run ARGS="--port 5001"`.
+ARGS ?=
 
 .PHONY: run test test-sqlite test-postgres lint system-deps install bench clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
-	touch $(STAMP)
 
-install: $(STAMP)
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(TEST_STAMP) $(RUN_STAMP)
+
+install: $(RUN_STAMP)
 
 ## Install and start the registry with its embedded defaults (SQLite + ./dockyard-data).
-run: $(STAMP)
-	$(BIN)/dockyard serve
+run: $(RUN_STAMP)
+	$(BIN)/dockyard serve $(ARGS)
 
 system-deps:
 	./scripts/install-system-deps.sh
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check dockyard tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test-sqlite: $(STAMP)
+test-sqlite: $(TEST_STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider
 
-test-postgres: $(STAMP)
+test-postgres: $(TEST_STAMP)
 	./scripts/ensure-postgres.sh
 	DOCKYARD_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q -p no:cacheprovider -m "not browser"
 
 ## Install everything the tests need (Debian packages included) and run the whole suite,
 ## on SQLite and again on PostgreSQL.
-test: system-deps $(STAMP) lint test-sqlite test-postgres
+test: system-deps $(TEST_STAMP) lint test-sqlite test-postgres
 
 ## Benchmarks (not tests): print figures, side by side with docker-registry for the registry.
-bench: system-deps $(STAMP)
+bench: system-deps $(TEST_STAMP)
 	$(BIN)/python bench/registry.py
 	$(BIN)/python bench/webhooks.py
 
