@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from dockyard import __version__
 from dockyard.api.errors import install_error_handlers
 from dockyard.api.health import router as health_router
-from dockyard.api.middleware import RequestLogMiddleware
+from dockyard.api.middleware import BodyLimitMiddleware, RequestLogMiddleware
 from dockyard.auth.deps import PrincipalResolver, basic_resolver
 from dockyard.config import Settings, settings_from_env
 from dockyard.logging import configure_logging
@@ -58,6 +58,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.principal_resolvers = resolvers
     app.state.background = background
     install_error_handlers(app)
+    # Added first, so it runs inside RequestLogMiddleware: a 413 is logged with its request id.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_bytes)
     app.add_middleware(RequestLogMiddleware)
     app.include_router(health_router)
     _mount_features(app, settings, background, resolvers)

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     # /v2 401s challenge with Docker token auth (Bearer realm=.../auth/token); false: Basic.
     registry_token_auth: bool = True
     max_manifest_bytes: int = 4 * 1024 * 1024
+    # Request bodies outside /v2 (JSON, forms): larger ones get 413 before they are read.
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    # Largest blob one upload may grow to; 0 means no limit.
+    max_upload_bytes: int = Field(default=0, ge=0)
     secret_key: str = ""
     session_cookie_secure: bool = False
     # /health answers 503 ("disk") when the data folder's file system has less free space.

@@ -66,6 +66,8 @@ class ErrorCode(StrEnum):
     TOO_MANY_WEBHOOKS = "TOO_MANY_WEBHOOKS"
     RATE_LIMITED = "RATE_LIMITED"
     CSRF_FAILED = "CSRF_FAILED"
+    REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+    DISK_FULL = "DISK_FULL"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
@@ -126,6 +128,9 @@ _TABLE: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.TOO_MANY_WEBHOOKS: (400, "The limit on webhook subscriptions is reached."),
     ErrorCode.RATE_LIMITED: (429, "Too many requests; try again later."),
     ErrorCode.CSRF_FAILED: (403, "The form's CSRF token is missing or wrong; reload the page."),
+    ErrorCode.REQUEST_TOO_LARGE: (413, "The request body is larger than the server accepts."),
+    # 507 Insufficient Storage (RFC 4918): the client may retry once an operator frees space.
+    ErrorCode.DISK_FULL: (507, "no space left on the registry's storage"),
     ErrorCode.INTERNAL_ERROR: (500, "An internal error occurred."),
 }
 

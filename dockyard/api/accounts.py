@@ -36,13 +36,16 @@ from dockyard.api.authz import (
     require_org_owner,
 )
 from dockyard.api.pagination import PageParams, enzi_page_params, paginate
+from dockyard.api.routing import AuthenticateFirstRoute
 from dockyard.auth.deps import current_session_token, require_principal, services_of
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.bus import notify_committed
 from dockyard.repos.service import delete_repository, list_repositories
 from dockyard.webhooks import service as webhooks
 
-router = APIRouter(prefix="/enzi/v0/accounts", tags=["accounts (eNZi)"])
+router = APIRouter(
+    prefix="/enzi/v0/accounts", tags=["accounts (eNZi)"], route_class=AuthenticateFirstRoute
+)
 
 
 async def _account_body(session: AsyncSession, account: Account) -> dict[str, Any]:

@@ -26,6 +26,15 @@ def error_body(code: ErrorCode | str, message: str, detail: Any = None) -> dict[
     return {"errors": [entry]}
 
 
+def unexpected_error_body(request_id: str) -> dict[str, Any]:
+    """The 500 envelope: no internals, only the id that finds the logged stack."""
+    return error_body(
+        ErrorCode.INTERNAL_ERROR,
+        f"An internal error occurred (request id {request_id}).",
+        {"requestId": request_id},
+    )
+
+
 def error_response(
     code: ErrorCode,
     message: str | None = None,
@@ -93,12 +102,10 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {**_challenge_headers(request, exc.status_code), **(exc.headers or {})}
         return error_response(code, message, status=exc.status_code, headers=headers)
 
+    # Reached only by an exception raised outside RequestLogMiddleware (which answers the rest
+    # itself, with the request id in header, body and access line).
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         rid = request_id_var.get()
         log.exception("request.failed", extra={"path": request.url.path})
-        return error_response(
-            ErrorCode.INTERNAL_ERROR,
-            f"An internal error occurred (request id {rid}).",
-            detail={"requestId": rid},
-        )
+        return JSONResponse(unexpected_error_body(rid), status_code=500)

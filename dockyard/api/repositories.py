@@ -21,6 +21,7 @@ from dockyard.accounts.principal import Principal
 from dockyard.accounts.schemas import team_wire
 from dockyard.api.authz import forbidden, require_org_member
 from dockyard.api.pagination import PageParams, page_params, paginate, set_page_headers
+from dockyard.api.routing import AuthenticateFirstRoute
 from dockyard.auth.access import namespace_access, repository_access
 from dockyard.auth.deps import get_principal, require_principal, services_of
 from dockyard.auth.permissions import AccessLevel
@@ -33,7 +34,7 @@ from dockyard.repos.models import Repository
 from dockyard.repos.schemas import Access, CreateRepo, UpdateRepo
 from dockyard.webhooks import service as webhooks
 
-router = APIRouter(prefix="/api/v0", tags=["repositories"])
+router = APIRouter(prefix="/api/v0", tags=["repositories"], route_class=AuthenticateFirstRoute)
 
 
 def _denied(principal: Principal | None, what: str) -> DockyardError:

@@ -18,10 +18,13 @@ from dockyard.accounts.principal import Principal
 from dockyard.accounts.schemas import CreateToken, UpdateToken, token_wire
 from dockyard.api.authz import forbidden
 from dockyard.api.pagination import PageParams, page_params, paginate, set_page_headers
+from dockyard.api.routing import AuthenticateFirstRoute
 from dockyard.auth.deps import require_principal, services_of
 from dockyard.errors import DockyardError, ErrorCode
 
-router = APIRouter(prefix="/api/v0/api_tokens", tags=["access tokens"])
+router = APIRouter(
+    prefix="/api/v0/api_tokens", tags=["access tokens"], route_class=AuthenticateFirstRoute
+)
 
 
 async def _target_user(session: AsyncSession, principal: Principal, username: str) -> Account:

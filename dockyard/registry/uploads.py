@@ -61,9 +61,35 @@ def _valid_upload_id(upload_id: str) -> bool:
         return False
 
 
-async def _body(request: Request) -> AsyncIterator[bytes]:
+def _too_large(limit: int) -> DockyardError:
+    return DockyardError(
+        ErrorCode.SIZE_INVALID,
+        f"the blob exceeds the registry's maximum upload size of {limit} bytes",
+        status=413,
+        detail={"limit": limit},
+        # The rest of the body is not read: the connection cannot carry another request.
+        headers={"Connection": "close"},
+    )
+
+
+def _check_declared(request: Request, services: Services, current: int) -> None:
+    """Refuse up front a body whose declared length would take the upload past the limit."""
+    limit = services.settings.max_upload_bytes
+    declared = request.headers.get("content-length", "")
+    if limit and declared.isdigit() and current + int(declared) > limit:
+        raise _too_large(limit)
+
+
+async def _body(request: Request, services: Services, current: int = 0) -> AsyncIterator[bytes]:
+    """The request body; with a maximum upload size, cut off before the upload passes it (a
+    chunked body declares no length)."""
+    limit = services.settings.max_upload_bytes
+    received = current
     async for chunk in request.stream():
         if chunk:
+            received += len(chunk)
+            if limit and received > limit:
+                raise _too_large(limit)
             yield chunk
 
 
@@ -149,10 +175,11 @@ async def start_upload(request: Request, namespace: str, repository: str) -> Res
     digest = params.get("digest")
     if digest is not None:
         check_digest(digest)
+        _check_declared(request, services, 0)
         upload_id = str(uuid.uuid4())
         await services.storage.upload_start(upload_id)
         try:
-            await services.storage.upload_append(upload_id, _body(request))
+            await services.storage.upload_append(upload_id, _body(request, services))
             return await _finish(services, ctx, upload_id, digest, has_row=False)
         finally:
             await services.storage.upload_cancel(upload_id)
@@ -160,7 +187,12 @@ async def start_upload(request: Request, namespace: str, repository: str) -> Res
         upload = await content.create_upload(session, ctx.repository.id)
         upload_id = upload.id
         await services.storage.upload_start(upload_id)
-        await session.commit()
+        try:
+            await session.commit()
+        except BaseException:
+            # No session row (a full disk refuses the commit too): leave no upload area behind.
+            await services.storage.upload_cancel(upload_id)
+            raise
     return Response(status_code=202, headers=_upload_headers(namespace, repository, upload_id, 0))
 
 
@@ -187,8 +219,12 @@ async def _append(request: Request, ctx: RepoContext, upload_id: str) -> int:
             offset, _end = parse_content_range(content_range)
         except RangeError as exc:
             raise DockyardError(ErrorCode.RANGE_INVALID, str(exc)) from exc
+    current = await storage.upload_size(upload_id)
+    if current is None:
+        raise _upload_unknown(upload_id)
+    _check_declared(request, services, current)
     try:
-        size = await storage.upload_append(upload_id, _body(request), offset)
+        size = await storage.upload_append(upload_id, _body(request, services, current), offset)
     except UploadOffsetMismatch as exc:
         current = await storage.upload_size(upload_id) or 0
         repo = ctx.repository
@@ -246,8 +282,10 @@ async def cancel_upload(
     request: Request, namespace: str, repository: str, upload_id: str
 ) -> Response:
     ctx = await _open_upload(request, namespace, repository, upload_id, AccessLevel.READ_WRITE)
+    # The file first: when the disk is full, the database write may fail, and the bytes of the
+    # upload are what must go (deleting them is also what makes room for the write).
+    await ctx.services.storage.upload_cancel(upload_id)
     async with ctx.services.session() as session:
         await content.delete_upload(session, upload_id)
         await session.commit()
-    await ctx.services.storage.upload_cancel(upload_id)
     return Response(status_code=204)

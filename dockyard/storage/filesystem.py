@@ -126,8 +126,13 @@ class FilesystemBlobStore:
 
     async def upload_start(self, upload_id: str) -> None:
         path = self._upload_file(upload_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+        except OSError:
+            # A full disk may refuse the file after the folder: leave neither behind.
+            shutil.rmtree(path.parent, ignore_errors=True)
+            raise
         self._hashers[upload_id] = (hashlib.sha256(), 0)
 
     async def upload_size(self, upload_id: str) -> int | None:
