@@ -274,6 +274,14 @@ def gc(
             f"({report.bytes_freed} bytes), {report.orphan_files_deleted} orphan files, "
             f"{report.uploads_deleted} uploads"
         )
+        if report.kept_total:
+            # Otherwise a gc right after deleting tags removes nothing and does not say why.
+            typer.echo(
+                f"gc kept {report.kept_manifests} manifests, {report.kept_blobs} blobs, "
+                f"{report.kept_files} files and {report.kept_uploads} uploads because they are "
+                f"younger than the grace period ({grace_minutes} minutes); they go at a later gc "
+                "(--grace-minutes 0 removes them now, unsafe while a push is in progress)"
+            )
 
     asyncio.run(run())
 
