@@ -3,15 +3,17 @@
 global or key-less subscriptions), read again when events are dispatched, so access lost later
 (removed from the organization, demoted, deactivated, deleted) stops the deliveries.
 
-Answers are cached for one dispatch batch. Lean on purpose (it runs in the delivery process):
+Checked when events are matched to subscriptions (dispatch) and again before a retry is sent
+(the claim). Answers are cached for one batch. Lean on purpose (it runs in the delivery process):
 the facts come through `auth.access` and the rules from `auth.permissions`; no JWT, no HTTP.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account
@@ -20,6 +22,9 @@ from dockyard.auth.access import namespace_access, repository_access
 from dockyard.auth.permissions import AccessLevel
 from dockyard.events.types import EVENT_TYPES, EventType, Scope
 from dockyard.repos.models import Repository
+from dockyard.webhooks.models import Subscription
+
+_SUBS: Table = Subscription.__table__  # type: ignore[assignment]
 
 
 class AuthorAccess:
@@ -83,3 +88,26 @@ class AuthorAccess:
         if level < AccessLevel.ADMIN:
             return f"The author {author.name} no longer has admin access to {key}."
         return None
+
+
+async def deactivate_lost(session: AsyncSession, subs: Iterable[Any]) -> dict[str, str]:
+    """Of these subscription rows (id, author_id, event_type, key), deactivate those whose
+    author may no longer subscribe, with the reason; returns {id: reason}. The caller commits."""
+    rows = list(subs)
+    access = AuthorAccess(session)
+    await access.load({row.author_id for row in rows})
+    lost: dict[str, str] = {}
+    for row in rows:
+        reason = await access.lost_access(row.author_id, row.event_type, row.key)
+        if reason is not None:
+            lost[row.id] = reason
+    by_reason: dict[str, list[str]] = {}
+    for sub_id, reason in lost.items():
+        by_reason.setdefault(reason, []).append(sub_id)
+    for reason, ids in by_reason.items():
+        await session.execute(
+            update(_SUBS)
+            .where(_SUBS.c.id.in_(ids), _SUBS.c.inactive.is_(False))
+            .values(inactive=True, inactive_reason=reason)
+        )
+    return lost

@@ -28,12 +28,11 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.events.models import OutboxEvent
-from dockyard.webhooks.authors import AuthorAccess
+from dockyard.webhooks.authors import deactivate_lost
 from dockyard.webhooks.models import Delivery, Subscription
 
 _OUTBOX: Table = OutboxEvent.__table__  # type: ignore[assignment]
 _DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
-_SUBS: Table = Subscription.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -127,22 +126,11 @@ async def dispatch_batch(
             )
         )
     ).all()
-    authors = AuthorAccess(session)
-    await authors.load({sub.author_id for sub in subs})
-    lost: dict[str, list[str]] = {}
+    lost = await deactivate_lost(session, subs)
     index: dict[tuple[str, str], list[Any]] = {}
     for sub in subs:
-        reason = await authors.lost_access(sub.author_id, sub.event_type, sub.key)
-        if reason is not None:
-            lost.setdefault(reason, []).append(sub.id)
-            continue
-        index.setdefault((sub.event_type, sub.key), []).append(sub)
-    for reason, ids in lost.items():
-        await session.execute(
-            update(_SUBS)
-            .where(_SUBS.c.id.in_(ids), _SUBS.c.inactive.is_(False))
-            .values(inactive=True, inactive_reason=reason)
-        )
+        if sub.id not in lost:
+            index.setdefault((sub.event_type, sub.key), []).append(sub)
     rows: list[dict[str, Any]] = []
     handoffs: list[Handoff] = []
     leased_until = now + timedelta(seconds=lease_seconds)
@@ -179,5 +167,4 @@ async def dispatch_batch(
                 rows.append(row)
     if rows:
         await session.execute(insert(_DELIVERIES), rows)
-    deactivated = sum(len(ids) for ids in lost.values())
-    return DispatchResult(len(events), len(rows), handoffs, deactivated)
+    return DispatchResult(len(events), len(rows), handoffs, len(lost))

@@ -39,6 +39,7 @@ from dockyard.jobs.lease import claim, new_token
 from dockyard.jobs.runner import run_forever
 from dockyard.webhooks import liveness, metrics
 from dockyard.webhooks import wake as wakeups
+from dockyard.webhooks.authors import deactivate_lost
 from dockyard.webhooks.delivery import AttemptResult, attempt
 from dockyard.webhooks.dispatch import dispatch_batch
 from dockyard.webhooks.models import Delivery, DeliveryAttempt, Subscription
@@ -405,10 +406,17 @@ class DeliveryEngine:
                         _SUBS.c.secret,
                         _SUBS.c.previous_secret,
                         _SUBS.c.previous_secret_expires_at,
+                        _SUBS.c.author_id,
+                        _SUBS.c.event_type,
+                        _SUBS.c.key,
                     ).where(_SUBS.c.id.in_(sub_ids))
                 )
             ).all()
         }
+        # A retry is sent only while the author may still subscribe (as at dispatch).
+        lost = await deactivate_lost(session, (s for s in subs.values() if not s.inactive))
+        if lost:
+            log.warning("webhook.subscription.author_lost_access", extra={"count": len(lost)})
         payloads = {
             seq: payload
             for seq, payload in (
@@ -437,6 +445,8 @@ class DeliveryEngine:
             )
             if not job.subscription_id:
                 job.subscription_id = r.subscription_id
+            if r.subscription_id in lost:
+                job.skip_reason = lost[r.subscription_id]
             jobs.append(job)
         return jobs
 

@@ -208,6 +208,28 @@ def test_author_removed_or_demoted_gets_nothing_more(srv: RunningServer) -> None
         assert rx.received("/ns") == []
 
 
+def test_a_retry_after_the_author_lost_access_is_not_sent(server_factory: ServerFactory) -> None:
+    srv = server_factory({**ALLOW_LOOPBACK, "DOCKYARD_WEBHOOK_RETRY_SCHEDULE": "3,3"})
+    gina = seed.user(srv, "gina")
+    seed.org(srv, "corp", owners=["gina"])
+    seed.repo(srv, "corp", "app")
+    with Receiver() as rx:
+        rx.reply("/g", 500)  # the first attempt fails: a retry is due 3 s later
+        sub = subscribe(srv, gina, type="TAG_PUSH", key="corp/app", endpoint=rx.url("/g"))
+        seed.tag_push_events(srv, "corp", "app", 1)
+        rx.wait_for(1, "/g")
+        _member(srv, "corp", "gina", is_admin=None)
+        [failed] = wait_until(
+            lambda: [d for d in deliveries(srv, sub["id"]) if d["status"] == "failed"]
+        )
+        reason = "The author gina no longer has admin access to corp/app."
+        assert failed["lastError"] == reason
+        assert failed["attemptCount"] == 1  # the retry was not attempted
+        state = webhook(srv, sub["id"])
+        assert state["inactive"] is True and state["inactiveReason"] == reason
+        assert len(rx.received("/g")) == 1
+
+
 def test_author_with_access_keeps_receiving(srv: RunningServer) -> None:
     erin = seed.user(srv, "erin")
     seed.org(srv, "keep", owners=["erin"])
