@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field
@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     health_min_free_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
     # /health answers 503 ("delivery") when the delivery engine has not beaten for this long.
     health_heartbeat_timeout: float = Field(default=30.0, gt=0)
+    # GET /metrics: "off" (404), "authenticated" (registry admins, or the bearer token below),
+    # or "public" (anyone who can reach the port: put it behind a firewall).
+    metrics: Literal["off", "authenticated", "public"] = "authenticated"
+    # A token a Prometheus scraper sends as `Authorization: Bearer <token>` (no account needed).
+    metrics_token: str = ""
 
     webhook_connect_timeout: float = 5.0
     webhook_total_timeout: float = 15.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request
@@ -179,6 +180,30 @@ async def get_principal(request: Request) -> Principal | None:
             break
     request.state.principal = principal
     return principal
+
+
+async def metrics_access(request: Request) -> None:
+    """Who may read /metrics, as DOCKYARD_METRICS says (a FastAPI dependency of the route).
+
+    `authenticated` admits the metrics bearer token (what a Prometheus scrape config holds)
+    or a registry admin; queue depths and delivery outcomes are operator data, not a user's."""
+    settings = request.app.state.settings
+    if settings.metrics == "public":
+        return
+    if settings.metrics == "off":
+        raise DockyardError(ErrorCode.NOT_FOUND, "Metrics are turned off (DOCKYARD_METRICS).")
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        expected = settings.metrics_token
+        if expected and hmac.compare_digest(value.strip().encode(), expected.encode()):
+            return
+        raise _unauthenticated(request, "The metrics token is wrong.")
+    principal = await require_principal(request)
+    if not principal.is_admin:
+        raise DockyardError(
+            ErrorCode.NOT_AUTHORIZED,
+            "Only registry administrators (or the metrics token) may read metrics.",
+        )
 
 
 async def require_principal(request: Request) -> Principal:

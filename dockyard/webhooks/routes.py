@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from dockyard.accounts.principal import Principal
-from dockyard.auth.deps import require_principal, services_of
+from dockyard.auth.deps import metrics_access, require_principal, services_of
 from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.schemas import event_schema
@@ -260,7 +260,7 @@ async def namespace_webhooks(
         return _wire_list(await service.list_for_namespace(session, principal, namespace))
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(metrics_access)])
 async def prometheus_metrics(request: Request) -> Response:
     async with services_of(request).session() as session:
         await metrics.refresh_gauges(session, utcnow())

@@ -272,7 +272,7 @@ def test_dns_resolving_to_blocked_network_recorded_at_delivery(
 
 
 def test_metrics(srv: RunningServer) -> None:
-    with srv.client() as c:
+    with api(srv) as c:  # DOCKYARD_METRICS=authenticated by default: an admin may read them
         text = c.get("/metrics").text
     for name in (
         "dockyard_webhook_deliveries_total",
