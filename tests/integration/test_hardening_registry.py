@@ -371,6 +371,12 @@ def test_manifest_pushed_by_sha512_is_stored_and_served(admin: httpx.Client) -> 
 # -- item 9: deletes that would leave a tag pointing at nothing ------------------------------
 
 
+def _index(*children: dict[str, object]) -> bytes:
+    return json.dumps(
+        {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": list(children)}
+    ).encode()
+
+
 def test_delete_refused_while_a_tag_needs_it(admin: httpx.Client) -> None:
     repo = "admin/keep"
     child_body = image_manifest(admin, repo, b"child layer")
@@ -388,6 +394,25 @@ def test_delete_refused_while_a_tag_needs_it(admin: httpx.Client) -> None:
     assert r.status_code == 409 and error_code(r) == "DENIED"
     assert admin.get("/v2/admin/keep/manifests/multi").status_code == 200
     assert admin.get(f"/v2/{repo}/manifests/{child}").status_code == 200
+    # Through nested indexes: the tag is on an index of indexes.
+    nested_repo = "admin/keep-nested"
+    leaf_body = image_manifest(admin, nested_repo, b"leaf layer")
+    leaf = digest(leaf_body)
+    assert put_manifest(admin, nested_repo, leaf, leaf_body).status_code == 201
+    inner = _index({"mediaType": OCI_MANIFEST, "digest": leaf, "size": len(leaf_body)})
+    assert put_manifest(admin, nested_repo, digest(inner), inner, OCI_INDEX).status_code == 201
+    outer = _index({"mediaType": OCI_INDEX, "digest": digest(inner), "size": len(inner)})
+    assert put_manifest(admin, nested_repo, "top", outer, OCI_INDEX).status_code == 201
+    for path in (
+        f"manifests/{leaf}",
+        f"manifests/{digest(inner)}",
+        "blobs/" + digest(b"leaf layer"),
+    ):
+        r = admin.delete(f"/v2/{nested_repo}/{path}")
+        assert r.status_code == 409 and "'top'" in r.json()["errors"][0]["message"], path
+    # An untagged index keeps nothing: gc may take it, and a delete of its child goes through.
+    assert admin.delete(f"/v2/{nested_repo}/manifests/top").status_code == 202
+    assert admin.delete(f"/v2/{nested_repo}/manifests/{leaf}").status_code == 202
     # A tagged image's own blobs too.
     image = push(admin, repo, "solo", layer=b"solo layer")
     r = admin.delete(f"/v2/{repo}/blobs/{digest(b'solo layer')}")
