@@ -125,6 +125,10 @@ def _mount_features(
 
 def app_factory() -> FastAPI:
     """Entry point for the ASGI server's worker processes (settings come from the environment)."""
+    from dockyard.storage.datadir import use_private_umask
+
+    # `dockyard serve` set it already; an ASGI server started by hand gets it here.
+    use_private_umask()
     settings = settings_from_env()
     configure_logging(settings.log_level)
     return create_app(settings)

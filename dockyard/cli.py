@@ -38,6 +38,11 @@ ConfigOpt = Annotated[
 
 
 def _settings(config: Path | None, **overrides: object) -> Settings:
+    from dockyard.storage.datadir import use_private_umask
+
+    # First thing: every file any command (and the server it becomes) creates in the data
+    # folder, database and blobs included, is readable by this account only.
+    use_private_umask()
     try:
         settings = load_settings(config, **overrides)
     except (OSError, ValueError) as exc:
@@ -95,6 +100,11 @@ def _prepare(settings: Settings) -> None:
 
     _require_writable(settings.data_dir)
     upgrade(settings.resolved_database_url)
+    from dockyard.storage.datadir import make_private
+
+    # Files an older version created world-readable: the folder becomes 0700, its entries
+    # 0600/0700 (on every start, so a restored backup is covered too).
+    make_private(settings.data_dir, settings.resolved_database_url)
 
     async def bootstrap() -> str | None:
         services = build_services(settings)
