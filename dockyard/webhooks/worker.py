@@ -7,11 +7,13 @@ skip the claim: the dispatcher inserts them leased to this engine and sends them
 (dispatch.Handoff), as far as there is room; the rest wait for the claimer.
 
 Fairness: a slow endpoint may only slow itself. Each endpoint (origin) has
-`webhook_max_per_endpoint` sending slots and as many places to wait for one; only sending
-deliveries count against `webhook_concurrency`. The engine takes no more deliveries for an
-endpoint whose slots and places are all taken: the claim skips its subscriptions, and a
-delivery that arrives anyway is handed back, due again shortly, without counting an attempt.
-The leases of the deliveries it holds are renewed while they wait or send.
+`webhook_max_per_endpoint` sending slots and a bounded backlog of deliveries waiting for one;
+only sending deliveries count against `webhook_concurrency`. Deliveries of a busy endpoint (its
+slots taken) are not claimed with everyone else's: the general claim skips its subscriptions,
+and a claim of its own refills its backlog, up to the places it has free, when half of it has
+drained. A delivery that arrives for an endpoint with no place left is handed back, due again
+shortly, without counting an attempt. The leases of held deliveries are renewed while they wait
+or send.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Table, and_, bindparam, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.clock import utcnow
@@ -65,10 +67,16 @@ POLL_INTERVAL = 0.1
 FLUSH_INTERVAL = 0.1
 FLUSH_BATCH = 1000
 # A delivery taken while its endpoint has no place left is handed back, due again after this.
-HAND_BACK_SECONDS = 1.0
-# The claim skips at most this many subscriptions of full endpoints (a bounded statement);
-# deliveries of any others that it takes are handed back.
-MAX_SKIPPED_SUBSCRIPTIONS = 1000
+HAND_BACK_SECONDS = 0.1
+# The general claim skips at most this many subscriptions of busy endpoints (a bounded
+# statement); deliveries of any others that it takes beyond their endpoint's places are handed
+# back.
+MAX_SKIPPED_SUBSCRIPTIONS = 5000
+# Busy endpoints refilled per claim step at most (one statement each), in turn.
+REFILLS_PER_STEP = 16
+# A busy endpoint not known to have more due deliveries is still looked at this often (retries
+# fall due while it is busy).
+RECHECK_SECONDS = 1.0
 
 
 @dataclass
@@ -93,11 +101,16 @@ class _Endpoint:
 
     sending: int = 0
     waiting: deque[Job] = field(default_factory=deque)
+    reserved: int = 0  # handed off by the dispatcher, not started yet
     subscriptions: set[str] = field(default_factory=set)
+    # Due deliveries for it are likely left in the queue (not taken at dispatch, handed back,
+    # or its last refill was full).
+    more: bool = False
+    checked_at: float = 0.0
 
     @property
     def held(self) -> int:
-        return self.sending + len(self.waiting)
+        return self.sending + len(self.waiting) + self.reserved
 
 
 @lru_cache(maxsize=4096)
@@ -151,17 +164,37 @@ class DeliveryEngine:
         self._starved: dict[str, _Endpoint] = {}
         # Every delivery held (waiting or sending), by id: its lease is renewed until recorded.
         self._held: dict[str, Job] = {}
+        self._reserved = 0
         self._renewed_at = time.monotonic()
         self.dispatch_wake = bus.subscribe_wakeups()
 
     @property
+    def backlog(self) -> int:
+        """Deliveries one endpoint may have waiting for a slot: enough to keep a fast receiver
+        busy between refills, and never more than the global places."""
+        return max(self._per_endpoint, min(2 * CLAIM_BATCH, self.max_inflight))
+
+    @property
+    def refill_at(self) -> int:
+        """Free places at which a busy endpoint's backlog is refilled."""
+        return max(1, min(CLAIM_BATCH, self.backlog // 2))
+
+    @property
     def endpoint_capacity(self) -> int:
-        """Deliveries one endpoint may hold: its slots and as many waiting for one."""
-        return 2 * self._per_endpoint
+        """Deliveries one endpoint may hold: its slots and its backlog."""
+        return self._per_endpoint + self.backlog
 
     @property
     def held_capacity(self) -> int:
-        return 2 * self.max_inflight
+        """Deliveries the engine holds at most: one full endpoint leaves room for the rest."""
+        return 2 * (self.max_inflight + self.backlog)
+
+    @property
+    def held_total(self) -> int:
+        return len(self._held) + self._reserved
+
+    def _busy(self, ep: _Endpoint) -> bool:
+        return ep.held >= self._per_endpoint
 
     def _endpoint(self, endpoint: str) -> tuple[str, _Endpoint]:
         origin = _origin(endpoint)
@@ -175,28 +208,36 @@ class DeliveryEngine:
     async def dispatch_step(self) -> int:
         now = utcnow()
         token = new_token()
-        planned: Counter[str] = Counter()
+        # Places taken for the hand-offs until they are started: the claimer, running while
+        # this commits, sees them and leaves those endpoints to their own refills.
+        reserved: list[_Endpoint] = []
 
         def take(sub: Any) -> bool:
             """Hand a new delivery to this engine only while its endpoint has room."""
-            origin, ep = self._endpoint(sub.endpoint)
+            _origin, ep = self._endpoint(sub.endpoint)
             ep.subscriptions.add(sub.id)
-            if ep.held + planned[origin] >= self.endpoint_capacity:
+            if ep.held >= self.endpoint_capacity or self.held_total >= self.held_capacity:
+                ep.more = True  # left in the queue, due now
                 return False
-            if len(self._held) + planned.total() >= self.held_capacity:
-                return False
-            planned[origin] += 1
+            ep.reserved += 1
+            self._reserved += 1
+            reserved.append(ep)
             return True
 
-        async with self.sessionmaker() as session:
-            result = await dispatch_batch(
-                session,
-                now,
-                lease_token=token,
-                lease_seconds=self.settings.webhook_lease_seconds,
-                take=take,
-            )
-            await session.commit()
+        try:
+            async with self.sessionmaker() as session:
+                result = await dispatch_batch(
+                    session,
+                    now,
+                    lease_token=token,
+                    lease_seconds=self.settings.webhook_lease_seconds,
+                    take=take,
+                )
+                await session.commit()
+        finally:
+            for ep in reserved:
+                ep.reserved -= 1
+            self._reserved -= len(reserved)
         if result.events:
             metrics.EVENTS_DISPATCHED.inc(result.events)
         if result.deactivated:
@@ -240,55 +281,97 @@ class DeliveryEngine:
 
     # -- delivery -----------------------------------------------------------------------
 
-    def _skipped_subscriptions(self) -> list[str]:
-        """Subscriptions of endpoints holding all they may: the claim leaves their deliveries
-        for later instead of taking them in bulk ahead of everyone else's."""
+    def _plan_claim(self) -> tuple[list[str], list[tuple[_Endpoint, int]]]:
+        """The subscriptions the general claim skips (those of busy endpoints), and the busy
+        endpoints to refill now, with how many each may take."""
         skipped: list[str] = []
+        refills: list[tuple[_Endpoint, int]] = []
+        now = time.monotonic()
         for origin, ep in list(self._endpoints.items()):
             if ep.held == 0:
                 del self._endpoints[origin]  # idle: learnt again when next used
-            elif ep.held >= self.endpoint_capacity:
+                continue
+            if not self._busy(ep):
+                continue
+            if len(skipped) < MAX_SKIPPED_SUBSCRIPTIONS:
                 skipped.extend(ep.subscriptions)
-        return skipped[:MAX_SKIPPED_SUBSCRIPTIONS]
+            free = self.endpoint_capacity - ep.held
+            if (
+                free >= self.refill_at
+                and (ep.more or now - ep.checked_at >= RECHECK_SECONDS)
+                and len(refills) < REFILLS_PER_STEP
+            ):
+                refills.append((ep, free))
+        # Endpoints refilled now go to the back of the line for the next step.
+        for ep, _free in refills:
+            for origin, other in list(self._endpoints.items()):
+                if other is ep:
+                    self._endpoints[origin] = self._endpoints.pop(origin)
+                    break
+        return skipped[:MAX_SKIPPED_SUBSCRIPTIONS], refills
 
     async def claim_step(self) -> int:
-        room = min(self.max_inflight - self.inflight, self.held_capacity - len(self._held))
+        room = min(self.max_inflight - self.inflight, self.held_capacity - self.held_total)
         if room <= 0:
             self._room.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._room.wait(), 1.0)
             return 1
         now = utcnow()
-        where = _DELIVERIES.c.status == "pending"
-        skipped = self._skipped_subscriptions()
+        skipped, refills = self._plan_claim()
+        pending = _DELIVERIES.c.status == "pending"
+        claims: list[tuple[ColumnElement[bool], int, _Endpoint | None]] = []
+        for ep, free in refills:
+            subs = list(ep.subscriptions)[:MAX_SKIPPED_SUBSCRIPTIONS]
+            claims.append((and_(pending, _DELIVERIES.c.subscription_id.in_(subs)), free, ep))
+        general = pending
         if skipped:
-            where = and_(where, _DELIVERIES.c.subscription_id.not_in(skipped))
+            general = and_(pending, _DELIVERIES.c.subscription_id.not_in(skipped))
+        claims.append((general, CLAIM_BATCH, None))
+        jobs: list[Job] = []
+        full_general: list[Job] = []
         async with self.sessionmaker() as session:
-            token, rows = await claim(
-                session,
-                _DELIVERIES,
-                where=where,
-                due_column="next_attempt_at",
-                token_column="lease_token",
-                now=now,
-                lease_seconds=self.settings.webhook_lease_seconds,
-                limit=min(CLAIM_BATCH, room),
-                returning=(
-                    "id",
-                    "subscription_id",
-                    "event_seq",
-                    "event_id",
-                    "event_created_at",
-                    "attempts",
-                ),
-            )
-            if not rows:
-                await session.commit()
-                return 0
-            jobs = await self._load_jobs(session, token, rows, now)
+            for where, limit, target in claims:
+                limit = min(limit, room - len(jobs))
+                if limit <= 0:
+                    break
+                token, rows = await claim(
+                    session,
+                    _DELIVERIES,
+                    where=where,
+                    due_column="next_attempt_at",
+                    token_column="lease_token",
+                    now=now,
+                    lease_seconds=self.settings.webhook_lease_seconds,
+                    limit=limit,
+                    returning=(
+                        "id",
+                        "subscription_id",
+                        "event_seq",
+                        "event_id",
+                        "event_created_at",
+                        "attempts",
+                    ),
+                )
+                if target is not None:
+                    target.more = len(rows) >= limit
+                    target.checked_at = time.monotonic()
+                if rows:
+                    loaded = await self._load_jobs(session, token, rows, now)
+                    jobs += loaded
+                    if target is None and len(rows) >= limit:
+                        full_general = loaded
             await session.commit()
-        taken = self._start(jobs, now)
+        if not jobs:
+            return 0
         # Only handed back: nothing to do until something frees (or the poll), not a busy loop.
+        taken = self._start(jobs, now)
+        for job in full_general:
+            # The claim was full: more is likely due for these endpoints. Once busy they are
+            # skipped by the general claim, so their own refill must know to come.
+            known = self._endpoints.get(_origin(job.endpoint))
+            if known is not None:
+                known.more = True
         return taken
 
     def _start(self, jobs: list[Job], now: datetime) -> int:
@@ -307,8 +390,9 @@ class DeliveryEngine:
     def _admit(self, job: Job) -> bool:
         origin, ep = self._endpoint(job.endpoint)
         ep.subscriptions.add(job.subscription_id)
-        if ep.held >= self.endpoint_capacity or len(self._held) >= self.held_capacity:
+        if ep.held >= self.endpoint_capacity or self.held_total >= self.held_capacity:
             self._handed_back.append(job)
+            ep.more = True
             return False
         self._held[job.delivery_id] = job
         ep.waiting.append(job)
@@ -343,6 +427,9 @@ class DeliveryEngine:
             if self.inflight >= self.max_inflight:
                 break
             self._start_waiting(origin, other)
+        if ep.more and self.endpoint_capacity - ep.held == self.refill_at:
+            # Half its backlog sent and more is due: refill it now rather than at the poll.
+            self.deliveries_wake.set()
         self._room.set()
 
     def _job(

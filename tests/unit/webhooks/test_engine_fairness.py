@@ -65,11 +65,15 @@ async def _fairness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = DeliveryEngine(_settings(tmp_path), None, None)  # type: ignore[arg-type]
     engine._start([_job(i, HANG) for i in range(300)], utcnow())
     await asyncio.sleep(0)
-    # Its 8 slots sending, 8 waiting for one; only the sending count against the 16 places.
+    # Its 8 slots sending, its backlog (16 here) waiting for one; only the sending count
+    # against the 16 places. The rest is handed back, not attempted.
+    assert engine.backlog == 16 and engine.endpoint_capacity == 24
     assert sent.count(HANG) == 8 and engine.inflight == 8
-    assert len(engine._held) == 16 and len(engine._handed_back) == 284
-    # The claim leaves this endpoint's subscriptions alone while it is full.
-    assert len(engine._skipped_subscriptions()) == 300
+    assert len(engine._held) == 24 and len(engine._handed_back) == 276
+    # The general claim leaves this endpoint's subscriptions alone; it is full, so it gets no
+    # refill either.
+    skipped, refills = engine._plan_claim()
+    assert len(skipped) == 300 and refills == []
 
     # A healthy endpoint is sent at once, not behind the hanging one.
     assert engine._start([_job(0, CALM)], utcnow()) == 1
@@ -77,12 +81,14 @@ async def _fairness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert CALM in sent and engine.inflight == 8
     assert {job.endpoint for job, _r, _at in engine._results} == {CALM}
 
-    # When the hanging endpoint answers, its waiting deliveries take the freed slots.
+    # When the hanging endpoint answers, its waiting deliveries take the freed slots, and
+    # once half its backlog is free, the claim refills it (it has more due).
     release.set()
-    for _ in range(20):
+    for _ in range(50):
         await asyncio.sleep(0)
-    assert sent.count(HANG) == 16 and engine.inflight == 0 and not engine._held
-    assert engine._skipped_subscriptions() == []
+    assert sent.count(HANG) == 24 and engine.inflight == 0 and not engine._held
+    assert engine.deliveries_wake.is_set()
+    assert engine._plan_claim() == ([], [])
 
 
 def test_a_hanging_endpoint_holds_only_its_share(
@@ -182,3 +188,31 @@ async def _leases(url: str, tmp_path: Path) -> None:
 def test_held_leases_are_renewed_and_surplus_handed_back(database_url: str, tmp_path: Path) -> None:
     upgrade(database_url)
     asyncio.run(_leases(database_url, tmp_path))
+
+
+async def _refill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def hang(*_a: Any, **_k: Any) -> AttemptResult:
+        await asyncio.Event().wait()
+        raise AssertionError
+
+    monkeypatch.setattr(worker, "attempt", hang)
+    engine = DeliveryEngine(_settings(tmp_path), None, None)  # type: ignore[arg-type]
+    engine._start([_job(i, HANG) for i in range(100)], utcnow())
+    await asyncio.sleep(0)
+    [ep] = engine._endpoints.values()
+    assert ep.more  # some were handed back: more is due
+    # Half the backlog gone (sent elsewhere in this picture): a refill of exactly the free
+    # places is planned, and the general claim still skips the endpoint's subscriptions.
+    for _ in range(8):
+        engine._held.pop(ep.waiting.pop().delivery_id)
+    skipped, refills = engine._plan_claim()
+    assert refills == [(ep, 8)] and len(skipped) == 100
+    for task in list(engine._tasks):
+        task.cancel()
+    await asyncio.gather(*engine._tasks, return_exceptions=True)
+
+
+def test_a_busy_endpoint_is_refilled_by_its_own_claim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asyncio.run(_refill(tmp_path, monkeypatch))
