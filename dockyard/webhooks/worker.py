@@ -286,6 +286,7 @@ class DeliveryEngine:
         endpoints to refill now, with how many each may take."""
         skipped: list[str] = []
         refills: list[tuple[_Endpoint, int]] = []
+        refilled: list[str] = []
         now = time.monotonic()
         for origin, ep in list(self._endpoints.items()):
             if ep.held == 0:
@@ -302,12 +303,10 @@ class DeliveryEngine:
                 and len(refills) < REFILLS_PER_STEP
             ):
                 refills.append((ep, free))
+                refilled.append(origin)
         # Endpoints refilled now go to the back of the line for the next step.
-        for ep, _free in refills:
-            for origin, other in list(self._endpoints.items()):
-                if other is ep:
-                    self._endpoints[origin] = self._endpoints.pop(origin)
-                    break
+        for origin in refilled:
+            self._endpoints[origin] = self._endpoints.pop(origin)
         return skipped[:MAX_SKIPPED_SUBSCRIPTIONS], refills
 
     async def claim_step(self) -> int:
