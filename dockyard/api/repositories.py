@@ -24,7 +24,6 @@ from dockyard.api.pagination import PageParams, page_params, paginate, set_page_
 from dockyard.api.routing import AuthenticateFirstRoute
 from dockyard.auth.access import namespace_access, repository_access
 from dockyard.auth.deps import get_principal, require_principal, services_of
-from dockyard.auth.permissions import AccessLevel
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.bus import notify_committed
 from dockyard.repos import service as repos
@@ -32,6 +31,7 @@ from dockyard.repos.content import delete_tag as content_delete_tag
 from dockyard.repos.listing import list_tag_objects, tag_objects
 from dockyard.repos.models import Repository
 from dockyard.repos.schemas import Access, CreateRepo, UpdateRepo
+from dockyard.rules.permissions import AccessLevel
 from dockyard.webhooks import service as webhooks
 
 router = APIRouter(prefix="/api/v0", tags=["repositories"], route_class=AuthenticateFirstRoute)

@@ -10,14 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account, OrgMember, TeamMember
 from dockyard.accounts.principal import Principal
-from dockyard.auth.permissions import (
+from dockyard.repos.models import NamespaceTeamAccess, Repository, RepositoryTeamAccess
+from dockyard.rules.permissions import (
     AccessFacts,
     AccessLevel,
     level_cap,
     resolve_namespace_access,
     resolve_repository_access,
 )
-from dockyard.repos.models import NamespaceTeamAccess, Repository, RepositoryTeamAccess
 
 
 async def _facts(

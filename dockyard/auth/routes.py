@@ -25,7 +25,6 @@ from dockyard.auth.deps import (
     parse_basic,
     services_of,
 )
-from dockyard.auth.permissions import AccessLevel
 from dockyard.auth.tokens import (
     Scope,
     SigningKey,
@@ -37,6 +36,7 @@ from dockyard.auth.tokens import (
 from dockyard.config import Settings
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.repos.service import get_repository
+from dockyard.rules.permissions import AccessLevel
 from dockyard.services import Services
 
 router = APIRouter(include_in_schema=False)

@@ -21,7 +21,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from dockyard.auth.permissions import AccessLevel
+from dockyard.rules.permissions import AccessLevel
 
 KEY_FILE = "registry-token-key.pem"
 ALGORITHM = "ES256"

@@ -23,7 +23,6 @@ from dockyard.accounts.principal import Principal
 from dockyard.accounts.service import ACCOUNT_NAME_RE
 from dockyard.auth.access import namespace_access, repository_access
 from dockyard.auth.deps import get_principal, services_of
-from dockyard.auth.permissions import AccessLevel, level_cap
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.repos.models import Repository
 from dockyard.repos.service import (
@@ -31,6 +30,7 @@ from dockyard.repos.service import (
     RESERVED_REPOSITORY_NAMES,
     create_repository,
 )
+from dockyard.rules.permissions import AccessLevel, level_cap
 from dockyard.services import Services
 
 

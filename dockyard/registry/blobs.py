@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
-from dockyard.auth.permissions import AccessLevel
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.registry.access import open_repository
 from dockyard.registry.ranges import RangeError, check_ranges, parse_range
 from dockyard.repos import content
+from dockyard.rules.permissions import AccessLevel
 from dockyard.storage.digest import is_valid_digest
 
 router = APIRouter(include_in_schema=False)

@@ -13,10 +13,10 @@ from fastapi.responses import JSONResponse
 from dockyard.accounts.principal import Principal
 from dockyard.auth.access import repository_access
 from dockyard.auth.deps import require_principal
-from dockyard.auth.permissions import AccessLevel
 from dockyard.auth.tokens import CATALOG_SCOPE
 from dockyard.registry.pagination import next_link, page_params
 from dockyard.repos import content
+from dockyard.rules.permissions import AccessLevel
 
 router = APIRouter(include_in_schema=False)
 

@@ -18,7 +18,6 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from dockyard.accounts.models import Account
 from dockyard.auth.deps import get_principal
-from dockyard.auth.permissions import AccessLevel
 from dockyard.db.engine import fetch_one
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.bus import notify_committed
@@ -37,6 +36,7 @@ from dockyard.registry.mediatypes import (
 from dockyard.registry.pulls import outbox_row, pull_recorder
 from dockyard.repos import content
 from dockyard.repos.models import Manifest, Repository
+from dockyard.rules.permissions import AccessLevel
 from dockyard.services import Services
 from dockyard.storage.digest import algorithm, is_valid_digest, new_hasher
 

@@ -8,11 +8,11 @@ import json
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from dockyard.auth.permissions import AccessLevel
 from dockyard.registry.access import open_repository
 from dockyard.registry.blobs import check_digest
 from dockyard.registry.mediatypes import OCI_INDEX
 from dockyard.repos import content
+from dockyard.rules.permissions import AccessLevel
 
 router = APIRouter(include_in_schema=False)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from dockyard.auth.permissions import AccessLevel
 from dockyard.registry.access import open_repository
 from dockyard.registry.pagination import next_link, page_params
 from dockyard.repos import content
+from dockyard.rules.permissions import AccessLevel
 
 router = APIRouter(include_in_schema=False)
 

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from dockyard.auth.access import repository_access
-from dockyard.auth.permissions import AccessLevel
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.bus import notify_committed
 from dockyard.registry.access import (
@@ -28,6 +27,7 @@ from dockyard.registry.bodies import drain
 from dockyard.registry.ranges import RangeError, parse_content_range, upload_range_header
 from dockyard.repos import content
 from dockyard.repos.service import get_repository
+from dockyard.rules.permissions import AccessLevel
 from dockyard.services import Services
 from dockyard.storage.base import DigestMismatch, UploadOffsetMismatch
 

@@ -8,8 +8,8 @@ from fastapi.responses import Response
 
 from dockyard.accounts import service as accounts
 from dockyard.auth.access import namespace_access
-from dockyard.auth.permissions import AccessLevel
 from dockyard.errors import DockyardError
+from dockyard.rules.permissions import AccessLevel
 from dockyard.ui.queries import visible_namespaces, visible_repositories
 from dockyard.ui.render import (
     FORBIDDEN,

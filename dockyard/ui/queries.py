@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dockyard.accounts.models import Account, OrgMember
 from dockyard.accounts.principal import Principal
 from dockyard.auth.access import namespace_access
-from dockyard.auth.permissions import AccessLevel
 from dockyard.repos.content import tag_counts
 from dockyard.repos.models import Manifest, Repository, Tag
 from dockyard.repos.service import list_repositories
+from dockyard.rules.permissions import AccessLevel
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ from fastapi.responses import Response
 from dockyard.accounts import service as accounts
 from dockyard.accounts.models import Account
 from dockyard.auth.access import repository_access
-from dockyard.auth.permissions import AccessLevel
 from dockyard.errors import DockyardError
 from dockyard.repos import content
 from dockyard.repos import service as repos_service
 from dockyard.repos.models import Repository
+from dockyard.rules.permissions import AccessLevel
 from dockyard.ui.queries import creatable_namespaces, repository_tags
 from dockyard.ui.render import (
     FORBIDDEN,

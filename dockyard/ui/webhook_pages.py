@@ -15,10 +15,10 @@ from fastapi.responses import Response
 from dockyard.accounts.service import get_account
 from dockyard.accounts.sessions import set_flash, take_flash
 from dockyard.auth.access import namespace_access
-from dockyard.auth.permissions import AccessLevel
 from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.types import EVENT_TYPES, REPO_EVENT_ALIASES, EventType, Scope
+from dockyard.rules.permissions import AccessLevel
 from dockyard.ui.queries import account_names
 from dockyard.ui.render import (
     FORBIDDEN,

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dockyard.accounts.models import Account
 from dockyard.accounts.principal import Principal
 from dockyard.auth.access import namespace_access, repository_access
-from dockyard.auth.permissions import AccessLevel
 from dockyard.events.types import EVENT_TYPES, EventType, Scope
 from dockyard.repos.models import Repository
+from dockyard.rules.permissions import AccessLevel
 from dockyard.webhooks.models import Subscription
 
 _SUBS: Table = Subscription.__table__  # type: ignore[assignment]

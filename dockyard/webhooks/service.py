@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dockyard.accounts.models import Account
 from dockyard.accounts.principal import Principal
 from dockyard.auth.access import namespace_access, repository_access
-from dockyard.auth.permissions import AccessLevel
 from dockyard.clock import rfc3339, utcnow
 from dockyard.config import Settings
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.types import EVENT_TYPES, REPO_EVENT_ALIASES, EventType, Scope
 from dockyard.repos.service import get_repository
+from dockyard.rules.permissions import AccessLevel
 from dockyard.webhooks.models import Subscription
 from dockyard.webhooks.signing import generate_secret
 from dockyard.webhooks.transport import validate_endpoint, validate_tls_cert

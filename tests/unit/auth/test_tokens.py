@@ -10,7 +10,6 @@ import jwt
 import pytest
 
 from dockyard.accounts.principal import Principal
-from dockyard.auth.permissions import AccessLevel, level_cap
 from dockyard.auth.tokens import (
     KEY_FILE,
     InvalidToken,
@@ -22,6 +21,7 @@ from dockyard.auth.tokens import (
     scopes_from_claims,
     verify_token,
 )
+from dockyard.rules.permissions import AccessLevel, level_cap
 
 
 @pytest.mark.parametrize(
