@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from fastapi import Query, Response
+from sqlalchemy import ColumnElement, Select, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.errors import DockyardError, ErrorCode
 
@@ -81,3 +83,44 @@ def set_page_headers(response: Response, page: Page[T], params: PageParams) -> N
         response.headers["X-Next-Page-Start"] = page.next_start
     if params.count:
         response.headers["X-Resource-Count"] = str(page.total)
+
+
+@dataclass(frozen=True)
+class Keyset(Generic[T]):
+    """How a list is ordered and how its page-start token reads.
+
+    `columns` are the list's order and must identify a record (unique together); `parse` turns a
+    `pageStart` token into their values (None: not a key of this list, start at the beginning);
+    `token` gives the token of a record, which the next page starts at.
+    """
+
+    columns: tuple[ColumnElement[Any], ...]
+    parse: Callable[[str], tuple[Any, ...] | None]
+    token: Callable[[T], str]
+
+
+async def keyset_page(
+    session: AsyncSession, stmt: Select[Any], keyset: Keyset[T], params: PageParams
+) -> Page[T]:
+    """One page of `stmt` in SQL: records from the start key on, one more to find the next start.
+
+    A deep page costs what the first page costs. A start key that no longer exists starts at the
+    first record after it, so a deleted start record is no error. The total is counted only when
+    asked for (`count=true`, eNZi).
+    """
+    query = stmt
+    values = keyset.parse(params.start) if params.start else None
+    if values is not None:
+        if len(keyset.columns) == 1:
+            query = query.where(keyset.columns[0] >= values[0])
+        else:
+            query = query.where(tuple_(*keyset.columns) >= tuple_(*values))
+    query = query.order_by(*keyset.columns).limit(params.size + 1)
+    result = await session.execute(query)
+    rows: list[T] = list(result.scalars() if len(stmt.column_descriptions) == 1 else result)
+    next_start = keyset.token(rows[params.size]) if len(rows) > params.size else ""
+    total = -1
+    if params.count:
+        counted = select(func.count()).select_from(stmt.order_by(None).subquery())
+        total = int(await session.scalar(counted) or 0)
+    return Page(rows[: params.size], next_start, total)

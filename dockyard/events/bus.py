@@ -1,20 +1,24 @@
 """`record`: append an event to the outbox inside the caller's transaction.
 
-The caller commits; an event exists exactly when the change it reports does. After the
-commit, in-process consumers are woken through `notify_committed` so they need not wait for
-their next poll.
+The caller's unit of work commits; an event exists exactly when the change it reports does.
+Recording marks the session; after a commit of a marked session, in-process consumers are
+woken (`notify_committed`) so they need not wait for their next poll. Nobody wakes by hand.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from dockyard.events.models import OutboxEvent
 from dockyard.events.types import Event
 
 _listeners: list[asyncio.Event] = []
+# Session.info key: this transaction recorded events (consumers are woken after its commit).
+_RECORDED = "dockyard.events.recorded"
 
 
 def record(session: AsyncSession, event: Event) -> OutboxEvent:
@@ -27,7 +31,13 @@ def record(session: AsyncSession, event: Event) -> OutboxEvent:
         created_at=event.created_at,
     )
     session.add(row)
+    mark_recorded(session)
     return row
+
+
+def mark_recorded(session: AsyncSession) -> None:
+    """Wake the consumers after this session's next commit (for rows written without `record`)."""
+    session.info[_RECORDED] = True
 
 
 def subscribe_wakeups() -> asyncio.Event:
@@ -40,3 +50,14 @@ def subscribe_wakeups() -> asyncio.Event:
 def notify_committed() -> None:
     for waker in _listeners:
         waker.set()
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _wake_after_commit(session: Session) -> None:
+    if session.info.pop(_RECORDED, False):
+        notify_committed()
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _forget_after_rollback(session: Session, previous_transaction: object) -> None:
+    session.info.pop(_RECORDED, None)
