@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from dockyard.kit.cache import ExpiringCache
+
 _hasher = PasswordHasher(time_cost=5, memory_cost=7 * 1024, parallelism=1)
-_CACHE_SECONDS = 60.0
-_CACHE_MAX = 4096
-_verified: dict[str, tuple[float, str]] = {}
+# sha256(hash, secret) -> the hash it was verified against; the least recently used leave
+# first when full.
+_verified: ExpiringCache[str, str] = ExpiringCache(maxsize=4096, ttl=60.0)
 
 
 def hash_password(password: str) -> str:
@@ -36,8 +37,7 @@ def _cache_key(password_hash: str, password: str) -> str:
 
 
 def _cached(key: str, password_hash: str) -> bool:
-    hit = _verified.get(key)
-    return hit is not None and hit[0] > time.monotonic() and hit[1] == password_hash
+    return _verified.get(key) == password_hash
 
 
 def verify_password(password_hash: str, password: str) -> bool:
@@ -48,9 +48,7 @@ def verify_password(password_hash: str, password: str) -> bool:
         _hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
-    if len(_verified) >= _CACHE_MAX:
-        _verified.clear()
-    _verified[key] = (time.monotonic() + _CACHE_SECONDS, password_hash)
+    _verified.put(key, password_hash)
     return True
 
 

@@ -3,68 +3,42 @@
 Counted per process in memory (a password-guessing client hits the same worker through its
 keep-alive connection; with several workers the limit is per worker, still bounded). While
 blocked, even a correct password is refused: otherwise guessing would simply continue.
-No HTTP here.
+The counting is `dockyard.kit.ratelimit`'s. No HTTP here.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
-
-@dataclass
-class _Entry:
-    failures: list[float] = field(default_factory=list)
-    blocked_until: float = 0.0
+from dockyard.kit.ratelimit import RateLimit
 
 
 class LoginRateLimiter:
+    """`max_failures` failures within `window_seconds` (a moving window) block the pair for
+    `block_seconds`; a success forgets its failures."""
+
     def __init__(
         self,
         max_failures: int = 10,
-        window_seconds: float = 300.0,
-        block_seconds: float = 300.0,
-        clock: Callable[[], float] = time.monotonic,
+        window_seconds: int = 300,
+        block_seconds: int = 300,
         max_entries: int = 65536,
     ) -> None:
-        self.max_failures = max_failures
-        self.window = window_seconds
-        self.block = block_seconds
-        self._clock = clock
-        self._max_entries = max_entries
-        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._failures = RateLimit(max_failures, window_seconds, max_keys=max_entries)
+        # A block is one hit of a limit of one per block_seconds, counted from that hit.
+        self._blocks = RateLimit(1, block_seconds, window="fixed", max_keys=max_entries)
 
     def retry_after(self, name: str, address: str) -> float | None:
         """Seconds until the pair may try again, or None when it is not blocked."""
-        entry = self._entries.get((name, address))
-        if entry is None:
-            return None
-        remaining = entry.blocked_until - self._clock()
-        return remaining if remaining > 0 else None
+        return self._blocks.retry_after(name, address)
 
     def failed(self, name: str, address: str) -> None:
-        now = self._clock()
-        if len(self._entries) >= self._max_entries:
-            self._prune(now)
-        entry = self._entries.setdefault((name, address), _Entry())
-        entry.failures = [t for t in entry.failures if now - t < self.window]
-        entry.failures.append(now)
-        if len(entry.failures) >= self.max_failures:
-            entry.blocked_until = now + self.block
-            entry.failures.clear()
+        self._failures.hit(name, address)
+        if self._failures.retry_after(name, address) is not None:
+            self._failures.clear(name, address)
+            self._blocks.hit(name, address)
 
     def succeeded(self, name: str, address: str) -> None:
-        self._entries.pop((name, address), None)
+        self._failures.clear(name, address)
 
-    def _prune(self, now: float) -> None:
-        stale = [
-            key
-            for key, entry in self._entries.items()
-            if entry.blocked_until <= now and all(now - t >= self.window for t in entry.failures)
-        ]
-        for key in stale:
-            del self._entries[key]
-        if len(self._entries) >= self._max_entries:
-            # Under a flood of distinct pairs, forget everything rather than grow without bound.
-            self._entries.clear()
+    def __len__(self) -> int:
+        """How many pairs are remembered (for tests of the memory bound)."""
+        return len(self._failures) + len(self._blocks)

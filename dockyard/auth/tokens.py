@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -21,13 +20,14 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from dockyard.kit.cache import ExpiringCache
+from dockyard.kit.secretfile import read_or_create
 from dockyard.rules.permissions import AccessLevel
 
 KEY_FILE = "registry-token-key.pem"
 ALGORITHM = "ES256"
 ISSUER = "dockyard"
 TOKEN_TTL_SECONDS = 300
-REPOSITORY_ACTIONS = ("pull", "push", "delete")
 # The name under which Principal.scopes carries a token's `registry:catalog` grant (a
 # repository name never holds a colon, so it cannot collide).
 CATALOG_SCOPE = "registry:catalog"
@@ -55,27 +55,18 @@ def _kid(key: ec.EllipticCurvePrivateKey) -> str:
 
 
 def load_or_create_key(data_dir: Path) -> SigningKey:
-    """Read the key, creating it on first start. Several workers may race: O_EXCL decides."""
+    """Read the key, creating it on first start (several workers may race: one file wins)."""
     path = data_dir / KEY_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        private = ec.generate_private_key(ec.SECP256R1())
-        pem = private.private_bytes(
+
+    def generate() -> bytes:
+        return ec.generate_private_key(ec.SECP256R1()).private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        tmp = data_dir / f".{KEY_FILE}.{secrets.token_hex(6)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-        try:
-            os.link(tmp, path)  # fails if another process won the race; theirs is kept
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink(missing_ok=True)
-    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+
+    pem = read_or_create(path, generate)
+    loaded = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(loaded, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{path} does not hold an EC private key")
     return SigningKey(loaded, _kid(loaded))
@@ -148,8 +139,10 @@ def issue_token(
 # send the same token on every request for its whole (short) lifetime; an ES256 verification
 # costs more than the rest of a manifest GET. Only successes are cached, and only until `exp`
 # (stricter than the verification's leeway), so expiry is honoured exactly as before.
-_VERIFIED_MAX = 4096
-_verified: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
+# Entries also leave after TOKEN_TTL_SECONDS; the least recently used go first when full.
+_verified: ExpiringCache[tuple[str, str, str], tuple[float, dict[str, Any]]] = ExpiringCache(
+    maxsize=4096, ttl=TOKEN_TTL_SECONDS, timer=time.time
+)
 
 
 def verify_token(key: SigningKey, token: str, *, service: str) -> dict[str, Any]:
@@ -158,13 +151,11 @@ def verify_token(key: SigningKey, token: str, *, service: str) -> dict[str, Any]
     if hit is not None:
         if time.time() < hit[0]:
             return hit[1]
-        _verified.pop(cache_key, None)
+        _verified.discard(cache_key)
     claims = _verify_uncached(key, token, service=service)
-    if len(_verified) >= _VERIFIED_MAX:
-        _verified.clear()
     exp = claims.get("exp")
     if isinstance(exp, int | float):
-        _verified[cache_key] = (float(exp), claims)
+        _verified.put(cache_key, (float(exp), claims))
     return claims
 
 

@@ -11,7 +11,6 @@ No page rendering here.
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from dockyard.accounts.principal import Principal
 from dockyard.accounts.sessions import session_account
 from dockyard.config import Settings
+from dockyard.kit.secretfile import read_or_create
 from dockyard.services import Services
 
 COOKIE_NAME = "dockyard_session"
@@ -43,22 +43,9 @@ def load_secret_key(settings: Settings) -> str:
     if settings.secret_key:
         return settings.secret_key
     path = Path(settings.data_dir) / "secret_key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # O_EXCL: several worker processes may start at once; exactly one writes the key.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(50):
-            key = path.read_text().strip()
-            if key:
-                return key
-            import time
-
-            time.sleep(0.02)  # the writer has created the file but not yet written it
-        raise RuntimeError(f"{path} is empty; delete it to generate a new key") from None
-    key = secrets.token_urlsafe(48)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key)
+    key = read_or_create(path, lambda: secrets.token_urlsafe(48).encode()).decode().strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty; delete it to generate a new key")
     return key
 
 

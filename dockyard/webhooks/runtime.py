@@ -5,23 +5,24 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import deque
 
 from dockyard.config import Settings
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.samples import sample_payload
+from dockyard.kit.ratelimit import RateLimit
 from dockyard.webhooks.delivery import AttemptResult, attempt
+from dockyard.webhooks.outbound import encode_body, make_transport
 from dockyard.webhooks.service import ResolvedType
 from dockyard.webhooks.signing import headers_for
 from dockyard.webhooks.transport import Transport, check_endpoint_allowed
-from dockyard.webhooks.worker import encode_body, make_transport
 
 
 class WebhookRuntime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._transport: Transport | None = None
-        self._calls: dict[str, deque[float]] = {}
+        # Per account, over the last minute (a moving window).
+        self._test_limit = RateLimit(settings.webhook_test_rate_per_minute, 60)
 
     @property
     def transport(self) -> Transport:
@@ -30,19 +31,14 @@ class WebhookRuntime:
         return self._transport
 
     def check_rate(self, account_id: str) -> None:
-        limit = self.settings.webhook_test_rate_per_minute
-        now = time.monotonic()
-        calls = self._calls.setdefault(account_id, deque())
-        while calls and now - calls[0] > 60:
-            calls.popleft()
-        if len(calls) >= limit:
-            retry = max(1, int(60 - (now - calls[0])) + 1)
+        limit = self._test_limit
+        if not limit.hit(account_id):
+            retry = int(limit.retry_after(account_id) or 0) + 1
             raise DockyardError(
                 ErrorCode.RATE_LIMITED,
-                f"At most {limit} webhook tests per minute; try again in {retry} s.",
+                f"At most {limit.amount} webhook tests per minute; try again in {retry} s.",
                 headers={"Retry-After": str(retry)},
             )
-        calls.append(now)
 
     async def send_test(
         self, rtype: ResolvedType, endpoint: str, tls_cert: str, skip_tls_verification: bool
