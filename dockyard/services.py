@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from dockyard.clock import Clock, SystemClock
 from dockyard.config import Settings
 from dockyard.db.engine import create_engine, create_sessionmaker
 from dockyard.storage.base import BlobStore
@@ -21,7 +20,6 @@ class Services:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     storage: BlobStore
-    clock: Clock = field(default_factory=SystemClock)
 
     @property
     def registry_host(self) -> str:

@@ -47,49 +47,37 @@ class EventTypeInfo:
     type: EventType
     scope: Scope
     label: str  # what the web UI shows in the drop-down, as in MSR's table
-    in_web_ui: bool  # MSR offers namespace and global events through the API only
 
 
 EVENT_TYPES: dict[EventType, EventTypeInfo] = {
     info.type: info
     for info in (
-        EventTypeInfo(EventType.TAG_PUSH, Scope.REPOSITORY, "Tag pushed to repository", True),
-        EventTypeInfo(EventType.TAG_PULL, Scope.REPOSITORY, "Tag pulled from repository", True),
-        EventTypeInfo(EventType.TAG_DELETE, Scope.REPOSITORY, "Tag deleted from repository", True),
+        EventTypeInfo(EventType.TAG_PUSH, Scope.REPOSITORY, "Tag pushed to repository"),
+        EventTypeInfo(EventType.TAG_PULL, Scope.REPOSITORY, "Tag pulled from repository"),
+        EventTypeInfo(EventType.TAG_DELETE, Scope.REPOSITORY, "Tag deleted from repository"),
+        EventTypeInfo(EventType.MANIFEST_PUSH, Scope.REPOSITORY, "Manifest pushed to repository"),
+        EventTypeInfo(EventType.MANIFEST_PULL, Scope.REPOSITORY, "Manifest pulled from repository"),
         EventTypeInfo(
-            EventType.MANIFEST_PUSH, Scope.REPOSITORY, "Manifest pushed to repository", True
+            EventType.MANIFEST_DELETE, Scope.REPOSITORY, "Manifest deleted from repository"
         ),
-        EventTypeInfo(
-            EventType.MANIFEST_PULL, Scope.REPOSITORY, "Manifest pulled from repository", True
-        ),
-        EventTypeInfo(
-            EventType.MANIFEST_DELETE, Scope.REPOSITORY, "Manifest deleted from repository", True
-        ),
-        EventTypeInfo(EventType.SCAN_COMPLETED, Scope.REPOSITORY, "Security scan completed", True),
-        EventTypeInfo(EventType.SCAN_FAILED, Scope.REPOSITORY, "Security scan failed", True),
-        EventTypeInfo(
-            EventType.PROMOTION, Scope.REPOSITORY, "Image promoted from repository", True
-        ),
-        EventTypeInfo(
-            EventType.PUSH_MIRRORING, Scope.REPOSITORY, "Image mirrored from repository", True
-        ),
+        EventTypeInfo(EventType.SCAN_COMPLETED, Scope.REPOSITORY, "Security scan completed"),
+        EventTypeInfo(EventType.SCAN_FAILED, Scope.REPOSITORY, "Security scan failed"),
+        EventTypeInfo(EventType.PROMOTION, Scope.REPOSITORY, "Image promoted from repository"),
+        EventTypeInfo(EventType.PUSH_MIRRORING, Scope.REPOSITORY, "Image mirrored from repository"),
         EventTypeInfo(
             EventType.POLL_MIRRORING,
             Scope.REPOSITORY,
             "Image mirrored from remote repository",
-            True,
         ),
         EventTypeInfo(
             EventType.REPO_EVENT,
             Scope.NAMESPACE,
             "Repository created, updated, or deleted",
-            False,
         ),
         EventTypeInfo(
             EventType.SCANNER_UPDATE_COMPLETED,
             Scope.GLOBAL,
             "Security scanner update complete",
-            False,
         ),
     )
 }

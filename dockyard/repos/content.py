@@ -173,15 +173,6 @@ async def get_manifest(
     return manifest
 
 
-async def manifest_by_tag(session: AsyncSession, repository_id: str, tag: str) -> Manifest | None:
-    manifest: Manifest | None = await session.scalar(
-        select(Manifest)
-        .join(Tag, (Tag.repository_id == Manifest.repository_id) & (Tag.digest == Manifest.digest))
-        .where(Tag.repository_id == repository_id, Tag.name == tag)
-    )
-    return manifest
-
-
 async def _get_tag(session: AsyncSession, repository_id: str, tag: str) -> Tag | None:
     row: Tag | None = await session.scalar(
         select(Tag).where(Tag.repository_id == repository_id, Tag.name == tag)

@@ -38,11 +38,13 @@ _WIRE = {
 
 @dataclass(frozen=True)
 class AccessFacts:
-    """Everything the rules need to know about one principal and one namespace/repository."""
+    """Everything the rules need to know about one principal and one namespace/repository.
+
+    There is no "is the account active" fact: a deactivated account never becomes a principal
+    (signing in, API tokens and web sessions all refuse it)."""
 
     authenticated: bool = False
     is_registry_admin: bool = False
-    is_active: bool = True
     owns_namespace: bool = False  # the user's own namespace
     is_org_owner: bool = False  # org member with isAdmin
     is_org_member: bool = False
@@ -52,8 +54,6 @@ class AccessFacts:
 
 def resolve_repository_access(facts: AccessFacts) -> AccessLevel:
     """The highest level any rule grants (MSR: grants are additive, the highest wins)."""
-    if facts.authenticated and not facts.is_active:
-        return AccessLevel.NONE
     if facts.is_registry_admin or facts.owns_namespace or facts.is_org_owner:
         return AccessLevel.ADMIN
     level = max(facts.team_levels, default=AccessLevel.NONE)
@@ -65,8 +65,6 @@ def resolve_repository_access(facts: AccessFacts) -> AccessLevel:
 def resolve_namespace_access(facts: AccessFacts) -> AccessLevel:
     """Access to a namespace as a whole: creating repositories needs ADMIN here
     (owner, org owner, a team with namespace admin, or a registry admin)."""
-    if facts.authenticated and not facts.is_active:
-        return AccessLevel.NONE
     if facts.is_registry_admin or facts.owns_namespace or facts.is_org_owner:
         return AccessLevel.ADMIN
     return AccessLevel(max(facts.team_levels, default=AccessLevel.NONE))
