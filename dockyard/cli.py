@@ -110,7 +110,9 @@ def _prepare(settings: Settings) -> None:
         services = build_services(settings)
         try:
             async with services.session() as session:
-                return await ensure_admin(session, settings.admin_password or None)
+                generated = await ensure_admin(session, settings.admin_password or None)
+                await session.commit()
+                return generated
         finally:
             await services.close()
 

@@ -86,6 +86,8 @@ async def verify_login(
         raise LoginBlocked(int(wait) + 1)
     async with services.session() as session:
         principal = await authenticate(session, name, secret)
+        if session.dirty:  # a token's lastUsed moved on (at most once a minute)
+            await session.commit()
     if principal is None:
         limiter.failed(name, address)
         return None
