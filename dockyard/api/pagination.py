@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from fastapi import Query, Response
 from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from dockyard.errors import DockyardError, ErrorCode
 
@@ -94,13 +95,16 @@ class Keyset(Generic[T]):
     `token` gives the token of a record, which the next page starts at.
     """
 
-    columns: tuple[ColumnElement[Any], ...]
+    columns: tuple[ColumnElement[Any] | InstrumentedAttribute[Any], ...]
     parse: Callable[[str], tuple[Any, ...] | None]
     token: Callable[[T], str]
 
 
 async def keyset_page(
-    session: AsyncSession, stmt: Select[Any], keyset: Keyset[T], params: PageParams
+    session: AsyncSession,
+    stmt: Select[*tuple[Any, ...]],
+    keyset: Keyset[T],
+    params: PageParams,
 ) -> Page[T]:
     """One page of `stmt` in SQL: records from the start key on, one more to find the next start.
 
@@ -117,7 +121,9 @@ async def keyset_page(
             query = query.where(tuple_(*keyset.columns) >= tuple_(*values))
     query = query.order_by(*keyset.columns).limit(params.size + 1)
     result = await session.execute(query)
-    rows: list[T] = list(result.scalars() if len(stmt.column_descriptions) == 1 else result)
+    # One entity: the entities; several columns: the rows (the keyset token reads them).
+    found = result.scalars() if len(stmt.column_descriptions) == 1 else result
+    rows = cast("list[T]", list(found))
     next_start = keyset.token(rows[params.size]) if len(rows) > params.size else ""
     total = -1
     if params.count:
