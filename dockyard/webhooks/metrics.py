@@ -9,7 +9,6 @@ time, so they are right whichever process runs the workers.
 from __future__ import annotations
 
 import os
-from bisect import bisect_left
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -72,23 +71,15 @@ OUTBOX_BACKLOG = Gauge(
 
 
 def observe_many(histogram: Histogram, values: list[float]) -> None:
-    """Histogram.observe for a batch: one update per bucket, not per value.
+    """Histogram.observe for each value of a batch, through prometheus_client's public API.
 
-    In multiprocess mode every observation is an mmap write (sum and bucket); the recorder
-    observes thousands per second, so it counts per bucket first. Same result as observing
-    each value (a value lands in the first bucket whose upper bound it does not exceed).
+    There is no public bulk observation; counting per bucket through the histogram's private
+    fields was about 50 times cheaper in multiprocess mode (about 5 µs an observation, one
+    mmap write each for the sum and the bucket), which is some 3% of the delivery process at
+    3,000 deliveries/s with two histograms.
     """
-    if not values:
-        return
-    bounds: list[float] = histogram._upper_bounds  # private: no public bulk API
-    counts = [0] * len(bounds)
     for value in values:
-        counts[bisect_left(bounds, value)] += 1
-    buckets = histogram._buckets
-    for i, n in enumerate(counts):
-        if n:
-            buckets[i].inc(n)
-    histogram._sum.inc(sum(values))
+        histogram.observe(value)
 
 
 def result_label(status: int | None, error_kind: str | None) -> str:

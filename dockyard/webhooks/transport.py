@@ -1,8 +1,9 @@
 """Outbound HTTP for webhooks: one pooled aiohttp session, per-webhook TLS, the SSRF policy.
 
-The SSRF check runs on the addresses the connector is about to connect to (after DNS
-resolution, IP literals included), so a DNS answer that changes after the subscription was
-created cannot reach a blocked network. Redirects are never followed. No database here.
+The SSRF check runs on the addresses the connector is about to connect to (a resolver that
+drops blocked addresses from each DNS answer; IP literals are checked as the request starts),
+so a DNS answer that changes after the subscription was created cannot reach a blocked network.
+Redirects are never followed. No database here.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ import socket
 import ssl
 import unicodedata
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import idna
-from aiohttp.abc import ResolveResult
+from aiohttp import DefaultResolver
+from aiohttp.abc import AbstractResolver, ResolveResult
+from cachetools import LRUCache
 
 from dockyard import __version__
 from dockyard.errors import DockyardError, ErrorCode
@@ -51,21 +55,49 @@ def is_blocked(address: str, networks: Sequence[Network]) -> bool:
     return any(ip.version == net.version and ip in net for net in networks)
 
 
-class _GuardedConnector(aiohttp.TCPConnector):
-    """A TCPConnector that drops resolved addresses in blocked networks."""
+class GuardedResolver(AbstractResolver):
+    """aiohttp's default resolver, with the addresses in blocked networks dropped from each
+    answer (the connector caches the filtered answer, so a cached one is filtered too)."""
 
-    def __init__(self, blocked: Sequence[Network], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, blocked: Sequence[Network], inner: AbstractResolver | None = None) -> None:
         self._blocked = list(blocked)
+        self._inner = inner if inner is not None else DefaultResolver()
 
-    async def _resolve_host(self, host: str, port: int, traces: Any = None) -> list[ResolveResult]:
-        hosts = await super()._resolve_host(host, port, traces)
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        hosts = await self._inner.resolve(host, port, family)
         if not self._blocked:
             return hosts
         allowed = [h for h in hosts if not is_blocked(h["host"], self._blocked)]
         if not allowed:
             raise BlockedAddressError(f"{host} resolves only to blocked addresses")
         return allowed
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def _literal_guard(blocked: Sequence[Network]) -> aiohttp.TraceConfig:
+    """The connector never asks the resolver about an IP literal: such a URL is checked
+    before the request starts."""
+
+    async def on_request_start(
+        _session: aiohttp.ClientSession,
+        _context: SimpleNamespace,
+        params: aiohttp.TraceRequestStartParams,
+    ) -> None:
+        host = params.url.host or ""
+        try:
+            ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return  # a name: the resolver checks what it resolves to
+        if is_blocked(host, blocked):
+            raise BlockedAddressError(f"{host} is a blocked address")
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_request_start)
+    return trace
 
 
 def _bad_endpoint(message: str, endpoint: str) -> DockyardError:
@@ -234,8 +266,9 @@ class Transport:
         total_timeout: float,
     ) -> None:
         self.blocked = parse_networks(blocked_networks)
-        self._connector = _GuardedConnector(
-            self.blocked,
+        self._resolver = GuardedResolver(self.blocked)
+        self._connector = aiohttp.TCPConnector(
+            resolver=self._resolver,
             limit=concurrency,
             limit_per_host=per_endpoint,
             ttl_dns_cache=10,
@@ -250,9 +283,11 @@ class Transport:
             headers={"User-Agent": USER_AGENT},
             auto_decompress=False,
             skip_auto_headers=("Accept-Encoding",),
+            trace_configs=[_literal_guard(self.blocked)] if self.blocked else None,
         )
         self._default_ssl = ssl.create_default_context()
-        self._contexts: dict[str, ssl.SSLContext] = {}
+        # One context per pinned PEM; the least recently used goes first when there are many.
+        self._contexts: LRUCache[str, ssl.SSLContext] = LRUCache(maxsize=1024)
 
     def ssl_for(self, tls_cert: str, skip_verification: bool) -> ssl.SSLContext | bool:
         if skip_verification:
@@ -267,10 +302,9 @@ class Transport:
             # host name is still checked against the endpoint.
             ctx = ssl.create_default_context(cadata=tls_cert)
             ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-            if len(self._contexts) > 1024:
-                self._contexts.clear()
             self._contexts[tls_cert] = ctx
         return ctx
 
     async def close(self) -> None:
         await self.session.close()
+        await self._resolver.close()  # the connector closes only a resolver it made itself
