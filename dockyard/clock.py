@@ -1,20 +1,10 @@
-"""Time: timezone-aware UTC everywhere, and an injectable clock for logic that schedules."""
+"""Time: timezone-aware UTC everywhere, and timestamps as MSR writes them. No I/O here."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Protocol
 
 GO_ZERO_TIME = "0001-01-01T00:00:00Z"
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 def utcnow() -> datetime:
