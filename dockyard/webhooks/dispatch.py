@@ -14,22 +14,36 @@ Hand-off: the caller may take new deliveries for itself (up to `lease_limit`, an
 ends) and come back with what sending needs (subscription, payload), so the first attempt costs
 no claim and no reload; if the caller dies before recording them, the lease ends and any worker
 claims them again.
+
+`Dispatcher` is the dispatch stage of the delivery engine: one batch per step, places for the
+hand-offs reserved in the send stage while the batch commits, their jobs built by the one job
+builder and started at once; the rest is left to the claim stage.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dockyard.clock import utcnow
+from dockyard.config import Settings
+from dockyard.events import bus
 from dockyard.events.models import OutboxEvent
+from dockyard.jobs.lease import new_token
+from dockyard.webhooks import metrics
 from dockyard.webhooks.authors import deactivate_lost
+from dockyard.webhooks.job import JobSource, build_jobs
 from dockyard.webhooks.models import Delivery, Subscription
+from dockyard.webhooks.send import Endpoint, Sender
+
+log = logging.getLogger(__name__)
 
 _OUTBOX: Table = OutboxEvent.__table__  # type: ignore[assignment]
 _DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
@@ -71,6 +85,31 @@ async def dispatch_batch(
     lease_limit: int | None = None,
     take: Callable[[Any], bool] | None = None,
 ) -> DispatchResult:
+    events = await _claim_events(session, now, limit)
+    if not events:
+        return DispatchResult(0, 0)
+    index, lost = await _subscribers(session, events)
+    rows: list[dict[str, Any]] = []
+    handoffs: list[Handoff] = []
+    leased_until = now + timedelta(seconds=lease_seconds)
+    for e, sub in _matches(events, index):
+        row = _delivery_row(e, sub.id, now)
+        if (
+            lease_token is not None
+            and (lease_limit is None or len(handoffs) < lease_limit)
+            and (take is None or take(sub))
+        ):
+            row["next_attempt_at"] = leased_until
+            row["lease_token"] = lease_token
+            handoffs.append(Handoff(row, sub, e.payload))
+        rows.append(row)
+    if rows:
+        await session.execute(insert(_DELIVERIES), rows)
+    return DispatchResult(len(events), len(rows), handoffs, len(lost))
+
+
+async def _claim_events(session: AsyncSession, now: datetime, limit: int) -> list[Any]:
+    """Mark up to `limit` undispatched events dispatched; returns them in seq order."""
     candidates = (
         select(_OUTBOX.c.seq)
         .where(_OUTBOX.c.dispatched_at.is_(None))
@@ -95,9 +134,14 @@ async def dispatch_batch(
             )
         )
     ).all()
-    if not claimed:
-        return DispatchResult(0, 0)
-    events = sorted(claimed, key=lambda row: row.seq)
+    return sorted(claimed, key=lambda row: row.seq)
+
+
+async def _subscribers(
+    session: AsyncSession, events: list[Any]
+) -> tuple[dict[tuple[str, str], list[Any]], dict[str, str]]:
+    """The active subscriptions for the batch's types and keys, by (type, key), whose author
+    may still subscribe; and those deactivated because the author may not ({id: reason})."""
     types = {e.type for e in events}
     keys = {""}
     for e in events:
@@ -131,9 +175,13 @@ async def dispatch_batch(
     for sub in subs:
         if sub.id not in lost:
             index.setdefault((sub.event_type, sub.key), []).append(sub)
-    rows: list[dict[str, Any]] = []
-    handoffs: list[Handoff] = []
-    leased_until = now + timedelta(seconds=lease_seconds)
+    return index, lost
+
+
+def _matches(
+    events: list[Any], index: dict[tuple[str, str], list[Any]]
+) -> Iterator[tuple[Any, Any]]:
+    """(event, subscription) for each delivery to make, in event order."""
     for e in events:
         kind = _event_kind(e.payload) if e.type == "REPO_EVENT" else None
         event_keys = {"", e.repository_key or "", e.namespace_key or ""}
@@ -141,30 +189,85 @@ async def dispatch_batch(
             for sub in index.get((e.type, key), ()):
                 if sub.repo_event_filter and sub.repo_event_filter != kind:
                     continue
-                row = {
-                    "id": str(uuid.uuid4()),
-                    "subscription_id": sub.id,
-                    "event_seq": e.seq,
-                    "event_id": e.id,
-                    "event_type": e.type,
-                    "event_created_at": e.created_at,
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "lease_token": None,
-                    "created_at": now,
-                    "updated_at": now,
-                    "last_error": "",
-                }
-                if (
-                    lease_token is not None
-                    and (lease_limit is None or len(handoffs) < lease_limit)
-                    and (take is None or take(sub))
-                ):
-                    row["next_attempt_at"] = leased_until
-                    row["lease_token"] = lease_token
-                    handoffs.append(Handoff(row, sub, e.payload))
-                rows.append(row)
-    if rows:
-        await session.execute(insert(_DELIVERIES), rows)
-    return DispatchResult(len(events), len(rows), handoffs, len(lost))
+                yield e, sub
+
+
+def _delivery_row(e: Any, subscription_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "subscription_id": subscription_id,
+        "event_seq": e.seq,
+        "event_id": e.id,
+        "event_type": e.type,
+        "event_created_at": e.created_at,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "lease_token": None,
+        "created_at": now,
+        "updated_at": now,
+        "last_error": "",
+    }
+
+
+def _source(handoff: Handoff) -> JobSource:
+    d = handoff.delivery
+    return JobSource(
+        delivery_id=d["id"],
+        attempts=0,
+        event_seq=d["event_seq"],
+        event_id=d["event_id"],
+        event_created_at=d["event_created_at"],
+        subscription_id=d["subscription_id"],
+        subscription=handoff.subscription,
+        payload=handoff.payload,
+    )
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        sender: Sender,
+    ) -> None:
+        self.lease_seconds = settings.webhook_lease_seconds
+        self.sessionmaker = sessionmaker
+        self.sender = sender
+        # Set after each commit that recorded events (in this process or, through the wake
+        # socket, in another).
+        self.wake = bus.subscribe_wakeups()
+
+    async def step(self) -> int:
+        """One batch of events; returns how many were dispatched."""
+        now = utcnow()
+        token = new_token()
+        reserved: list[Endpoint] = []
+
+        def take(sub: Any) -> bool:
+            """Hand a new delivery to this engine only while its endpoint has room."""
+            ep = self.sender.reserve(sub.id, sub.endpoint)
+            if ep is None:
+                return False
+            reserved.append(ep)
+            return True
+
+        try:
+            async with self.sessionmaker() as session:
+                result = await dispatch_batch(
+                    session, now, lease_token=token, lease_seconds=self.lease_seconds, take=take
+                )
+                await session.commit()
+        finally:
+            self.sender.release(reserved)
+        if result.events:
+            metrics.EVENTS_DISPATCHED.inc(result.events)
+        if result.deactivated:
+            log.warning(
+                "webhook.subscription.author_lost_access", extra={"count": result.deactivated}
+            )
+        if result.handoffs:
+            self.sender.start(build_jobs(token, map(_source, result.handoffs), now), now)
+        if result.deliveries > len(result.handoffs):
+            self.sender.claim_wake.set()
+        return result.events

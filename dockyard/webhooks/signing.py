@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from datetime import datetime
 from functools import lru_cache
 
 SECRET_PREFIX = "whsec_"
@@ -23,6 +24,16 @@ def generate_secret() -> str:
 def _key(secret: str) -> bytes:
     raw = secret.removeprefix(SECRET_PREFIX)
     return base64.b64decode(raw + "=" * (-len(raw) % 4))
+
+
+def secrets_in_use(
+    secret: str, previous: str | None, previous_expires: datetime | None, now: datetime
+) -> list[str]:
+    """The secrets a message is signed with: the current one, and the previous one while its
+    overlap after a rotation lasts."""
+    if previous and previous_expires is not None and previous_expires > now:
+        return [secret, previous]
+    return [secret]
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:

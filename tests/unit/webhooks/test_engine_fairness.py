@@ -16,10 +16,11 @@ from dockyard.clock import utcnow
 from dockyard.config import Settings
 from dockyard.db.engine import create_engine, create_sessionmaker
 from dockyard.db.migrate import upgrade
-from dockyard.webhooks import worker
+from dockyard.webhooks import send
 from dockyard.webhooks.delivery import AttemptResult
+from dockyard.webhooks.job import Job
 from dockyard.webhooks.models import Delivery, Subscription
-from dockyard.webhooks.worker import DeliveryEngine, Job
+from dockyard.webhooks.worker import DeliveryEngine
 
 _DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
 
@@ -61,34 +62,34 @@ async def _fairness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             await release.wait()  # accepts, never answers (until the test lets go)
         return AttemptResult(200, None, "", 1.0, "ok")
 
-    monkeypatch.setattr(worker, "attempt", fake_attempt)
+    monkeypatch.setattr(send, "attempt", fake_attempt)
     engine = DeliveryEngine(_settings(tmp_path), None, None)  # type: ignore[arg-type]
-    engine._start([_job(i, HANG) for i in range(300)], utcnow())
+    engine.sender.start([_job(i, HANG) for i in range(300)], utcnow())
     await asyncio.sleep(0)
     # Its 8 slots sending, its backlog (16 here) waiting for one; only the sending count
     # against the 16 places. The rest is handed back, not attempted.
-    assert engine.backlog == 16 and engine.endpoint_capacity == 24
-    assert sent.count(HANG) == 8 and engine.inflight == 8
-    assert len(engine._held) == 24 and len(engine._handed_back) == 276
+    assert engine.sender.backlog == 16 and engine.sender.endpoint_capacity == 24
+    assert sent.count(HANG) == 8 and engine.sender.inflight == 8
+    assert len(engine.sender.held) == 24 and len(engine.recorder.handed_back) == 276
     # The general claim leaves this endpoint's subscriptions alone; it is full, so it gets no
     # refill either.
-    skipped, refills = engine._plan_claim()
+    skipped, refills = engine.sender.plan_claim()
     assert len(skipped) == 300 and refills == []
 
     # A healthy endpoint is sent at once, not behind the hanging one.
-    assert engine._start([_job(0, CALM)], utcnow()) == 1
+    assert engine.sender.start([_job(0, CALM)], utcnow()) == 1
     await asyncio.sleep(0.01)
-    assert CALM in sent and engine.inflight == 8
-    assert {job.endpoint for job, _r, _at in engine._results} == {CALM}
+    assert CALM in sent and engine.sender.inflight == 8
+    assert {job.endpoint for job, _r, _at in engine.recorder.results} == {CALM}
 
     # When the hanging endpoint answers, its waiting deliveries take the freed slots, and
     # once half its backlog is free, the claim refills it (it has more due).
     release.set()
     for _ in range(50):
         await asyncio.sleep(0)
-    assert sent.count(HANG) == 24 and engine.inflight == 0 and not engine._held
-    assert engine.deliveries_wake.is_set()
-    assert engine._plan_claim() == ([], [])
+    assert sent.count(HANG) == 24 and engine.sender.inflight == 0 and not engine.sender.held
+    assert engine.sender.claim_wake.is_set()
+    assert engine.sender.plan_claim() == ([], [])
 
 
 def test_a_hanging_endpoint_holds_only_its_share(
@@ -108,16 +109,16 @@ async def _global_places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         await release.wait()
         return AttemptResult(200, None, "", 1.0, "ok")
 
-    monkeypatch.setattr(worker, "attempt", fake_attempt)
+    monkeypatch.setattr(send, "attempt", fake_attempt)
     engine = DeliveryEngine(_settings(tmp_path), None, None)  # type: ignore[arg-type]
     jobs = [_job(0, f"http://e{i}.test/") for i in range(20)]
-    assert engine._start(jobs, utcnow()) == 20
+    assert engine.sender.start(jobs, utcnow()) == 20
     await asyncio.sleep(0)
-    assert len(sent) == 16 and engine.inflight == 16 and len(engine._held) == 20
+    assert len(sent) == 16 and engine.sender.inflight == 16 and len(engine.sender.held) == 20
     release.set()
     for _ in range(20):
         await asyncio.sleep(0)
-    assert len(sent) == 20 and engine.inflight == 0
+    assert len(sent) == 20 and engine.sender.inflight == 0
 
 
 def test_endpoints_waiting_for_a_global_place_get_one(
@@ -163,10 +164,10 @@ async def _leases(url: str, tmp_path: Path) -> None:
         engine = DeliveryEngine(_settings(tmp_path, webhook_lease_seconds=600), sessions, None)  # type: ignore[arg-type]
         held, back = _job(0, HANG), _job(1, HANG)
         held.delivery_id, back.delivery_id = "held", "back"
-        engine._held[held.delivery_id] = held
-        engine._handed_back.append(back)
-        await engine.renew_leases()
-        await engine.flush()
+        engine.sender.held[held.delivery_id] = held
+        engine.recorder.hand_back([back])
+        await engine.claimer.renew_leases()
+        await engine.recorder.flush()
         async with sessions() as session:
             rows = {r.id: r for r in (await session.execute(select(_DELIVERIES))).all()}
 
@@ -195,21 +196,21 @@ async def _refill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         await asyncio.Event().wait()
         raise AssertionError
 
-    monkeypatch.setattr(worker, "attempt", hang)
+    monkeypatch.setattr(send, "attempt", hang)
     engine = DeliveryEngine(_settings(tmp_path), None, None)  # type: ignore[arg-type]
-    engine._start([_job(i, HANG) for i in range(100)], utcnow())
+    engine.sender.start([_job(i, HANG) for i in range(100)], utcnow())
     await asyncio.sleep(0)
-    [ep] = engine._endpoints.values()
+    [ep] = engine.sender.endpoints.values()
     assert ep.more  # some were handed back: more is due
     # Half the backlog gone (sent elsewhere in this picture): a refill of exactly the free
     # places is planned, and the general claim still skips the endpoint's subscriptions.
     for _ in range(8):
-        engine._held.pop(ep.waiting.pop().delivery_id)
-    skipped, refills = engine._plan_claim()
+        engine.sender.held.pop(ep.waiting.pop().delivery_id)
+    skipped, refills = engine.sender.plan_claim()
     assert refills == [(ep, 8)] and len(skipped) == 100
-    for task in list(engine._tasks):
+    for task in list(engine.sender.tasks):
         task.cancel()
-    await asyncio.gather(*engine._tasks, return_exceptions=True)
+    await asyncio.gather(*engine.sender.tasks, return_exceptions=True)
 
 
 def test_a_busy_endpoint_is_refilled_by_its_own_claim(

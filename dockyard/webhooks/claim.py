@@ -1,0 +1,200 @@
+"""The claim stage: take due deliveries with a lease (`jobs.lease.claim`: FOR UPDATE SKIP
+LOCKED on PostgreSQL, so several delivery processes skip each other's rows), reload what sending
+them needs, and hand them to the send stage; renew the leases of what the engine holds.
+
+The general claim skips busy endpoints' subscriptions; each busy endpoint gets a claim of its
+own for the places it has free (the send stage's `plan_claim`). A retry is sent only while the
+subscription's author may still subscribe (`authors.deactivate_lost`, as at dispatch). No HTTP
+here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dockyard.clock import utcnow
+from dockyard.config import Settings
+from dockyard.events.models import OutboxEvent
+from dockyard.jobs.lease import claim
+from dockyard.webhooks.authors import deactivate_lost
+from dockyard.webhooks.job import Job, JobSource, build_jobs
+from dockyard.webhooks.models import Delivery, Subscription
+from dockyard.webhooks.send import CLAIM_BATCH, MAX_SKIPPED_SUBSCRIPTIONS, Endpoint, Sender
+
+log = logging.getLogger(__name__)
+
+_DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
+_SUBS: Table = Subscription.__table__  # type: ignore[assignment]
+
+_RETURNING = ("id", "subscription_id", "event_seq", "event_id", "event_created_at", "attempts")
+# What building a job and checking its author need (core rows: this runs for every batch).
+_SUB_COLUMNS = (
+    _SUBS.c.id,
+    _SUBS.c.inactive,
+    _SUBS.c.endpoint,
+    _SUBS.c.tls_cert,
+    _SUBS.c.skip_tls_verification,
+    _SUBS.c.secret,
+    _SUBS.c.previous_secret,
+    _SUBS.c.previous_secret_expires_at,
+    _SUBS.c.author_id,
+    _SUBS.c.event_type,
+    _SUBS.c.key,
+)
+
+# One claim statement: its filter, how many it may take, and the busy endpoint it refills.
+_Claim = tuple[ColumnElement[bool], int, Endpoint | None]
+
+
+class Claimer:
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        sender: Sender,
+    ) -> None:
+        self.lease_seconds = settings.webhook_lease_seconds
+        self.sessionmaker = sessionmaker
+        self.sender = sender
+        self.renewed_at = time.monotonic()
+
+    async def step(self) -> int:
+        """One claim round; returns how many deliveries it started (work found)."""
+        room = self.sender.free_places
+        if room <= 0:
+            await self.sender.wait_for_room()
+            return 1
+        now = utcnow()
+        jobs, full_general = await self._claim(self._plan(), room, now)
+        if not jobs:
+            return 0
+        # Only handed back: nothing to do until something frees (or the poll), not a busy loop.
+        taken = self.sender.start(jobs, now)
+        self.sender.note_more(full_general)
+        return taken
+
+    def _plan(self) -> list[_Claim]:
+        skipped, refills = self.sender.plan_claim()
+        pending = _DELIVERIES.c.status == "pending"
+        claims: list[_Claim] = []
+        for ep, free in refills:
+            subs = list(ep.subscriptions)[:MAX_SKIPPED_SUBSCRIPTIONS]
+            claims.append((and_(pending, _DELIVERIES.c.subscription_id.in_(subs)), free, ep))
+        general = pending
+        if skipped:
+            general = and_(pending, _DELIVERIES.c.subscription_id.not_in(skipped))
+        claims.append((general, CLAIM_BATCH, None))
+        return claims
+
+    async def _claim(
+        self, claims: list[_Claim], room: int, now: datetime
+    ) -> tuple[list[Job], list[Job]]:
+        """The jobs claimed, and those of a general claim that came back full."""
+        jobs: list[Job] = []
+        full_general: list[Job] = []
+        async with self.sessionmaker() as session:
+            for where, limit, target in claims:
+                limit = min(limit, room - len(jobs))
+                if limit <= 0:
+                    break
+                token, rows = await claim(
+                    session,
+                    _DELIVERIES,
+                    where=where,
+                    due_column="next_attempt_at",
+                    token_column="lease_token",
+                    now=now,
+                    lease_seconds=self.lease_seconds,
+                    limit=limit,
+                    returning=_RETURNING,
+                )
+                if target is not None:
+                    target.more = len(rows) >= limit
+                    target.checked_at = time.monotonic()
+                if rows:
+                    loaded = await load_jobs(session, token, rows, now)
+                    jobs += loaded
+                    if target is None and len(rows) >= limit:
+                        full_general = loaded
+            await session.commit()
+        return jobs, full_general
+
+    async def renew_leases(self) -> None:
+        """Push the lease of every held delivery forward: one waiting for its endpoint's slot
+        (or sending longer than a lease) is not claimed again by anyone meanwhile."""
+        self.renewed_at = time.monotonic()
+        held = self.sender.held
+        if not held:
+            return
+        until = utcnow() + timedelta(seconds=self.lease_seconds)
+        rows = [
+            {"b_id": job.delivery_id, "b_token": job.token, "b_next": until}
+            for job in held.values()
+        ]
+        try:
+            async with self.sessionmaker() as session:
+                await session.execute(
+                    update(_DELIVERIES)
+                    .where(
+                        _DELIVERIES.c.id == bindparam("b_id"),
+                        _DELIVERIES.c.lease_token == bindparam("b_token"),
+                    )
+                    .values(next_attempt_at=bindparam("b_next")),
+                    rows,
+                )
+                await session.commit()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("webhook.lease_renewal.failed", extra={"count": len(rows)})
+
+    @property
+    def renewal_due(self) -> bool:
+        return time.monotonic() - self.renewed_at >= self.lease_seconds / 3
+
+
+async def load_jobs(
+    session: AsyncSession, token: str, rows: Sequence[Any], now: datetime
+) -> list[Job]:
+    """Jobs for claimed delivery rows: their subscriptions and payloads read once per batch."""
+    sub_ids = {r.subscription_id for r in rows}
+    seqs = {r.event_seq for r in rows}
+    subs = {
+        s.id: s
+        for s in (await session.execute(select(*_SUB_COLUMNS).where(_SUBS.c.id.in_(sub_ids)))).all()
+    }
+    # A retry is sent only while the author may still subscribe (as at dispatch).
+    lost = await deactivate_lost(session, (s for s in subs.values() if not s.inactive))
+    if lost:
+        log.warning("webhook.subscription.author_lost_access", extra={"count": len(lost)})
+    payloads: dict[int, Any] = {
+        seq: payload
+        for seq, payload in (
+            await session.execute(
+                select(OutboxEvent.seq, OutboxEvent.payload).where(OutboxEvent.seq.in_(seqs))
+            )
+        ).all()
+    }
+    sources = (
+        JobSource(
+            delivery_id=r.id,
+            attempts=r.attempts,
+            event_seq=r.event_seq,
+            event_id=r.event_id,
+            event_created_at=r.event_created_at,
+            subscription_id=r.subscription_id,
+            subscription=subs.get(r.subscription_id),
+            payload=payloads.get(r.event_seq, {}),
+            skip_reason=lost.get(r.subscription_id, ""),
+        )
+        for r in rows
+    )
+    return build_jobs(token, sources, now)
