@@ -3,7 +3,9 @@ stores it (`write`: attempts, deliveries, subscription health and hand-backs, in
 transaction), with the buffer the send stage fills (`Recorder`).
 
 Results are recorded every 0.1 s or every 1,000 attempts: few, short write transactions leave
-the SQLite write lock free for pushes most of the time. No HTTP here.
+the SQLite write lock free for pushes most of the time. A delivery deleted while it was being
+sent (its subscription, repository or account deleted) gets no attempt row: the rest of the
+batch is recorded. No HTTP here.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.clock import utcnow
@@ -184,8 +187,13 @@ async def write(
     summary: Summary,
     handed_back: list[dict[str, Any]],
 ) -> None:
-    """Store a batch in one transaction."""
-    await _write_once(sessionmaker, summary, handed_back)
+    """Store a batch in one transaction. A delivery deleted after its existing ids were read
+    breaks the attempts' foreign key: the batch is written again once, filtered anew."""
+    try:
+        await _write_once(sessionmaker, summary, handed_back)
+    except IntegrityError:
+        log.warning("webhook.record.retried", extra={"count": len(summary.deliveries)})
+        await _write_once(sessionmaker, summary, handed_back)
 
 
 _BY_LEASE = (
@@ -209,6 +217,8 @@ async def _write_once(
                 handed_back,
             )
         if summary.deliveries:
+            # Updated first: on SQLite this takes the write lock, so no delete comes between
+            # reading which deliveries exist and inserting their attempts.
             await session.execute(
                 update(_DELIVERIES)
                 .where(*_BY_LEASE)
@@ -224,10 +234,27 @@ async def _write_once(
                 ),
                 summary.deliveries,
             )
-            if summary.attempts:
-                await session.execute(_ATTEMPTS.insert(), summary.attempts)
+            await _insert_attempts(session, summary.attempts)
             await _write_health(session, summary)
         await session.commit()
+
+
+async def _insert_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Attempt rows only for deliveries that still exist (a deleted subscription, repository
+    or account deletes its deliveries while they may be in flight)."""
+    if not rows:
+        return
+    existing = await _existing(session, {row["delivery_id"] for row in rows})
+    kept = [row for row in rows if row["delivery_id"] in existing]
+    if len(kept) < len(rows):
+        log.info("webhook.record.deleted_deliveries", extra={"count": len(rows) - len(kept)})
+    if kept:
+        await session.execute(_ATTEMPTS.insert(), kept)
+
+
+async def _existing(session: AsyncSession, ids: set[str]) -> set[str]:
+    found = await session.scalars(select(_DELIVERIES.c.id).where(_DELIVERIES.c.id.in_(ids)))
+    return set(found.all())
 
 
 async def _write_health(session: AsyncSession, summary: Summary) -> None:
