@@ -331,7 +331,14 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="dockyard-bench-"))
     rcv = Receiver()
     db = create_database(folder)
-    env = {"DOCKYARD_WEBHOOK_BLOCKED_NETWORKS": "", "DOCKYARD_LOG_LEVEL": "WARNING"}
+    # The per-key and per-user subscription caps would refuse the benchmark's own fan-out.
+    cap = str(args.subs + 100)
+    env = {
+        "DOCKYARD_WEBHOOK_BLOCKED_NETWORKS": "",
+        "DOCKYARD_LOG_LEVEL": "WARNING",
+        "DOCKYARD_WEBHOOK_MAX_PER_KEY": cap,
+        "DOCKYARD_WEBHOOK_MAX_PER_USER": str(2 * args.subs + 100),
+    }
     env.update(dict(e.split("=", 1) for e in args.env))
     srv = make_server(folder, db, env)
     srv.env["DOCKYARD_EXTERNAL_URL"] = f"http://{srv.host}"
