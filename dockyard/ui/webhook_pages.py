@@ -34,6 +34,7 @@ from dockyard.ui.repo_pages import RepoView, load_repo
 from dockyard.webhooks import history
 from dockyard.webhooks import service as webhooks
 from dockyard.webhooks.models import Subscription
+from dockyard.webhooks.schemas import RedeliverRequest, WebhookChanges, WebhookCreate
 
 router = APIRouter()
 
@@ -170,7 +171,10 @@ async def _create(page: Page, scope: Scoped) -> Response:
     async with page.services.session() as session:
         try:
             sub = await webhooks.create_subscription(
-                session, page.user, body, limits=webhooks.Limits.of(page.services.settings)
+                session,
+                page.user,
+                WebhookCreate.model_validate(body),
+                limits=webhooks.Limits.of(page.services.settings),
             )
         except DockyardError as exc:
             await session.rollback()
@@ -316,10 +320,7 @@ async def set_state(webhook_id: str, page: Page = Depends(page_context)) -> Resp
         try:
             was_inactive = (await webhooks.get_manageable(session, page.user, webhook_id)).inactive
             sub = await webhooks.apply_update(
-                session,
-                page.user,
-                {"id": webhook_id, "inactive": inactive},
-                allow_endpoint=False,
+                session, page.user, webhook_id, WebhookChanges(inactive=inactive)
             )
             if sub.inactive and not was_inactive:
                 # Say who did it and where: the list and the API show this reason.
@@ -446,9 +447,8 @@ async def redeliver_failed(webhook_id: str, page: Page = Depends(page_context)) 
     async with page.services.session() as session:
         sub = await _manageable(page, session, webhook_id)
         try:
-            count = await history.redeliver_bulk(
-                session, sub, {"since": f"{since}Z", "status": "failed"}
-            )
+            wanted = RedeliverRequest.model_validate({"since": f"{since}Z", "status": "failed"})
+            count = await history.redeliver_bulk(session, sub, wanted)
         except DockyardError:
             raise UiError(
                 400,

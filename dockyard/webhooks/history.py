@@ -17,24 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.clock import rfc3339, utcnow
 from dockyard.errors import DockyardError, ErrorCode
+from dockyard.webhooks.checks import status_filter
 from dockyard.webhooks.models import Delivery, DeliveryAttempt, Subscription
+from dockyard.webhooks.schemas import RedeliverRequest
 
-STATUSES = ("pending", "delivered", "failed")
 MAX_ATTEMPTS_SHOWN = 50
 # OFFSET is a signed 64-bit integer in SQLite and PostgreSQL.
 MAX_PAGE_START = 2**63 - 1
-
-
-def _status_filter(status: Any) -> str | None:
-    if status in (None, "", "any"):
-        return None
-    if status not in STATUSES:
-        raise DockyardError(
-            ErrorCode.INVALID_PARAMETERS,
-            f"status must be one of: {', '.join(STATUSES)}.",
-            detail={"field": "status", "value": str(status)[:50]},
-        )
-    return str(status)
 
 
 def attempt_wire(a: DeliveryAttempt) -> dict[str, Any]:
@@ -77,15 +66,20 @@ async def list_deliveries(
     status: Any,
     page_start: int,
     page_size: int,
+    count: bool = True,
 ) -> tuple[list[dict[str, Any]], int | None, int]:
-    """A page of deliveries, newest first; returns (page, next page start or None, total)."""
-    wanted = _status_filter(status)
+    """A page of deliveries, newest first, cut in SQL; returns (page, next page start or None,
+    total: -1 unless `count`). `pageStart` is an offset (documented in docs/webhooks.md, and the
+    UI's page numbers are offsets): an index keeps it cheap for the pages anyone reads."""
+    wanted = status_filter(status)
     if page_start > MAX_PAGE_START:
         page_start = MAX_PAGE_START  # beyond every row: an empty page, not a database overflow
     where = [Delivery.subscription_id == sub.id]
     if wanted:
         where.append(Delivery.status == wanted)
-    total = await session.scalar(select(func.count()).select_from(Delivery).where(*where)) or 0
+    total = -1
+    if count:
+        total = await session.scalar(select(func.count()).select_from(Delivery).where(*where)) or 0
     rows = (
         await session.scalars(
             select(Delivery)
@@ -147,31 +141,12 @@ async def redeliver_one(
     return d
 
 
-def parse_time(value: Any, field: str) -> datetime:
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            parsed = None
-        if parsed is not None and parsed.tzinfo is not None:
-            return parsed
-    raise DockyardError(
-        ErrorCode.INVALID_PARAMETERS,
-        f"{field} must be an RFC 3339 time with a zone, e.g. 2024-01-01T00:00:00Z.",
-        detail={"field": field},
-    )
-
-
 async def redeliver_bulk(
-    session: AsyncSession, sub: Subscription, body: Any, now: datetime | None = None
+    session: AsyncSession, sub: Subscription, form: RedeliverRequest, now: datetime | None = None
 ) -> int:
-    if not isinstance(body, dict):
-        raise DockyardError(ErrorCode.INVALID_JSON, "The body must be a JSON object.")
-    since = parse_time(body.get("since"), "since")
-    status = _status_filter(body.get("status", "failed")) or "failed"
     now = now or utcnow()
-    matches = Delivery.status == status
-    if status == "failed":
+    matches = Delivery.status == form.status
+    if form.status == "failed":
         # "Failed" also means still retrying after a failed attempt: waiting out a long retry
         # delay is what a user redelivering after fixing the receiver wants to skip. Deliveries
         # a worker holds right now (leased) are left alone.
@@ -188,7 +163,7 @@ async def redeliver_bulk(
         .where(
             Delivery.subscription_id == sub.id,
             matches,
-            Delivery.created_at >= since,
+            Delivery.created_at >= form.since,
         )
         .values(status="pending", next_attempt_at=now, lease_token=None, updated_at=now, attempts=0)
     )

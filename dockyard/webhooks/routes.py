@@ -1,41 +1,70 @@
 """HTTP routes of webhooks: MSR's /api/v0/webhooks API, dockyard's extensions (PATCH, secret
-rotation, delivery log, redelivery, JSON Schemas) and /metrics. Thin: parse, call the
-service, shape the answer."""
+rotation, delivery log, redelivery, JSON Schemas) and /metrics.
+
+Thin: parse the body with `webhooks.schemas`, call the service, shape the answer with the same
+module. The request's unit of work commits; no route commits or wakes anything by hand. Bodies
+are read as JSON whatever their content type (MSR scripts send `curl -d` without one), after
+the caller is authenticated; the OpenAPI document gets each body's model and example.
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel
 
 from dockyard.accounts.principal import Principal
+from dockyard.api.responses import errors
+from dockyard.api.uow import UnitOfWork
 from dockyard.auth.deps import metrics_access, require_principal, services_of
 from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.schemas import event_schema
 from dockyard.webhooks import history, metrics, service
+from dockyard.webhooks.checks import parse_json
 from dockyard.webhooks.delivery import failure_message
 from dockyard.webhooks.retry import ErrorKind
 from dockyard.webhooks.runtime import WebhookRuntime
-from dockyard.webhooks.transport import (
-    check_endpoint_allowed,
-    validate_endpoint,
-    validate_tls_cert,
+from dockyard.webhooks.schemas import (
+    DeliveryOut,
+    Redelivered,
+    RedeliverRequest,
+    TestDelivery,
+    Webhook,
+    WebhookCreate,
+    WebhookPatch,
+    WebhookTest,
+    WebhookUpdate,
+    WebhookWithSecret,
+    parse_body,
+    validated,
 )
+from dockyard.webhooks.transport import check_endpoint_allowed
 
-router = APIRouter()
-Caller = Depends(require_principal)
+M = TypeVar("M", bound=BaseModel)
+
+router = APIRouter(tags=["webhooks"])
+Caller = Annotated[Principal, Depends(require_principal)]
 
 
-async def _json(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        # RecursionError: nesting deeper than the interpreter's stack allows is bad input too.
-        raise DockyardError(ErrorCode.INVALID_JSON, detail={"problem": str(exc)[:200]}) from exc
+def _body(model: type[M]) -> Callable[[Request], Coroutine[Any, Any, M]]:
+    async def parse(request: Request) -> M:
+        return parse_body(await request.body(), model)
+
+    return parse
+
+
+def _body_doc(schema: dict[str, Any], example: Any) -> dict[str, Any]:
+    """The request body for the OpenAPI document (the body is parsed by `_body`, not FastAPI)."""
+    media = {"schema": schema, "example": example}
+    return {"requestBody": {"required": True, "content": {"application/json": media}}}
+
+
+def _model_doc(model: type[BaseModel]) -> dict[str, Any]:
+    examples = model.model_json_schema().get("examples") or [{}]
+    return _body_doc(model.model_json_schema(), examples[0])
 
 
 def _runtime(request: Request) -> WebhookRuntime:
@@ -43,47 +72,72 @@ def _runtime(request: Request) -> WebhookRuntime:
     return runtime
 
 
-def _wire_list(subs: Any) -> list[dict[str, Any]]:
-    return [service.subscription_wire(s) for s in subs]
+@router.post(
+    "/api/v0/webhooks",
+    status_code=201,
+    summary="Subscribe an endpoint to an event",
+    response_model=WebhookWithSecret,
+    responses=errors(400, 401, 403, 404, 413),
+    openapi_extra=_model_doc(WebhookCreate),
+)
+async def create_webhook(
+    request: Request,
+    principal: Caller,
+    form: Annotated[WebhookCreate, Depends(_body(WebhookCreate))],
+    session: UnitOfWork,
+) -> WebhookWithSecret:
+    limits = service.Limits.of(services_of(request).settings)
+    sub = await service.create_subscription(session, principal, form, limits=limits)
+    await check_endpoint_allowed(sub.endpoint, _runtime(request).transport.blocked)
+    return WebhookWithSecret.of(sub)
 
 
-@router.post("/api/v0/webhooks", status_code=201)
-async def create_webhook(request: Request, principal: Principal = Caller) -> JSONResponse:
-    body = await _json(request)
-    services = services_of(request)
-    async with services.session() as session:
-        limits = service.Limits.of(services.settings)
-        sub = await service.create_subscription(session, principal, body, limits=limits)
-        await check_endpoint_allowed(sub.endpoint, _runtime(request).transport.blocked)
-        await session.commit()
-    return JSONResponse(service.subscription_wire(sub, include_secret=True), status_code=201)
-
-
-@router.get("/api/v0/webhooks")
+@router.get(
+    "/api/v0/webhooks",
+    summary="Your subscriptions (a registry admin's: every one)",
+    response_model=list[Webhook],
+    responses=errors(400, 401),
+)
 async def list_webhooks(
-    request: Request, webhookType: str | None = None, principal: Principal = Caller
-) -> list[dict[str, Any]]:
-    async with services_of(request).session() as session:
-        return _wire_list(await service.list_visible(session, principal, webhookType))
+    principal: Caller,
+    session: UnitOfWork,
+    webhookType: Annotated[str | None, Query(description="An event type, or any.")] = None,
+) -> list[Webhook]:
+    return [Webhook.of(s) for s in await service.list_visible(session, principal, webhookType)]
 
 
-@router.get("/api/v0/webhooks/schemas/{event_type}")
+@router.get(
+    "/api/v0/webhooks/schemas/{event_type}",
+    summary="The JSON Schema of an event's payload",
+    responses=errors(400),
+)
 async def webhook_schema(event_type: str) -> dict[str, Any]:
     rtype = service.resolve_type(event_type)
     return event_schema(rtype.event_type)
 
 
-@router.post("/api/v0/webhooks/update")
-async def update_webhooks(request: Request, principal: Principal = Caller) -> list[dict[str, Any]]:
-    body = await _json(request)
-    items = body if isinstance(body, list) else [body]
-    async with services_of(request).session() as session:
-        updated = [
-            await service.apply_update(session, principal, item, allow_endpoint=False)
-            for item in items
-        ]
-        await session.commit()
-    return _wire_list(updated)
+_UPDATE_SCHEMA = WebhookUpdate.model_json_schema()
+
+
+@router.post(
+    "/api/v0/webhooks/update",
+    summary="Change subscriptions (MSR: one item or a list)",
+    response_model=list[Webhook],
+    responses=errors(400, 401, 403, 404, 413),
+    openapi_extra=_body_doc(
+        {"anyOf": [_UPDATE_SCHEMA, {"type": "array", "items": _UPDATE_SCHEMA}]},
+        _UPDATE_SCHEMA["examples"][0],
+    ),
+)
+async def update_webhooks(
+    request: Request, principal: Caller, session: UnitOfWork
+) -> list[Webhook]:
+    body = parse_json(await request.body())
+    items = [
+        validated(WebhookUpdate, item) for item in (body if isinstance(body, list) else [body])
+    ]
+    updated = [await service.apply_update(session, principal, item.id, item) for item in items]
+    return [Webhook.of(s) for s in updated]
 
 
 _TEST_KIND = {
@@ -94,23 +148,26 @@ _TEST_KIND = {
 }
 
 
-@router.post("/api/v0/webhooks/test")
-async def test_webhook(request: Request, principal: Principal = Caller) -> dict[str, Any]:
-    body = service.require_object(await _json(request))
-    if "type" not in body:
-        raise DockyardError(ErrorCode.INVALID_PARAMETERS, "type is required.")
-    rtype = service.resolve_type(body.get("type"))
-    endpoint = validate_endpoint(body.get("endpoint"))
-    tls_cert = validate_tls_cert(service.optional_str(body, "tlsCert"))
-    skip = service.optional_bool(body, "skipTLSVerification") or False
+@router.post(
+    "/api/v0/webhooks/test",
+    summary="Send a sample event once to an endpoint",
+    response_model=TestDelivery,
+    responses=errors(400, 401, 413, 429),
+    openapi_extra=_model_doc(WebhookTest),
+)
+async def test_webhook(
+    request: Request,
+    principal: Caller,
+    form: Annotated[WebhookTest, Depends(_body(WebhookTest))],
+) -> TestDelivery:
     runtime = _runtime(request)
     runtime.check_rate(principal.account_id)
-    result = await runtime.send_test(rtype, endpoint, tls_cert, skip)
-    answer = {
-        "statusCode": result.status,
-        "latencyMs": round(result.latency_ms, 1),
-        "response": result.excerpt,
-    }
+    result = await runtime.send_test(
+        form.resolved, form.endpoint, form.tlsCert, form.skipTLSVerification
+    )
+    answer = TestDelivery(
+        statusCode=result.status, latencyMs=round(result.latency_ms, 1), response=result.excerpt
+    )
     if result.ok:
         return answer
     if result.status is not None:
@@ -120,59 +177,75 @@ async def test_webhook(request: Request, principal: Principal = Caller) -> dict[
     raise DockyardError(
         ErrorCode.WEBHOOK_TEST_FAILED,
         failure_message(result),
-        detail={**answer, "kind": kind, "error": result.error},
+        detail={**answer.model_dump(), "kind": kind, "error": result.error},
     )
 
 
-@router.get("/api/v0/webhooks/{webhook_id}")
-async def get_webhook(
-    request: Request, webhook_id: str, principal: Principal = Caller
-) -> dict[str, Any]:
-    async with services_of(request).session() as session:
-        sub = await service.get_manageable(session, principal, webhook_id)
-        return service.subscription_wire(sub)
+@router.get(
+    "/api/v0/webhooks/{webhook_id}",
+    summary="A subscription",
+    response_model=Webhook,
+    responses=errors(401, 403, 404),
+)
+async def get_webhook(webhook_id: str, principal: Caller, session: UnitOfWork) -> Webhook:
+    return Webhook.of(await service.get_manageable(session, principal, webhook_id))
 
 
-@router.patch("/api/v0/webhooks/{webhook_id}")
+@router.patch(
+    "/api/v0/webhooks/{webhook_id}",
+    summary="Change a subscription, its endpoint included (dockyard)",
+    response_model=Webhook,
+    responses=errors(400, 401, 403, 404, 413),
+    openapi_extra=_model_doc(WebhookPatch),
+)
 async def patch_webhook(
-    request: Request, webhook_id: str, principal: Principal = Caller
-) -> dict[str, Any]:
-    body = service.require_object(await _json(request))
-    async with services_of(request).session() as session:
-        sub = await service.apply_update(
-            session, principal, {**body, "id": webhook_id}, allow_endpoint=True
-        )
-        if "endpoint" in body:
-            await check_endpoint_allowed(sub.endpoint, _runtime(request).transport.blocked)
-        await session.commit()
-        return service.subscription_wire(sub)
+    request: Request,
+    webhook_id: str,
+    principal: Caller,
+    form: Annotated[WebhookPatch, Depends(_body(WebhookPatch))],
+    session: UnitOfWork,
+) -> Webhook:
+    sub = await service.apply_update(session, principal, webhook_id, form, endpoint=form.endpoint)
+    if form.endpoint is not None:
+        await check_endpoint_allowed(sub.endpoint, _runtime(request).transport.blocked)
+    return Webhook.of(sub)
 
 
-@router.delete("/api/v0/webhooks/{webhook_id}", status_code=204)
-async def delete_webhook(
-    request: Request, webhook_id: str, principal: Principal = Caller
-) -> Response:
-    async with services_of(request).session() as session:
-        await service.delete_subscription(session, principal, webhook_id)
-        await session.commit()
+@router.delete(
+    "/api/v0/webhooks/{webhook_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete a subscription and its delivery log",
+    responses=errors(401, 403, 404),
+)
+async def delete_webhook(webhook_id: str, principal: Caller, session: UnitOfWork) -> Response:
+    await service.delete_subscription(session, principal, webhook_id)
     return Response(status_code=204)
 
 
-@router.post("/api/v0/webhooks/{webhook_id}/rotateSecret")
+@router.post(
+    "/api/v0/webhooks/{webhook_id}/rotateSecret",
+    summary="A new signing secret; the old one signs alongside for 24 hours (dockyard)",
+    response_model=WebhookWithSecret,
+    responses=errors(401, 403, 404),
+)
 async def rotate_secret(
-    request: Request, webhook_id: str, principal: Principal = Caller
-) -> dict[str, Any]:
-    async with services_of(request).session() as session:
-        sub = await service.rotate_secret(session, principal, webhook_id)
-        await session.commit()
-        return service.subscription_wire(sub, include_secret=True)
+    webhook_id: str, principal: Caller, session: UnitOfWork
+) -> WebhookWithSecret:
+    return WebhookWithSecret.of(await service.rotate_secret(session, principal, webhook_id))
 
 
-def _page_params(request: Request) -> tuple[int, int, bool]:
-    q = request.query_params
+def _page_params(
+    pageStart: Annotated[
+        str | None, Query(description="Offset of the first delivery (0 to 2^63-1).")
+    ] = None,
+    pageSize: Annotated[str | None, Query(description="Deliveries per page (1 to 1000).")] = None,
+    count: Annotated[str, Query(description="true: X-Resource-Count in the answer.")] = "",
+) -> tuple[int, int, bool]:
+    # Read as strings: a bad or huge number is this API's 400, with its own message.
     try:
-        start = int(q.get("pageStart") or 0)
-        size = int(q.get("pageSize") or 10)
+        start = int(pageStart or 0)
+        size = int(pageSize or 10)
     except ValueError as exc:
         raise DockyardError(
             ErrorCode.INVALID_PARAMETERS, "pageStart and pageSize must be integers."
@@ -183,85 +256,115 @@ def _page_params(request: Request) -> tuple[int, int, bool]:
             ErrorCode.INVALID_PARAMETERS,
             f"pageStart must be in 0..{history.MAX_PAGE_START} and pageSize in 1..1000.",
         )
-    return start, size, q.get("count", "").lower() in ("1", "true", "yes")
+    return start, size, count.lower() in ("1", "true", "yes")
 
 
-@router.get("/api/v0/webhooks/{webhook_id}/deliveries")
+@router.get(
+    "/api/v0/webhooks/{webhook_id}/deliveries",
+    summary="A subscription's deliveries, newest first (dockyard)",
+    response_model=list[DeliveryOut],
+    responses=errors(400, 401, 403, 404),
+)
 async def list_deliveries(
-    request: Request, webhook_id: str, principal: Principal = Caller
-) -> JSONResponse:
-    start, size, count = _page_params(request)
-    async with services_of(request).session() as session:
-        sub = await service.get_manageable(session, principal, webhook_id)
-        page, next_start, total = await history.list_deliveries(
-            session,
-            sub,
-            status=request.query_params.get("status"),
-            page_start=start,
-            page_size=size,
-        )
-    headers = {}
+    webhook_id: str,
+    response: Response,
+    principal: Caller,
+    session: UnitOfWork,
+    paging: Annotated[tuple[int, int, bool], Depends(_page_params)],
+    status: Annotated[str | None, Query(description="pending, delivered or failed.")] = None,
+) -> list[dict[str, Any]]:
+    start, size, count = paging
+    sub = await service.get_manageable(session, principal, webhook_id)
+    page, next_start, total = await history.list_deliveries(
+        session, sub, status=status, page_start=start, page_size=size, count=count
+    )
     if next_start is not None:
-        headers["X-Next-Page-Start"] = str(next_start)
+        response.headers["X-Next-Page-Start"] = str(next_start)
     if count:
-        headers["X-Resource-Count"] = str(total)
-    return JSONResponse(page, headers=headers)
+        response.headers["X-Resource-Count"] = str(total)
+    return page
 
 
-@router.get("/api/v0/webhooks/{webhook_id}/deliveries/{delivery_id}")
+@router.get(
+    "/api/v0/webhooks/{webhook_id}/deliveries/{delivery_id}",
+    summary="One delivery with its attempts (dockyard)",
+    response_model=DeliveryOut,
+    responses=errors(401, 403, 404),
+)
 async def get_delivery(
-    request: Request, webhook_id: str, delivery_id: str, principal: Principal = Caller
+    webhook_id: str, delivery_id: str, principal: Caller, session: UnitOfWork
 ) -> dict[str, Any]:
-    async with services_of(request).session() as session:
-        sub = await service.get_manageable(session, principal, webhook_id)
-        d = await history.get_delivery(session, sub, delivery_id)
-        return await history.delivery_detail(session, d)
+    sub = await service.get_manageable(session, principal, webhook_id)
+    return await history.delivery_detail(
+        session, await history.get_delivery(session, sub, delivery_id)
+    )
 
 
-@router.post("/api/v0/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", status_code=202)
+@router.post(
+    "/api/v0/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    summary="Send a delivery again, with a fresh retry budget (dockyard)",
+    response_model=DeliveryOut,
+    responses=errors(401, 403, 404),
+)
 async def redeliver(
-    request: Request, webhook_id: str, delivery_id: str, principal: Principal = Caller
-) -> JSONResponse:
-    async with services_of(request).session() as session:
-        sub = await service.get_manageable(session, principal, webhook_id)
-        d = await history.redeliver_one(session, sub, delivery_id)
-        await session.commit()
-        detail = await history.delivery_detail(session, d)
-    return JSONResponse(detail, status_code=202)
+    webhook_id: str, delivery_id: str, principal: Caller, session: UnitOfWork
+) -> dict[str, Any]:
+    sub = await service.get_manageable(session, principal, webhook_id)
+    delivery = await history.redeliver_one(session, sub, delivery_id)
+    return await history.delivery_detail(session, delivery)
 
 
-@router.post("/api/v0/webhooks/{webhook_id}/redeliver", status_code=202)
+@router.post(
+    "/api/v0/webhooks/{webhook_id}/redeliver",
+    status_code=202,
+    summary="Send again the deliveries of a status created since a time (dockyard)",
+    response_model=Redelivered,
+    responses=errors(400, 401, 403, 404, 413),
+    openapi_extra=_model_doc(RedeliverRequest),
+)
 async def redeliver_bulk(
-    request: Request, webhook_id: str, principal: Principal = Caller
-) -> JSONResponse:
-    body = await _json(request)
-    async with services_of(request).session() as session:
-        sub = await service.get_manageable(session, principal, webhook_id)
-        count = await history.redeliver_bulk(session, sub, body)
-        await session.commit()
-    return JSONResponse({"redelivered": count}, status_code=202)
+    webhook_id: str,
+    principal: Caller,
+    form: Annotated[RedeliverRequest, Depends(_body(RedeliverRequest))],
+    session: UnitOfWork,
+) -> Redelivered:
+    sub = await service.get_manageable(session, principal, webhook_id)
+    return Redelivered(redelivered=await history.redeliver_bulk(session, sub, form))
 
 
-@router.get("/api/v0/repositories/{namespace}/{repository}/webhooks")
+@router.get(
+    "/api/v0/repositories/{namespace}/{repository}/webhooks",
+    summary="The subscriptions on a repository (repository admins)",
+    response_model=list[Webhook],
+    responses=errors(401, 403, 404),
+)
 async def repository_webhooks(
-    request: Request, namespace: str, repository: str, principal: Principal = Caller
-) -> list[dict[str, Any]]:
-    async with services_of(request).session() as session:
-        subs = await service.list_for_repository(session, principal, namespace, repository)
-        return _wire_list(subs)
+    namespace: str, repository: str, principal: Caller, session: UnitOfWork
+) -> list[Webhook]:
+    subs = await service.list_for_repository(session, principal, namespace, repository)
+    return [Webhook.of(s) for s in subs]
 
 
-@router.get("/api/v0/repositories/{namespace}/webhooks")
-@router.get("/api/v0/accounts/{namespace}/webhooks")
+@router.get(
+    "/api/v0/repositories/{namespace}/webhooks",
+    summary="The subscriptions on a namespace and its repositories (namespace owners)",
+    response_model=list[Webhook],
+    responses=errors(401, 403, 404),
+)
+@router.get(
+    "/api/v0/accounts/{namespace}/webhooks",
+    summary="The subscriptions on a namespace and its repositories (namespace owners)",
+    response_model=list[Webhook],
+    responses=errors(401, 403, 404),
+)
 async def namespace_webhooks(
-    request: Request, namespace: str, principal: Principal = Caller
-) -> list[dict[str, Any]]:
-    async with services_of(request).session() as session:
-        return _wire_list(await service.list_for_namespace(session, principal, namespace))
+    namespace: str, principal: Caller, session: UnitOfWork
+) -> list[Webhook]:
+    return [Webhook.of(s) for s in await service.list_for_namespace(session, principal, namespace)]
 
 
 @router.get("/metrics", include_in_schema=False, dependencies=[Depends(metrics_access)])
-async def prometheus_metrics(request: Request) -> Response:
-    async with services_of(request).session() as session:
-        await metrics.refresh_gauges(session, utcnow())
+async def prometheus_metrics(session: UnitOfWork) -> Response:
+    await metrics.refresh_gauges(session, utcnow())
     return Response(metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")

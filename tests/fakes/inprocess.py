@@ -47,6 +47,7 @@ async def inprocess_app(
         services: Services = app.state.services
         async with services.session() as session:
             await ensure_admin(session, ADMIN[1])
+            await session.commit()  # ensure_admin leaves the commit to its caller
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://dockyard.test", auth=ADMIN

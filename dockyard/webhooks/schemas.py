@@ -1,0 +1,364 @@
+"""The wire shapes of the webhooks API: request bodies in, subscriptions and deliveries out.
+
+Field names are MSR's (camelCase) and a contract. Request models run MSR's checks in MSR's order
+and raise the specific error (`INVALID_WEBHOOK_TYPE`, `INVALID_WEBHOOK_ENDPOINT`,
+`INVALID_PARAMETERS` with the field, `INVALID_JSON` for a body that is not an object), so a body
+parsed here answers as the hand-written parser did; `parse_body` reads any content type as JSON,
+as MSR scripts send `curl -d` bodies without one. No HTTP and no database here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+
+from dockyard.clock import rfc3339
+from dockyard.webhooks.checks import (
+    WIRE_TYPES,
+    ResolvedType,
+    bad_field,
+    optional_bool,
+    optional_str,
+    parse_json,
+    parse_time,
+    require_object,
+    resolve_type,
+    status_filter,
+)
+from dockyard.webhooks.models import Subscription
+from dockyard.webhooks.transport import validate_endpoint, validate_tls_cert
+
+M = TypeVar("M", bound=BaseModel)
+
+SEED_EXAMPLE: dict[str, JsonValue] = {
+    "type": "TAG_PUSH",
+    "key": "foo/bar",
+    "endpoint": "https://example.com",
+}
+_TLS_CERT_DOC = "PEM certificate of the endpoint or its CA; empty for the system's."
+
+
+def validated(model: type[M], data: Any) -> M:
+    """`data` as `model`: the model's checks raise MSR's errors; anything they let through that
+    the types refuse is an INVALID_PARAMETERS naming the field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ()))
+        raise bad_field(field, f"{field}: {first.get('msg', 'invalid')}") from None
+
+
+def parse_body(raw: bytes, model: type[M]) -> M:
+    return validated(model, parse_json(raw))
+
+
+# --- request bodies --------------------------------------------------------------------------
+
+
+def _type_field() -> Any:
+    return Field(
+        description="The event to subscribe to (REPO_CREATED etc. are REPO_EVENT filtered).",
+        json_schema_extra={"enum": list[JsonValue](WIRE_TYPES)},
+    )
+
+
+def _sending(body: dict[str, Any], *, with_key: bool) -> dict[str, Any]:
+    """MSR's checks of a subscription to be, in MSR's order."""
+    if "type" not in body:
+        raise bad_field("type", "type is required.")
+    checked: dict[str, Any] = {"type": resolve_type(body.get("type")).wire}
+    if with_key:
+        checked["key"] = optional_str(body, "key") or ""
+    checked["endpoint"] = validate_endpoint(body.get("endpoint"))
+    checked["tlsCert"] = validate_tls_cert(optional_str(body, "tlsCert"))
+    checked["skipTLSVerification"] = optional_bool(body, "skipTLSVerification") or False
+    return checked
+
+
+class WebhookCreate(BaseModel):
+    """POST /api/v0/webhooks."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                SEED_EXAMPLE,
+                {**SEED_EXAMPLE, "tlsCert": "", "skipTLSVerification": False},
+            ]
+        }
+    )
+
+    type: str = _type_field()
+    key: str = Field(
+        "",
+        description='"namespace/repository" for repository events, "namespace" for REPO_EVENT; '
+        "omitted (registry admins only): every repository or namespace.",
+    )
+    endpoint: str = Field(description="The http:// or https:// URL deliveries are POSTed to.")
+    tlsCert: str = Field("", description=_TLS_CERT_DOC)
+    skipTLSVerification: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _msr_checks(cls, data: Any) -> Any:
+        return _sending(require_object(data), with_key=True)
+
+    @property
+    def resolved(self) -> ResolvedType:
+        return resolve_type(self.type)
+
+
+class WebhookTest(BaseModel):
+    """POST /api/v0/webhooks/test: a sample event of `type` sent once to `endpoint`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"type": "TAG_PUSH", "endpoint": "https://example.com"}]}
+    )
+
+    type: str = _type_field()
+    endpoint: str = Field(description="The http:// or https:// URL the sample is POSTed to.")
+    tlsCert: str = Field("", description=_TLS_CERT_DOC)
+    skipTLSVerification: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _msr_checks(cls, data: Any) -> Any:
+        return _sending(require_object(data), with_key=False)
+
+    @property
+    def resolved(self) -> ResolvedType:
+        return resolve_type(self.type)
+
+
+class WebhookChanges(BaseModel):
+    """The fields an update may change; a field left out (or null) stays as it is."""
+
+    inactive: bool | None = Field(None, description="false reactivates (and clears failures).")
+    tlsCert: str | None = Field(None, description=_TLS_CERT_DOC)
+    skipTLSVerification: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _msr_checks(cls, data: Any) -> Any:
+        return cls._checked(require_object(data))
+
+    @classmethod
+    def _checked(cls, body: dict[str, Any]) -> dict[str, Any]:
+        tls_cert = optional_str(body, "tlsCert")
+        return {
+            "inactive": optional_bool(body, "inactive"),
+            "tlsCert": None if tls_cert is None else validate_tls_cert(tls_cert),
+            "skipTLSVerification": optional_bool(body, "skipTLSVerification"),
+        }
+
+
+class WebhookUpdate(WebhookChanges):
+    """One item of POST /api/v0/webhooks/update (MSR: the body is one item or a list)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"id": "3f2a…", "inactive": True}]})
+
+    id: str = Field(description="The subscription's id.")
+
+    @classmethod
+    def _checked(cls, body: dict[str, Any]) -> dict[str, Any]:
+        webhook_id = body.get("id")
+        if not isinstance(webhook_id, str) or not webhook_id:
+            raise bad_field("id", "id must be a webhook subscription id.")
+        return {"id": webhook_id, **super()._checked(body)}
+
+
+class WebhookPatch(WebhookChanges):
+    """PATCH /api/v0/webhooks/{id} (dockyard): MSR's update fields and the endpoint."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"endpoint": "https://example.com/hook", "inactive": False}]
+        }
+    )
+
+    endpoint: str | None = Field(None, description="A new http:// or https:// URL.")
+
+    @classmethod
+    def _checked(cls, body: dict[str, Any]) -> dict[str, Any]:
+        checked = super()._checked(body)
+        if "endpoint" in body:
+            checked["endpoint"] = validate_endpoint(body.get("endpoint"))
+        return checked
+
+
+class RedeliverRequest(BaseModel):
+    """POST /api/v0/webhooks/{id}/redeliver: the deliveries of a status created since a time."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"since": "2024-01-01T00:00:00Z", "status": "failed"}]}
+    )
+
+    since: datetime = Field(description="RFC 3339 time with a zone.")
+    status: Literal["pending", "delivered", "failed"] = Field(
+        "failed", description="failed also takes deliveries retrying after a failed attempt."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _msr_checks(cls, data: Any) -> Any:
+        body = require_object(data)
+        since = parse_time(body.get("since"), "since")
+        return {"since": since, "status": status_filter(body.get("status", "failed")) or "failed"}
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+_GO_ZERO = "0001-01-01T00:00:00Z"
+
+
+class Webhook(BaseModel):
+    """A subscription as MSR shows it, with dockyard's extensions after `skipTLSVerification`.
+    Times of what never happened are Go's zero time, as MSR clients expect."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "1f0b6c7e9a2d4b8c8e5f3a1d2c4b6a8e9f0d1c2b3a4e5f60718293a4b5c6d7e8",
+                    **SEED_EXAMPLE,
+                    "authorID": "194efd8e-9ee6-4d43-a34b-eefd9ce39087",
+                    "createdAt": "2024-05-02T09:41:10.512Z",
+                    "lastSuccessfulAt": _GO_ZERO,
+                    "inactive": False,
+                    "tlsCert": "",
+                    "skipTLSVerification": False,
+                    "inactiveReason": "",
+                    "consecutiveFailures": 0,
+                    "lastError": "",
+                    "lastAttemptAt": _GO_ZERO,
+                }
+            ]
+        }
+    )
+
+    id: str
+    type: str
+    key: str
+    endpoint: str
+    authorID: str
+    createdAt: str
+    lastSuccessfulAt: str
+    inactive: bool
+    tlsCert: str
+    skipTLSVerification: bool
+    inactiveReason: str = Field(description="dockyard: why the subscription is inactive.")
+    consecutiveFailures: int = Field(description="dockyard: failed deliveries in a row.")
+    lastError: str = Field(description="dockyard: the last delivery error.")
+    lastAttemptAt: str = Field(description="dockyard: the last delivery attempt.")
+
+    @classmethod
+    def of(cls, sub: Subscription) -> Webhook:
+        return cls.model_validate(_webhook_fields(sub))
+
+
+class WebhookWithSecret(Webhook):
+    """A subscription as its creator (or a secret rotation) sees it: with the signing secret."""
+
+    secret: str = Field(description="dockyard: the Standard Webhooks signing secret (whsec_…).")
+
+    @classmethod
+    def of(cls, sub: Subscription) -> WebhookWithSecret:
+        return cls.model_validate({**_webhook_fields(sub), "secret": sub.secret})
+
+
+def _webhook_fields(sub: Subscription) -> dict[str, Any]:
+    return {
+        "id": sub.id,
+        "type": sub.type,
+        "key": sub.key,
+        "endpoint": sub.endpoint,
+        "authorID": sub.author_id,
+        "createdAt": rfc3339(sub.created_at),
+        "lastSuccessfulAt": rfc3339(sub.last_successful_at),
+        "inactive": sub.inactive,
+        "tlsCert": sub.tls_cert,
+        "skipTLSVerification": sub.skip_tls_verification,
+        "inactiveReason": sub.inactive_reason,
+        "consecutiveFailures": sub.consecutive_failures,
+        "lastError": sub.last_error,
+        "lastAttemptAt": rfc3339(sub.last_attempt_at),
+    }
+
+
+class DeliveryAttemptOut(BaseModel):
+    attemptedAt: str
+    statusCode: int | None
+    latencyMs: float
+    outcome: str = Field(description="delivered, retry, failed or deactivated.")
+    error: str
+    response: str = Field(description="The start of the receiver's answer.")
+
+
+class DeliveryOut(BaseModel):
+    """One delivery of an event to a subscription, with its attempts (the latest 50)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b6a4d1e-7c55-4a55-9a0e-3d2b6f1c9e10",
+                    "webhookID": "1f0b6c7e9a2d4b8c…",
+                    "eventID": "6c1d0e0a-2f4b-4c8e-9d3a-7b5e1f2a3c4d",
+                    "eventType": "TAG_PUSH",
+                    "eventCreatedAt": "2024-05-02T09:41:10.512Z",
+                    "status": "delivered",
+                    "attemptCount": 1,
+                    "nextAttemptAt": None,
+                    "lastStatusCode": 200,
+                    "lastError": "",
+                    "deliveredAt": "2024-05-02T09:41:10.601Z",
+                    "createdAt": "2024-05-02T09:41:10.530Z",
+                    "attempts": [
+                        {
+                            "attemptedAt": "2024-05-02T09:41:10.580Z",
+                            "statusCode": 200,
+                            "latencyMs": 21.4,
+                            "outcome": "delivered",
+                            "error": "",
+                            "response": "ok",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    id: str
+    webhookID: str
+    eventID: str = Field(description="The event's webhook-id: receivers de-duplicate on it.")
+    eventType: str
+    eventCreatedAt: str
+    status: Literal["pending", "delivered", "failed"]
+    attemptCount: int = Field(description="Every attempt made, before and after redeliveries.")
+    nextAttemptAt: str | None = Field(description="While pending: when it is sent next.")
+    lastStatusCode: int | None
+    lastError: str
+    deliveredAt: str | None
+    createdAt: str
+    attempts: list[DeliveryAttemptOut]
+
+
+class TestDelivery(BaseModel):
+    """The answer to a test delivery that succeeded (a failed one is a WEBHOOK_TEST_FAILED
+    error whose detail holds these fields, `kind` and `error`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"statusCode": 200, "latencyMs": 12.3, "response": "ok"}]}
+    )
+
+    statusCode: int | None
+    latencyMs: float
+    response: str
+
+
+class Redelivered(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"redelivered": 3}]})
+
+    redelivered: int = Field(description="How many deliveries are due again.")
