@@ -17,7 +17,6 @@ from dockyard import __version__
 from dockyard.api.errors import install_error_handlers
 from dockyard.api.health import router as health_router
 from dockyard.api.middleware import BodyLimitMiddleware, RequestLogMiddleware
-from dockyard.api.responses import document_400_not_422
 from dockyard.auth.deps import PrincipalResolver, basic_resolver
 from dockyard.config import Settings, settings_from_env
 from dockyard.logging import configure_logging
@@ -59,7 +58,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.principal_resolvers = resolvers
     app.state.background = background
     install_error_handlers(app)
-    document_400_not_422(app)
     # Added first, so it runs inside RequestLogMiddleware: a 413 is logged with its request id.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_bytes)
     app.add_middleware(RequestLogMiddleware)

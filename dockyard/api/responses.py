@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -59,26 +58,6 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"model": ErrorEnvelope, "description": _DESCRIPTIONS.get(status, "Error.")}
         for status in statuses
     }
-
-
-def document_400_not_422(app: FastAPI) -> None:
-    """FastAPI documents a 422 for every operation with parameters, but this API answers
-    validation errors with 400 (api/errors.py): drop the 422 and its schemas from the document."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = build()
-            for item in document.get("paths", {}).values():
-                for operation in item.values():
-                    if isinstance(operation, dict):
-                        operation.get("responses", {}).pop("422", None)
-            schemas = document.get("components", {}).get("schemas", {})
-            for name in ("HTTPValidationError", "ValidationError"):
-                schemas.pop(name, None)
-        return app.openapi_schema or build()
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def without_validation_422(app: FastAPI) -> None:
