@@ -1,17 +1,35 @@
-"""The 13 MSR event types, their scopes, who may subscribe, and the payload builders.
+"""The 13 MSR event types, their scopes, who may subscribe, the model of each one's payload,
+and the builders of the events the registry and repositories emit (the image pipeline's are in
+`pipeline.py`).
 
-Contents follow the seed document field by field (camelCase at the top, snake_case inside
-`scanSummary` and the scanner update, as MSR ships them). No database or HTTP here.
+Payload shapes live only in `payloads.py`: builders fill a model's fields through `wire`, which
+keys and orders them as the model does. No database or HTTP here.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from dockyard.clock import rfc3339
+from dockyard.events.payloads import (
+    Contents,
+    ManifestDeleteContents,
+    ManifestPullContents,
+    ManifestPushContents,
+    MirroringContents,
+    PromotionContents,
+    RepoEventContents,
+    ScanCompletedContents,
+    ScanFailedContents,
+    ScannerUpdateContents,
+    TagDeleteContents,
+    TagPullContents,
+    TagPushContents,
+)
 
 
 class EventType(StrEnum):
@@ -86,6 +104,11 @@ EVENT_TYPES: dict[EventType, EventTypeInfo] = {
 REPO_EVENT_ALIASES: dict[str, RepoEventKind] = {kind.value: kind for kind in RepoEventKind}
 
 
+# `rfc3339` of an instant, remembered: a push or a pull stamps the same instant four times (the
+# tag and the manifest event, each in `createdAt` and in its contents) on the hot path.
+stamp = functools.lru_cache(maxsize=256)(rfc3339)
+
+
 @dataclass(frozen=True)
 class ImageRef:
     """What an event says about an image: where it lives and what it is."""
@@ -111,9 +134,10 @@ class Event:
     actor: str = ""
 
     def payload(self) -> dict[str, Any]:
+        """The wire payload: the fields of `payloads.Payload`, in its order (tested)."""
         return {
             "type": self.type.value,
-            "createdAt": rfc3339(self.created_at),
+            "createdAt": stamp(self.created_at),
             "contents": self.contents,
             "location": self.location,
         }
@@ -141,12 +165,28 @@ def digest_image_name(host: str, namespace: str, repository: str, digest: str) -
     return f"{host}/{namespace}/{repository}@{digest}"
 
 
-_TAG_TIME_FIELD = {
+# The model of each type's `contents` (`payloads.py`): what builders fill, schemas describe and
+# samples instantiate.
+PAYLOAD_CONTENTS: dict[EventType, type[Contents]] = {
+    EventType.TAG_PUSH: TagPushContents,
+    EventType.TAG_PULL: TagPullContents,
+    EventType.TAG_DELETE: TagDeleteContents,
+    EventType.MANIFEST_PUSH: ManifestPushContents,
+    EventType.MANIFEST_PULL: ManifestPullContents,
+    EventType.MANIFEST_DELETE: ManifestDeleteContents,
+    EventType.SCAN_COMPLETED: ScanCompletedContents,
+    EventType.SCAN_FAILED: ScanFailedContents,
+    EventType.PROMOTION: PromotionContents,
+    EventType.PUSH_MIRRORING: MirroringContents,
+    EventType.POLL_MIRRORING: MirroringContents,
+    EventType.REPO_EVENT: RepoEventContents,
+    EventType.SCANNER_UPDATE_COMPLETED: ScannerUpdateContents,
+}
+
+_TIME_FIELD = {
     EventType.TAG_PUSH: "pushedAt",
     EventType.TAG_PULL: "pulledAt",
     EventType.TAG_DELETE: "deletedAt",
-}
-_MANIFEST_TIME_FIELD = {
     EventType.MANIFEST_PUSH: "pushedAt",
     EventType.MANIFEST_PULL: "pulledAt",
     EventType.MANIFEST_DELETE: "deletedAt",
@@ -157,17 +197,17 @@ def tag_event(
     event_type: EventType, host: str, image: ImageRef, author: str, at: datetime
 ) -> Event:
     """TAG_PUSH, TAG_PULL or TAG_DELETE: the tag form of the image name."""
-    contents: dict[str, Any] = {
-        "namespace": image.namespace,
-        "repository": image.repository,
-        "tag": image.tag,
-        "digest": image.digest,
-        "imageName": tag_image_name(host, image.namespace, image.repository, image.tag),
-        "os": image.os,
-        "architecture": image.architecture,
-        "author": author,
-        _TAG_TIME_FIELD[event_type]: rfc3339(at),
-    }
+    contents = PAYLOAD_CONTENTS[event_type].wire(
+        namespace=image.namespace,
+        repository=image.repository,
+        tag=image.tag,
+        digest=image.digest,
+        imageName=tag_image_name(host, image.namespace, image.repository, image.tag),
+        os=image.os,
+        architecture=image.architecture,
+        author=author,
+        **{_TIME_FIELD[event_type]: stamp(at)},
+    )
     return Event(
         event_type,
         at,
@@ -183,16 +223,16 @@ def manifest_event(
     event_type: EventType, host: str, image: ImageRef, author: str, at: datetime
 ) -> Event:
     """MANIFEST_PUSH, MANIFEST_PULL or MANIFEST_DELETE: the digest form of the image name."""
-    contents: dict[str, Any] = {
-        "namespace": image.namespace,
-        "repository": image.repository,
-        "digest": image.digest,
-        "imageName": digest_image_name(host, image.namespace, image.repository, image.digest),
-        "os": image.os,
-        "architecture": image.architecture,
-        "author": author,
-        _MANIFEST_TIME_FIELD[event_type]: rfc3339(at),
-    }
+    contents = PAYLOAD_CONTENTS[event_type].wire(
+        namespace=image.namespace,
+        repository=image.repository,
+        digest=image.digest,
+        imageName=digest_image_name(host, image.namespace, image.repository, image.digest),
+        os=image.os,
+        architecture=image.architecture,
+        author=author,
+        **{_TIME_FIELD[event_type]: stamp(at)},
+    )
     return Event(
         event_type,
         at,
@@ -214,13 +254,13 @@ def repo_event(
 ) -> Event:
     """REPO_EVENT; `data` is the repository as GET /api/v0/repositories/{ns}/{repo} shows it,
     or None for a delete."""
-    contents = {
-        "namespace": namespace,
-        "repository": repository,
-        "event": kind.value,
-        "author": author,
-        "data": data if kind is not RepoEventKind.REPO_DELETED else None,
-    }
+    contents = RepoEventContents.wire(
+        namespace=namespace,
+        repository=repository,
+        event=kind.value,
+        author=author,
+        data=data if kind is not RepoEventKind.REPO_DELETED else None,
+    )
     return Event(
         EventType.REPO_EVENT,
         at,
@@ -230,174 +270,3 @@ def repo_event(
         repository,
         author,
     )
-
-
-@dataclass(frozen=True)
-class ScanSummary:
-    critical: int
-    major: int
-    minor: int
-    last_scan_status: int
-    check_completed_at: datetime | None
-
-
-def scan_completed_event(host: str, image: ImageRef, summary: ScanSummary, at: datetime) -> Event:
-    contents = {
-        "namespace": image.namespace,
-        "repository": image.repository,
-        "tag": image.tag,
-        "imageName": tag_image_name(host, image.namespace, image.repository, image.tag),
-        "scanSummary": {
-            "namespace": image.namespace,
-            "repository": image.repository,
-            "tag": image.tag,
-            "critical": summary.critical,
-            "major": summary.major,
-            "minor": summary.minor,
-            "last_scan_status": summary.last_scan_status,
-            "check_completed_at": rfc3339(summary.check_completed_at),
-        },
-    }
-    return Event(
-        EventType.SCAN_COMPLETED,
-        at,
-        contents,
-        tag_location(image.namespace, image.repository, image.tag),
-        image.namespace,
-        image.repository,
-    )
-
-
-def scan_failed_event(host: str, image: ImageRef, error: str, at: datetime) -> Event:
-    contents = {
-        "namespace": image.namespace,
-        "repository": image.repository,
-        "tag": image.tag,
-        "imageName": digest_image_name(host, image.namespace, image.repository, image.digest),
-        "error": error,
-    }
-    return Event(
-        EventType.SCAN_FAILED,
-        at,
-        contents,
-        tag_location(image.namespace, image.repository, image.tag),
-        image.namespace,
-        image.repository,
-    )
-
-
-def promotion_event(
-    host: str,
-    source_namespace: str,
-    source_repository: str,
-    source_tag: str,
-    target: ImageRef,
-    policy_id: str,
-    author: str,
-    at: datetime,
-) -> Event:
-    """PROMOTION: the target image's fields; keyed (and located) on the source repository."""
-    contents = {
-        "namespace": target.namespace,
-        "repository": target.repository,
-        "tag": target.tag,
-        "digest": target.digest,
-        "imageName": tag_image_name(host, target.namespace, target.repository, target.tag),
-        "os": target.os,
-        "architecture": target.architecture,
-        "author": author,
-        "promotedAt": rfc3339(at),
-        "promotion": {
-            "promotionPolicyID": policy_id,
-            "sourceRepository": f"{source_namespace}/{source_repository}",
-            "sourceTag": source_tag,
-            "targetRepository": f"{target.namespace}/{target.repository}",
-            "targetTag": target.tag,
-        },
-    }
-    return Event(
-        EventType.PROMOTION,
-        at,
-        contents,
-        tag_location(target.namespace, target.repository, target.tag),
-        source_namespace,
-        source_repository,
-        author,
-    )
-
-
-def mirroring_event(
-    event_type: EventType,
-    host: str,
-    image: ImageRef,
-    policy_id: str,
-    remote_host: str,
-    remote_repository: str,
-    remote_tag: str,
-    author: str,
-    at: datetime,
-) -> Event:
-    """PUSH_MIRRORING or POLL_MIRRORING: the local image plus where it went or came from."""
-    if event_type not in (EventType.PUSH_MIRRORING, EventType.POLL_MIRRORING):
-        raise ValueError(f"not a mirroring event: {event_type}")
-    contents = {
-        "namespace": image.namespace,
-        "repository": image.repository,
-        "tag": image.tag,
-        "digest": image.digest,
-        "imageName": tag_image_name(host, image.namespace, image.repository, image.tag),
-        "os": image.os,
-        "architecture": image.architecture,
-        "author": author,
-        "mirroredAt": rfc3339(at),
-        "mirroring": {
-            "mirroringPolicyID": policy_id,
-            "digest": image.digest,
-            "remoteHost": remote_host,
-            "remoteRepository": remote_repository,
-            "remoteTag": remote_tag,
-        },
-    }
-    return Event(
-        event_type,
-        at,
-        contents,
-        tag_location(image.namespace, image.repository, image.tag),
-        image.namespace,
-        image.repository,
-        author,
-    )
-
-
-@dataclass(frozen=True)
-class ReplicaUpdate:
-    replica_id: str
-    version: str
-    db_updated_at: datetime | None
-
-
-def scanner_update_event(
-    scanner_version: str,
-    scanner_updated_at: datetime | None,
-    db_version: int,
-    db_updated_at: datetime | None,
-    success: bool,
-    replicas: list[ReplicaUpdate],
-    at: datetime,
-) -> Event:
-    contents = {
-        "scanner_version": scanner_version,
-        "scanner_updated_at": rfc3339(scanner_updated_at),
-        "db_version": db_version,
-        "db_updated_at": rfc3339(db_updated_at),
-        "success": success,
-        "replicas": {
-            r.replica_id: {
-                "db_updated_at": rfc3339(r.db_updated_at),
-                "version": r.version,
-                "replica_id": r.replica_id,
-            }
-            for r in replicas
-        },
-    }
-    return Event(EventType.SCANNER_UPDATE_COMPLETED, at, contents, "/", None, None)

@@ -9,21 +9,23 @@ from typing import Any
 import jsonschema
 import pytest
 
+from dockyard.events.pipeline import (
+    ReplicaUpdate,
+    ScanSummary,
+    mirroring_event,
+    promotion_event,
+    scan_completed_event,
+    scan_failed_event,
+    scanner_update_event,
+)
 from dockyard.events.samples import sample_payload
 from dockyard.events.schemas import event_schema
 from dockyard.events.types import (
     EventType,
     ImageRef,
-    ReplicaUpdate,
     RepoEventKind,
-    ScanSummary,
     manifest_event,
-    mirroring_event,
-    promotion_event,
     repo_event,
-    scan_completed_event,
-    scan_failed_event,
-    scanner_update_event,
     tag_event,
 )
 
