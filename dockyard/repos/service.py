@@ -1,6 +1,8 @@
 """Repository logic: look up, create, update and delete repositories, recording REPO_EVENTs.
 
-Takes a session; the caller commits. No HTTP here.
+Takes a session; the caller's unit of work commits. No HTTP here. Listings come as statements
+(`readable_repositories`, `repository_team_access`, …) that the routes page in SQL; the read
+filter is the rule of `rules.permissions` rendered in SQL, never restated here.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account, OrgMember, Team, TeamMember
@@ -23,6 +25,7 @@ from dockyard.repos.models import (
     Repository,
     RepositoryTeamAccess,
 )
+from dockyard.rules.permissions import AccessLevel, RepositoryFactsSQL, repository_access_filter
 
 # One path component of a distribution-spec name.
 REPOSITORY_NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
@@ -189,48 +192,65 @@ async def delete_repository(session: AsyncSession, repo: Repository, author: str
     record(session, repo_event(RepoEventKind.REPO_DELETED, namespace, name, author, None, utcnow()))
 
 
-async def list_repositories(
-    session: AsyncSession, principal: Principal | None, namespace: Account | None = None
-) -> list[tuple[Repository, bool]]:
-    """Repositories the principal may at least read, ordered by "namespace/name", each with
-    whether its namespace is an organization. The SQL mirrors auth.permissions's read rule:
-    public, own namespace, org owner, or a team grant on the repository or its namespace."""
+def _read_facts(principal: Principal | None) -> RepositoryFactsSQL:
+    """The principal's facts about each `Repository` row, as SQL for the rule's rendering."""
+    public = Repository.visibility == "public"
+    if principal is None:
+        return RepositoryFactsSQL(repository_public=public)
+    if principal.is_admin:
+        return RepositoryFactsSQL(repository_public=public, is_registry_admin=true())
+    me = principal.account_id
+    member_orgs = select(OrgMember.org_id).where(OrgMember.user_id == me)
+    owned_orgs = member_orgs.where(OrgMember.is_admin.is_(True))
+    my_teams = select(TeamMember.team_id).where(TeamMember.user_id == me)
+
+    def team_level_in(levels: tuple[str, ...]) -> ColumnElement[bool]:
+        on_repo = select(RepositoryTeamAccess.repository_id).where(
+            RepositoryTeamAccess.team_id.in_(my_teams),
+            RepositoryTeamAccess.access_level.in_(levels),
+        )
+        on_namespace = select(NamespaceTeamAccess.namespace_id).where(
+            NamespaceTeamAccess.team_id.in_(my_teams),
+            NamespaceTeamAccess.access_level.in_(levels),
+        )
+        return or_(Repository.id.in_(on_repo), Repository.namespace_id.in_(on_namespace))
+
+    return RepositoryFactsSQL(
+        repository_public=public,
+        owns_namespace=Repository.namespace_id == me,
+        is_org_owner=Repository.namespace_id.in_(owned_orgs),
+        is_org_member=Repository.namespace_id.in_(member_orgs),
+        team_level_in=team_level_in,
+    )
+
+
+def readable_repositories(
+    principal: Principal | None,
+    namespace: Account | None = None,
+    need: AccessLevel = AccessLevel.READ_ONLY,
+) -> Select[Repository, bool]:
+    """Repositories on which the principal holds `need` (by default: may read), each with
+    whether its namespace is an organization (unordered: the caller pages or orders). The
+    filter is the rule of `rules.permissions` rendered in SQL, so a list and the access check
+    cannot disagree. (A registry bearer token's cap is not applied: the APIs take no such
+    token.)"""
     stmt = (
         select(Repository, Account.is_org)
         .join(Account, Account.id == Repository.namespace_id)
-        .order_by(Repository.namespace, Repository.name)
+        .where(repository_access_filter(_read_facts(principal), need))
     )
     if namespace is not None:
         stmt = stmt.where(Repository.namespace_id == namespace.id)
-    if principal is None:
-        stmt = stmt.where(Repository.visibility == "public")
-    elif not principal.is_admin:
-        me = principal.account_id
-        owned_orgs = select(OrgMember.org_id).where(
-            OrgMember.user_id == me, OrgMember.is_admin.is_(True)
-        )
-        member_orgs = select(OrgMember.org_id).where(OrgMember.user_id == me)
-        my_teams = select(TeamMember.team_id).where(TeamMember.user_id == me)
-        team_repos = select(RepositoryTeamAccess.repository_id).where(
-            RepositoryTeamAccess.team_id.in_(my_teams)
-        )
-        team_namespaces = select(NamespaceTeamAccess.namespace_id).where(
-            NamespaceTeamAccess.team_id.in_(my_teams)
-        )
-        stmt = stmt.where(
-            or_(
-                Repository.visibility == "public",
-                Repository.namespace_id == me,
-                Repository.namespace_id.in_(owned_orgs),
-                and_(
-                    Repository.namespace_id.in_(member_orgs),
-                    or_(
-                        Repository.id.in_(team_repos),
-                        Repository.namespace_id.in_(team_namespaces),
-                    ),
-                ),
-            )
-        )
+    return stmt
+
+
+async def list_repositories(
+    session: AsyncSession, principal: Principal | None, namespace: Account | None = None
+) -> list[tuple[Repository, bool]]:
+    """Every repository the principal may at least read, ordered by "namespace/name"."""
+    stmt = readable_repositories(principal, namespace).order_by(
+        Repository.namespace, Repository.name
+    )
     rows = await session.execute(stmt)
     return [(repo, bool(is_org)) for repo, is_org in rows.tuples()]
 
@@ -248,15 +268,19 @@ def parse_access_level(value: str) -> str:
     return value
 
 
-async def list_repository_team_access(
-    session: AsyncSession, repo: Repository
-) -> list[tuple[RepositoryTeamAccess, Team]]:
-    rows = await session.execute(
+def repository_team_access(repo: Repository) -> Select[RepositoryTeamAccess, Team]:
+    """The team grants on a repository with their teams (unordered: the caller pages by name)."""
+    return (
         select(RepositoryTeamAccess, Team)
         .join(Team, Team.id == RepositoryTeamAccess.team_id)
         .where(RepositoryTeamAccess.repository_id == repo.id)
-        .order_by(Team.name)
     )
+
+
+async def list_repository_team_access(
+    session: AsyncSession, repo: Repository
+) -> list[tuple[RepositoryTeamAccess, Team]]:
+    rows = await session.execute(repository_team_access(repo).order_by(Team.name))
     return [(grant, team) for grant, team in rows.tuples()]
 
 
@@ -289,15 +313,19 @@ async def delete_repository_team_access(
         await session.flush()
 
 
-async def list_namespace_team_access(
-    session: AsyncSession, namespace: Account
-) -> list[tuple[NamespaceTeamAccess, Team]]:
-    rows = await session.execute(
+def namespace_team_access(namespace: Account) -> Select[NamespaceTeamAccess, Team]:
+    """The team grants on a namespace with their teams (unordered: the caller pages by name)."""
+    return (
         select(NamespaceTeamAccess, Team)
         .join(Team, Team.id == NamespaceTeamAccess.team_id)
         .where(NamespaceTeamAccess.namespace_id == namespace.id)
-        .order_by(Team.name)
     )
+
+
+async def list_namespace_team_access(
+    session: AsyncSession, namespace: Account
+) -> list[tuple[NamespaceTeamAccess, Team]]:
+    rows = await session.execute(namespace_team_access(namespace).order_by(Team.name))
     return [(grant, team) for grant, team in rows.tuples()]
 
 

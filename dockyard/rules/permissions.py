@@ -1,13 +1,17 @@
 """The pure permission rules of MSR: access levels and how grants combine.
 
-No database here: `auth/access.py` gathers the facts and calls `resolve_repository_access`.
+No database here: `auth/access.py` gathers the facts and calls `resolve_repository_access`;
+listings filter with `repository_access_filter`, the same rule rendered as a SQLAlchemy
+expression over columns the caller passes in (no I/O, no domain models imported here).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
+
+from sqlalchemy import ColumnElement, and_, false, or_, true
 
 
 class AccessLevel(IntEnum):
@@ -53,10 +57,17 @@ class AccessFacts:
 
 
 def resolve_repository_access(facts: AccessFacts) -> AccessLevel:
-    """The highest level any rule grants (MSR: grants are additive, the highest wins)."""
+    """The highest level any rule grants (MSR: grants are additive, the highest wins).
+
+    `repository_access_filter` below renders this same rule in SQL for listings; a test
+    enumerates the facts and checks the two agree: change them together."""
     if facts.is_registry_admin or facts.owns_namespace or facts.is_org_owner:
         return AccessLevel.ADMIN
-    level = max(facts.team_levels, default=AccessLevel.NONE)
+    # Team grants count for members of the organization only (`auth.access` gathers them for
+    # members; the SQL rendering checks membership alongside).
+    level = AccessLevel.NONE
+    if facts.is_org_member:
+        level = max(facts.team_levels, default=AccessLevel.NONE)
     if facts.repository_public:
         level = max(level, AccessLevel.READ_ONLY)
     return AccessLevel(level)
@@ -68,6 +79,40 @@ def resolve_namespace_access(facts: AccessFacts) -> AccessLevel:
     if facts.is_registry_admin or facts.owns_namespace or facts.is_org_owner:
         return AccessLevel.ADMIN
     return AccessLevel(max(facts.team_levels, default=AccessLevel.NONE))
+
+
+@dataclass(frozen=True)
+class RepositoryFactsSQL:
+    """The facts of `AccessFacts` as SQL boolean expressions, one value per repository row.
+
+    The caller (a domain's listing query) builds them from its own tables, so this layer knows
+    no domain model. A fact the caller leaves out is false (an anonymous caller gives only
+    `repository_public`). `team_level_in(levels)` is true where one of the caller's teams holds
+    a grant of one of these wire levels on the repository or its namespace.
+    """
+
+    repository_public: ColumnElement[bool]
+    is_registry_admin: ColumnElement[bool] = field(default_factory=false)
+    owns_namespace: ColumnElement[bool] = field(default_factory=false)
+    is_org_owner: ColumnElement[bool] = field(default_factory=false)
+    is_org_member: ColumnElement[bool] = field(default_factory=false)
+    team_level_in: Callable[[tuple[str, ...]], ColumnElement[bool]] = lambda _levels: false()
+
+
+def repository_access_filter(facts: RepositoryFactsSQL, need: AccessLevel) -> ColumnElement[bool]:
+    """SQL rendering of `resolve_repository_access(...) >= need`: a WHERE clause for listings."""
+    if need is AccessLevel.NONE:
+        return true()
+    team_levels = tuple(level.wire for level in AccessLevel if level >= need)
+    grants = [
+        facts.is_registry_admin,
+        facts.owns_namespace,
+        facts.is_org_owner,
+        and_(facts.is_org_member, facts.team_level_in(team_levels)),
+    ]
+    if need <= AccessLevel.READ_ONLY:
+        grants.append(facts.repository_public)
+    return or_(*grants)
 
 
 def level_cap(actions: frozenset[str]) -> AccessLevel:
