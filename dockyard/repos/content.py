@@ -1,28 +1,39 @@
 """Repository content: blob links, manifests, tags and their history, pull/push counters, and
 the TAG_*/MANIFEST_* events that report each change (recorded in the caller's transaction).
 
-Takes a session; the caller commits (then calls `events.bus.notify_committed()`). No HTTP here,
-and no storage I/O: the registry adapter moves bytes, this module keeps the records.
+Takes a session; the caller's unit of work commits (recording an event wakes the consumers after
+the commit). No HTTP here, and no storage I/O: the registry adapter moves bytes, this module
+keeps the records. Blob links (`blob_links`) and read-only queries (`reads`) live beside it and
+are re-exported here, so the registry needs this one module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.bus import record
 from dockyard.events.types import Event, EventType, ImageRef, manifest_event, tag_event
+
+# The registry reads and writes content through this one module: it re-exports the blob links
+# and the read-only queries, which live in modules of their own.
+from dockyard.repos.blob_links import (
+    blob_size,
+    create_upload,
+    delete_upload,
+    get_upload,
+    link_blob,
+    missing_blobs,
+    missing_manifests,
+    unlink_blob,
+)
 from dockyard.repos.models import (
-    Blob,
     Manifest,
     ManifestReference,
     Repository,
@@ -31,114 +42,52 @@ from dockyard.repos.models import (
     TagHistory,
     Upload,
 )
+from dockyard.repos.reads import (
+    TagUse,
+    list_tags,
+    referrers,
+    repository_names,
+    tag_counts,
+    tag_history,
+    tag_keeping_blob,
+    tag_keeping_manifest,
+    tag_names,
+)
+
+__all__ = [
+    "ManifestRecord",
+    "TagUse",
+    "blob_size",
+    "create_upload",
+    "delete_manifest",
+    "delete_repository_content",
+    "delete_tag",
+    "delete_upload",
+    "get_manifest",
+    "get_upload",
+    "link_blob",
+    "list_tags",
+    "missing_blobs",
+    "missing_manifests",
+    "pull_events",
+    "put_manifest",
+    "referrers",
+    "repository_names",
+    "tag_counts",
+    "tag_history",
+    "tag_keeping_blob",
+    "tag_keeping_manifest",
+    "tag_names",
+    "unlink_blob",
+]
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-async def _insert_ignore(
-    session: AsyncSession, model: type[Any], values: dict[str, Any], keys: list[str]
-) -> None:
-    """INSERT … ON CONFLICT DO NOTHING: concurrent uploads of one blob must not collide."""
-    dialect = session.get_bind().dialect.name
-    insert_fn: Any = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert_fn(model).values(**values).on_conflict_do_nothing(index_elements=keys)
-    await session.execute(stmt)
 
 
 def _image(repo: Repository, manifest: Manifest, tag: str = "") -> ImageRef:
     return ImageRef(
         repo.namespace, repo.name, manifest.digest, manifest.os, manifest.architecture, tag
     )
-
-
-# -- blobs --------------------------------------------------------------------------------------
-
-
-async def blob_size(session: AsyncSession, repository_id: str, digest: str) -> int | None:
-    """The size of a blob linked to this repository, or None when it is not visible here."""
-    stmt = (
-        select(Blob.size)
-        .join(RepositoryBlob, RepositoryBlob.digest == Blob.digest)
-        .where(RepositoryBlob.repository_id == repository_id, Blob.digest == digest)
-    )
-    size: int | None = await session.scalar(stmt)
-    return size
-
-
-async def link_blob(session: AsyncSession, repository_id: str, digest: str, size: int) -> None:
-    """Record a verified blob (if new) and make it visible in the repository."""
-    now = utcnow()
-    await _insert_ignore(
-        session, Blob, {"digest": digest, "size": size, "created_at": now}, ["digest"]
-    )
-    await _insert_ignore(
-        session,
-        RepositoryBlob,
-        {"repository_id": repository_id, "digest": digest, "created_at": now},
-        ["repository_id", "digest"],
-    )
-
-
-async def unlink_blob(session: AsyncSession, repository_id: str, digest: str) -> bool:
-    result: Any = await session.execute(
-        delete(RepositoryBlob).where(
-            RepositoryBlob.repository_id == repository_id, RepositoryBlob.digest == digest
-        )
-    )
-    return bool(result.rowcount)
-
-
-async def _missing(
-    session: AsyncSession,
-    column: InstrumentedAttribute[str],
-    repository_column: InstrumentedAttribute[str],
-    repository_id: str,
-    digests: Iterable[str],
-) -> list[str]:
-    wanted = sorted(set(digests))
-    if not wanted:
-        return []
-    found = set(
-        await session.scalars(
-            select(column).where(repository_column == repository_id, column.in_(wanted))
-        )
-    )
-    return [d for d in wanted if d not in found]
-
-
-async def missing_blobs(
-    session: AsyncSession, repository_id: str, digests: Iterable[str]
-) -> list[str]:
-    """The digests not linked as blobs in the repository (sorted)."""
-    return await _missing(
-        session, RepositoryBlob.digest, RepositoryBlob.repository_id, repository_id, digests
-    )
-
-
-async def missing_manifests(
-    session: AsyncSession, repository_id: str, digests: Iterable[str]
-) -> list[str]:
-    """The digests that are not manifests of the repository (sorted)."""
-    return await _missing(session, Manifest.digest, Manifest.repository_id, repository_id, digests)
-
-
-async def create_upload(session: AsyncSession, repository_id: str) -> Upload:
-    now = utcnow()
-    upload = Upload(repository_id=repository_id, size=0, created_at=now, updated_at=now)
-    session.add(upload)
-    await session.flush()
-    return upload
-
-
-async def get_upload(session: AsyncSession, repository_id: str, upload_id: str) -> Upload | None:
-    upload = await session.get(Upload, upload_id)
-    if upload is None or upload.repository_id != repository_id:
-        return None
-    return upload
-
-
-async def delete_upload(session: AsyncSession, upload_id: str) -> None:
-    await session.execute(delete(Upload).where(Upload.id == upload_id))
 
 
 # -- manifests ----------------------------------------------------------------------------------
@@ -204,71 +153,13 @@ async def put_manifest(
         )
     manifest = await get_manifest(session, repository, data.digest)
     if manifest is None:
-        manifest = Manifest(
-            repository_id=repository.id,
-            digest=data.digest,
-            media_type=data.media_type,
-            size=data.size,
-            config_digest=data.config_digest,
-            config_media_type=data.config_media_type,
-            artifact_type=data.artifact_type,
-            subject_digest=data.subject_digest,
-            os=data.os,
-            architecture=data.architecture,
-            image_size=data.image_size,
-            annotations_json=data.annotations_json,
-            author=author,
-            created_at=now,
-        )
-        session.add(manifest)
-        await session.flush()
-        refs: dict[str, ManifestReference] = {}
-        for digest in data.blob_refs:
-            refs.setdefault(
-                digest, ManifestReference(manifest_id=manifest.id, digest=digest, kind="blob")
-            )
-        for digest, os_name, arch in data.child_refs:
-            refs.setdefault(
-                digest,
-                ManifestReference(
-                    manifest_id=manifest.id,
-                    digest=digest,
-                    kind="manifest",
-                    os=os_name,
-                    architecture=arch,
-                ),
-            )
-        session.add_all(refs.values())
+        manifest = await _add_manifest(session, repository, data, author, now)
     record(
         session,
         manifest_event(EventType.MANIFEST_PUSH, host, _image(repository, manifest), author, now),
     )
     if tag:
-        if existing_tag is None:
-            session.add(
-                Tag(
-                    repository_id=repository.id,
-                    name=tag,
-                    digest=data.digest,
-                    author=author,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        else:
-            existing_tag.digest = data.digest
-            existing_tag.author = author
-            existing_tag.updated_at = now
-        session.add(
-            TagHistory(
-                repository_id=repository.id,
-                tag=tag,
-                digest=data.digest,
-                action="push",
-                author=author,
-                at=now,
-            )
-        )
+        _point_tag(session, repository, existing_tag, tag, data.digest, author, now)
         record(
             session,
             tag_event(EventType.TAG_PUSH, host, _image(repository, manifest, tag), author, now),
@@ -282,6 +173,85 @@ async def put_manifest(
         await session.flush()
         await _enforce_tag_limit(session, host, repository, tag, author)
     return manifest
+
+
+async def _add_manifest(
+    session: AsyncSession, repository: Repository, data: ManifestRecord, author: str, now: datetime
+) -> Manifest:
+    """A new manifest row with its references (blobs, and the children of an index)."""
+    manifest = Manifest(
+        repository_id=repository.id,
+        digest=data.digest,
+        media_type=data.media_type,
+        size=data.size,
+        config_digest=data.config_digest,
+        config_media_type=data.config_media_type,
+        artifact_type=data.artifact_type,
+        subject_digest=data.subject_digest,
+        os=data.os,
+        architecture=data.architecture,
+        image_size=data.image_size,
+        annotations_json=data.annotations_json,
+        author=author,
+        created_at=now,
+    )
+    session.add(manifest)
+    await session.flush()
+    refs: dict[str, ManifestReference] = {}
+    for digest in data.blob_refs:
+        refs.setdefault(
+            digest, ManifestReference(manifest_id=manifest.id, digest=digest, kind="blob")
+        )
+    for digest, os_name, arch in data.child_refs:
+        refs.setdefault(
+            digest,
+            ManifestReference(
+                manifest_id=manifest.id,
+                digest=digest,
+                kind="manifest",
+                os=os_name,
+                architecture=arch,
+            ),
+        )
+    session.add_all(refs.values())
+    return manifest
+
+
+def _point_tag(
+    session: AsyncSession,
+    repository: Repository,
+    existing: Tag | None,
+    tag: str,
+    digest: str,
+    author: str,
+    now: datetime,
+) -> None:
+    """Create or move the tag, and write the push into its history."""
+    if existing is None:
+        session.add(
+            Tag(
+                repository_id=repository.id,
+                name=tag,
+                digest=digest,
+                author=author,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    else:
+        existing.digest = digest
+        existing.author = author
+        existing.updated_at = now
+    session.add(
+        TagHistory(
+            repository_id=repository.id,
+            tag=tag,
+            digest=digest,
+            action="push",
+            author=author,
+            at=now,
+        )
+    )
 
 
 async def _enforce_tag_limit(
@@ -360,65 +330,6 @@ async def delete_manifest(
     return True
 
 
-@dataclass(frozen=True)
-class TagUse:
-    """A tag that keeps some content reachable: it points at `manifest`, which is the content's
-    user or an index above it."""
-
-    tag: str
-    manifest: str
-
-
-async def _tag_reaching(
-    session: AsyncSession, repository_id: str, digest: str, kind: str
-) -> TagUse | None:
-    """A tag of the repository (the first by name) from which `digest` is reachable through
-    manifests that reference it as `kind` ("blob" or "manifest") and indexes above those."""
-    seed = (
-        select(Manifest.digest.label("digest"))
-        .join(ManifestReference, ManifestReference.manifest_id == Manifest.id)
-        .where(
-            Manifest.repository_id == repository_id,
-            ManifestReference.digest == digest,
-            ManifestReference.kind == kind,
-        )
-        .cte("reach", recursive=True)
-    )
-    parent = aliased(Manifest)
-    child_ref = aliased(ManifestReference)
-    # UNION (not UNION ALL) drops digests already reached, so a cycle of indexes ends.
-    reach = seed.union(
-        select(parent.digest)
-        .join(child_ref, child_ref.manifest_id == parent.id)
-        .join(seed, child_ref.digest == seed.c.digest)
-        .where(parent.repository_id == repository_id, child_ref.kind == "manifest")
-    )
-    row = (
-        await session.execute(
-            select(Tag.name, Tag.digest)
-            .join(reach, Tag.digest == reach.c.digest)
-            .where(Tag.repository_id == repository_id)
-            .order_by(Tag.name)
-            .limit(1)
-        )
-    ).first()
-    return TagUse(row[0], row[1]) if row is not None else None
-
-
-async def tag_keeping_manifest(
-    session: AsyncSession, repository_id: str, digest: str
-) -> TagUse | None:
-    """A tag whose index (directly or through nested indexes) lists manifest `digest` as a
-    child; deleting the child would leave that tag pointing at an index that cannot be pulled.
-    A tag on the manifest itself does not count: deleting a manifest deletes its tags."""
-    return await _tag_reaching(session, repository_id, digest, "manifest")
-
-
-async def tag_keeping_blob(session: AsyncSession, repository_id: str, digest: str) -> TagUse | None:
-    """A tag whose manifest (or a manifest under its index) references blob `digest`."""
-    return await _tag_reaching(session, repository_id, digest, "blob")
-
-
 def pull_events(
     host: str, repository: Repository, manifest: Manifest, tag: str | None, author: str
 ) -> list[Event]:
@@ -433,76 +344,6 @@ def pull_events(
             tag_event(EventType.TAG_PULL, host, _image(repository, manifest, tag), author, now)
         )
     return events
-
-
-# -- listings -----------------------------------------------------------------------------------
-
-
-async def list_tags(session: AsyncSession, repository: Repository) -> list[Tag]:
-    return list(
-        await session.scalars(
-            select(Tag).where(Tag.repository_id == repository.id).order_by(Tag.name)
-        )
-    )
-
-
-async def tag_names(
-    session: AsyncSession, repository_id: str, limit: int | None, last: str | None
-) -> list[str]:
-    stmt = select(Tag.name).where(Tag.repository_id == repository_id).order_by(Tag.name)
-    if last:
-        stmt = stmt.where(Tag.name > last)
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return list(await session.scalars(stmt))
-
-
-async def tag_history(session: AsyncSession, repository_id: str, tag: str) -> list[TagHistory]:
-    return list(
-        await session.scalars(
-            select(TagHistory)
-            .where(TagHistory.repository_id == repository_id, TagHistory.tag == tag)
-            .order_by(TagHistory.id)
-        )
-    )
-
-
-async def referrers(
-    session: AsyncSession, repository_id: str, subject: str, artifact_type: str | None
-) -> list[Manifest]:
-    stmt = (
-        select(Manifest)
-        .where(Manifest.repository_id == repository_id, Manifest.subject_digest == subject)
-        .order_by(Manifest.id)
-    )
-    if artifact_type:
-        stmt = stmt.where(Manifest.artifact_type == artifact_type)
-    return list(await session.scalars(stmt))
-
-
-async def repository_names(
-    session: AsyncSession, limit: int | None, last: str | None
-) -> list[Repository]:
-    """Repositories ordered by "namespace/name", after `last` (catalog pagination)."""
-    full = Repository.namespace + "/" + Repository.name
-    stmt = select(Repository).order_by(full)
-    if last:
-        stmt = stmt.where(full > last)
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return list(await session.scalars(stmt))
-
-
-async def tag_counts(session: AsyncSession, repository_ids: list[str]) -> dict[str, int]:
-    """Tags per repository for many repositories in one query (absent: none)."""
-    if not repository_ids:
-        return {}
-    rows = await session.execute(
-        select(Tag.repository_id, func.count())
-        .where(Tag.repository_id.in_(repository_ids))
-        .group_by(Tag.repository_id)
-    )
-    return {repository_id: int(count) for repository_id, count in rows.tuples()}
 
 
 async def delete_repository_content(session: AsyncSession, repository: Repository) -> None:
