@@ -82,9 +82,10 @@ def _mount_features(
     # Accounts, tokens, access (issue 3): registry token auth (/auth/token, Bearer on /v2),
     # eNZi accounts, API tokens, the repositories API (mounted at the end, below).
     from dockyard.api.accounts import router as accounts_router
-    from dockyard.api.repositories import router as repositories_router
     from dockyard.api.tokens import router as tokens_router
     from dockyard.auth.routes import install_token_auth
+    from dockyard.repos.access_routes import router as repository_access_router
+    from dockyard.repos.routes import router as repositories_router
 
     install_token_auth(app, settings, resolvers)
     app.include_router(accounts_router)
@@ -120,6 +121,7 @@ def _mount_features(
 
     # Keep last: /api/v0/repositories/{ns}/{repo} must not shadow more specific routes such as
     # /api/v0/repositories/{ns}/webhooks (webhooks issue) mounted above.
+    app.include_router(repository_access_router)
     app.include_router(repositories_router)
 
 

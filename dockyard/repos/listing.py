@@ -4,14 +4,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.clock import rfc3339
-from dockyard.repos.content import get_manifest, list_tags
+from dockyard.repos.content import get_manifest
 from dockyard.repos.models import Blob, Manifest, ManifestReference, Repository, Tag
 
 _DIGEST_PREFIXES = ("sha256:", "sha384:", "sha512:")
@@ -85,9 +85,15 @@ def _tag_wire(tag: Tag, manifest: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-async def list_tag_objects(session: AsyncSession, repo: Repository) -> list[dict[str, Any]]:
-    """Every tag as a ListTag, ordered by name."""
-    tags = await list_tags(session, repo)
+def repository_tags(repo: Repository) -> Select[Tag]:
+    """The tags of a repository, unordered: the caller pages them by name (keyset)."""
+    return select(Tag).where(Tag.repository_id == repo.id)
+
+
+async def list_tag_objects(
+    session: AsyncSession, repo: Repository, tags: Sequence[Tag]
+) -> list[dict[str, Any]]:
+    """These tags (one page, in order) as ListTags, with their manifests in two queries."""
     manifests = await _manifests(session, repo, (t.digest for t in tags))
     layers = await _layers(session, manifests.values())
     out = []
