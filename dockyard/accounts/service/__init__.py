@@ -51,6 +51,7 @@ from dockyard.accounts.service.orgs import (
 )
 from dockyard.accounts.service.tokens import (
     TOKEN_LABEL_MAX,
+    count_tokens,
     create_token,
     delete_token,
     delete_tokens,
@@ -71,6 +72,7 @@ __all__ = [
     "authenticate",
     "change_password",
     "count_accounts",
+    "count_tokens",
     "create_org",
     "create_team",
     "create_token",

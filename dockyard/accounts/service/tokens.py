@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account, ApiToken
@@ -67,6 +67,13 @@ async def list_tokens(
 ) -> list[tuple[ApiToken, Account]]:
     stmt = tokens_query(account).order_by(ApiToken.created_at, ApiToken.hashed_token)
     return [(token, owner) for token, owner in (await session.execute(stmt)).tuples()]
+
+
+async def count_tokens(session: AsyncSession, account: Account | None) -> int:
+    stmt = select(func.count()).select_from(ApiToken)
+    if account is not None:
+        stmt = stmt.where(ApiToken.account_id == account.id)
+    return int(await session.scalar(stmt) or 0)
 
 
 async def token_page_start(
