@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from dockyard import __version__
 from dockyard.api.errors import install_error_handlers
 from dockyard.api.health import router as health_router
+from dockyard.api.responses import without_validation_422
 from dockyard.api.middleware import BodyLimitMiddleware, RequestLogMiddleware
 from dockyard.auth.deps import PrincipalResolver, basic_resolver
 from dockyard.config import Settings, settings_from_env
@@ -58,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.principal_resolvers = resolvers
     app.state.background = background
     install_error_handlers(app)
+    without_validation_422(app)
     # Added first, so it runs inside RequestLogMiddleware: a 413 is logged with its request id.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_bytes)
     app.add_middleware(RequestLogMiddleware)
@@ -81,14 +83,16 @@ def _mount_features(
 
     # Accounts, tokens, access (issue 3): registry token auth (/auth/token, Bearer on /v2),
     # eNZi accounts, API tokens, the repositories API (mounted at the end, below).
-    from dockyard.api.accounts import router as accounts_router
-    from dockyard.api.tokens import router as tokens_router
+    from dockyard.accounts.routes import router as accounts_router
+    from dockyard.accounts.team_routes import router as teams_router
+    from dockyard.accounts.token_routes import router as tokens_router
     from dockyard.auth.routes import install_token_auth
     from dockyard.repos.access_routes import router as repository_access_router
     from dockyard.repos.routes import router as repositories_router
 
     install_token_auth(app, settings, resolvers)
     app.include_router(accounts_router)
+    app.include_router(teams_router)
     app.include_router(tokens_router)
 
     # Web UI (issue 5): session-cookie principals, pages, static assets, security headers.
