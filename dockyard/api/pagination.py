@@ -7,7 +7,7 @@ not an offset, so pages stay stable while records are added before them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
@@ -61,22 +61,6 @@ def enzi_page_params(
 ) -> PageParams:
     _check_size(limit, "limit")
     return PageParams(start, limit, True)
-
-
-def paginate(items: Sequence[T], key: Callable[[T], str], params: PageParams) -> Page[T]:
-    """Cut one page out of `items` (already in list order). An unknown start key starts at the
-    first record whose key sorts at or after it, so a deleted start record is no error."""
-    index = 0
-    if params.start:
-        keys = [key(item) for item in items]
-        if params.start in keys:
-            index = keys.index(params.start)
-        else:
-            index = next((i for i, k in enumerate(keys) if k >= params.start), len(keys))
-    page = list(items[index : index + params.size])
-    after = index + params.size
-    next_start = key(items[after]) if after < len(items) else ""
-    return Page(page, next_start, len(items))
 
 
 def set_page_headers(response: Response, page: Page[T], params: PageParams) -> None:
