@@ -16,9 +16,15 @@ from fastapi import FastAPI
 from dockyard import __version__
 from dockyard.api.errors import install_error_handlers
 from dockyard.api.health import router as health_router
+from dockyard.api.middleware import (
+    BodyLimitMiddleware,
+    MountMiddleware,
+    RequestLogMiddleware,
+    UnhandledErrorMiddleware,
+)
 from dockyard.api.responses import without_validation_422
-from dockyard.api.middleware import BodyLimitMiddleware, RequestLogMiddleware
 from dockyard.auth.deps import PrincipalResolver, basic_resolver
+from dockyard.auth.ratelimit import LoginRateLimiter
 from dockyard.config import Settings, settings_from_env
 from dockyard.logging import configure_logging
 from dockyard.services import Services, build_services
@@ -30,11 +36,11 @@ BackgroundTask = Callable[[Services], Coroutine[Any, Any, None]]
 
 def create_app(settings: Settings) -> FastAPI:
     background: list[BackgroundTask] = []
+    # Built here, not in the lifespan: the /v2 application is made over them below.
+    services = build_services(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = build_services(settings)
-        app.state.services = services
         tasks = [asyncio.create_task(job(services)) for job in background]
         log.info("dockyard.started", extra={"version": __version__})
         try:
@@ -54,18 +60,35 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/v0/openapi.json",
     )
+    app.state.services = services
     app.state.settings = settings
     resolvers: list[PrincipalResolver] = [basic_resolver]
     app.state.principal_resolvers = resolvers
     app.state.background = background
     install_error_handlers(app)
     without_validation_422(app)
-    # Added first, so it runs inside RequestLogMiddleware: a 413 is logged with its request id.
+    # Each middleware added wraps those before it. Innermost: the body limit, then the
+    # last-resort answer (inside the UI's security headers, which _mount_features adds).
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_bytes)
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(UnhandledErrorMiddleware)
     app.include_router(health_router)
     _mount_features(app, settings, background, resolvers)
+    _mount_registry(app, services)
+    # Outermost: every request, /v2 included, gets its id and access line.
+    app.add_middleware(RequestLogMiddleware)
     return app
+
+
+def _mount_registry(app: FastAPI, services: Services) -> None:
+    """The /v2 application, in front of the middleware added so far (body limit, security
+    headers): only the request log, added after this, also sees its traffic."""
+    from dockyard.registry.app import create_registry_app
+
+    registry = create_registry_app(services)
+    # One login limiter per process: failed logins on /v2, the APIs and the login form count
+    # against the same (user, address).
+    registry.state.login_limiter = app.state.login_limiter = LoginRateLimiter()
+    app.add_middleware(MountMiddleware, prefix="/v2", mounted=registry)
 
 
 def _mount_features(
@@ -75,13 +98,8 @@ def _mount_features(
     resolvers: list[PrincipalResolver],
 ) -> None:
     """Each feature adds its routers, principal resolvers and workers here."""
-    from dockyard.registry.routes import ApiVersionMiddleware
-    from dockyard.registry.routes import router as registry_router
-
-    app.include_router(registry_router)
-    app.add_middleware(ApiVersionMiddleware)
-
-    # Accounts, tokens, access (issue 3): registry token auth (/auth/token, Bearer on /v2),
+    # Accounts, tokens, access (issue 3): registry token auth (/auth/token; /v2 takes the
+    # Bearer tokens, see _mount_registry),
     # eNZi accounts, API tokens, the repositories API (mounted at the end, below).
     from dockyard.accounts.routes import router as accounts_router
     from dockyard.accounts.team_routes import router as teams_router
@@ -90,7 +108,7 @@ def _mount_features(
     from dockyard.repos.access_routes import router as repository_access_router
     from dockyard.repos.routes import router as repositories_router
 
-    install_token_auth(app, settings, resolvers)
+    install_token_auth(app, settings)
     app.include_router(accounts_router)
     app.include_router(teams_router)
     app.include_router(tokens_router)

@@ -1,11 +1,15 @@
 """One error envelope for /v2, /api/v0 and /enzi/v0: {"errors": [{"code", "message", "detail"}]}.
 
-Installs exception handlers so that no request ends in an HTML page or a bare 500.
+Installs exception handlers so that no request ends in an HTML page or a bare 500. Each
+application speaks its own dialect (`ErrorDialect`): the MSR codes and a Basic challenge here,
+the OCI codes and the registry's challenge on the /v2 application. Nothing here asks a path.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -50,25 +54,47 @@ def error_response(
     )
 
 
-def _is_registry(request: Request) -> bool:
-    return request.url.path.startswith("/v2")
+def basic_challenge(request: Request) -> str:
+    return 'Basic realm="dockyard"'
 
 
-def _challenge_headers(request: Request, status: int) -> dict[str, str]:
-    if status != 401:
-        return {}
-    challenge = getattr(request.app.state, "auth_challenge", None)
-    if challenge is not None:
-        return {"WWW-Authenticate": challenge(request)}
-    return {"WWW-Authenticate": 'Basic realm="dockyard"'}
+@dataclass(frozen=True)
+class ErrorDialect:
+    """How one application names what the framework and shared code report: a missing route,
+    a method it lacks, a failed validation, a 401 or 403, and the challenge sent with a 401.
+    `renamed`: codes that shared code (authentication) raises, in this application's words."""
+
+    not_found: ErrorCode = ErrorCode.NOT_FOUND
+    not_allowed: ErrorCode = ErrorCode.NOT_ALLOWED
+    unauthenticated: ErrorCode = ErrorCode.NOT_AUTHENTICATED
+    forbidden: ErrorCode = ErrorCode.NOT_AUTHORIZED
+    invalid: ErrorCode = ErrorCode.INVALID_PARAMETERS
+    renamed: Mapping[ErrorCode, ErrorCode] = field(default_factory=dict)
+    challenge: Callable[[Request], str] = basic_challenge
+
+    def http_code(self, status: int) -> ErrorCode:
+        by_status = {
+            404: self.not_found,
+            405: self.not_allowed,
+            401: self.unauthenticated,
+            403: self.forbidden,
+        }
+        return by_status.get(status, ErrorCode.INVALID_PARAMETERS)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+MSR_DIALECT = ErrorDialect()
+
+
+def install_error_handlers(app: FastAPI, dialect: ErrorDialect = MSR_DIALECT) -> None:
+    def challenge_headers(request: Request, status: int) -> dict[str, str]:
+        return {"WWW-Authenticate": dialect.challenge(request)} if status == 401 else {}
+
     @app.exception_handler(DockyardError)
     async def _dockyard_error(request: Request, exc: DockyardError) -> JSONResponse:
-        headers = {**_challenge_headers(request, exc.status), **exc.headers}
+        headers = {**challenge_headers(request, exc.status), **exc.headers}
+        code = dialect.renamed.get(exc.code, exc.code)
         return error_response(
-            exc.code, exc.message, detail=exc.detail, status=exc.status, headers=headers
+            code, exc.message, detail=exc.detail, status=exc.status, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)
@@ -82,28 +108,18 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         if any(err.get("type") == "json_invalid" for err in exc.errors()):
             return error_response(ErrorCode.INVALID_JSON, detail=problems)
-        code = ErrorCode.NAME_INVALID if _is_registry(request) else ErrorCode.INVALID_PARAMETERS
         message = "; ".join(f"{p['field']}: {p['problem']}" for p in problems) or None
-        return error_response(code, message, detail=problems)
+        return error_response(dialect.invalid, message, detail=problems)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 404:
-            code = ErrorCode.NAME_UNKNOWN if _is_registry(request) else ErrorCode.NOT_FOUND
-        elif exc.status_code == 405:
-            code = ErrorCode.UNSUPPORTED if _is_registry(request) else ErrorCode.NOT_ALLOWED
-        elif exc.status_code == 401:
-            code = ErrorCode.UNAUTHORIZED if _is_registry(request) else ErrorCode.NOT_AUTHENTICATED
-        elif exc.status_code == 403:
-            code = ErrorCode.DENIED if _is_registry(request) else ErrorCode.NOT_AUTHORIZED
-        else:
-            code = ErrorCode.INVALID_PARAMETERS
+        code = dialect.http_code(exc.status_code)
         message = exc.detail if isinstance(exc.detail, str) else None
-        headers = {**_challenge_headers(request, exc.status_code), **(exc.headers or {})}
+        headers = {**challenge_headers(request, exc.status_code), **(exc.headers or {})}
         return error_response(code, message, status=exc.status_code, headers=headers)
 
-    # Reached only by an exception raised outside RequestLogMiddleware (which answers the rest
-    # itself, with the request id in header, body and access line).
+    # Reached only by an exception raised outside UnhandledErrorMiddleware (which answers the
+    # rest itself, with the request id in header and body).
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         rid = request_id_var.get()

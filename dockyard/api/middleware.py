@@ -1,8 +1,9 @@
-"""Pure ASGI middleware: a request id and one structured log line per request, the last-resort
-answer to an unhandled exception, and the size limit on request bodies outside /v2.
+"""Pure ASGI middleware: a request id and one structured log line per request, the mount that
+hands a path prefix (/v2) to its own application in front of the host's middleware, the
+last-resort answer to an unhandled exception, and the size limit on request bodies.
 
-Pure ASGI (not BaseHTTPMiddleware) so blob streams and zero-copy file responses pass through
-untouched.
+Pure ASGI (not BaseHTTPMiddleware) so blob streams and zero-copy file responses (Granian's
+`http.response.pathsend`) pass through untouched.
 """
 
 from __future__ import annotations
@@ -37,10 +38,26 @@ async def _send_json(send: Send, status: int, body: dict[str, Any], *, close: bo
     await send({"type": "http.response.body", "body": payload})
 
 
+async def answer_unhandled(exc: Exception, scope: Scope, send: Send) -> None:
+    """The answer to an exception nothing handled, before any response byte went out: 507 for
+    a full disk (the operator's to fix, not a bug; /health reports it for a while), else 500
+    with the request id that finds the logged stack."""
+    if space.note_write_failure(exc):
+        errors_log.error("storage.full", extra={"path": scope["path"], "error": str(exc)[:300]})
+        code = ErrorCode.DISK_FULL
+        await _send_json(
+            send, status_for(code), error_body(code, default_message(code)), close=True
+        )
+        return
+    errors_log.exception("request.failed", extra={"path": scope["path"]})
+    await _send_json(send, 500, unexpected_error_body(request_id_var.get()), close=True)
+
+
 class RequestLogMiddleware:
-    """Outermost of ours: every response carries `X-Request-Id`, every request gets one access
-    line with the status sent. An exception that nothing handled ends here, not in Starlette's
-    ServerErrorMiddleware, which would answer outside this wrapper (no id, status 0 logged)."""
+    """Outermost of ours: every response carries `X-Request-Id`, every request (the mounted
+    registry's included) gets one access line with the status sent. An exception that nothing
+    inside answered ends here, not in Starlette's ServerErrorMiddleware, which would answer
+    outside this wrapper (no id, status 0 logged)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -69,24 +86,8 @@ class RequestLogMiddleware:
             if status:
                 # The response has begun: too late for an error body. The server drops the
                 # connection, which tells the client the response is incomplete.
-                errors_log.exception("request.failed", extra={"path": scope["path"]})
                 raise
-            # A full disk (blob files or the database) is the operator's to fix, not a bug:
-            # 507 says so to the client, and /health reports it for a while.
-            if space.note_write_failure(exc):
-                errors_log.error(
-                    "storage.full", extra={"path": scope["path"], "error": str(exc)[:300]}
-                )
-                code = ErrorCode.DISK_FULL
-                await _send_json(
-                    send_wrapper,
-                    status_for(code),
-                    error_body(code, default_message(code)),
-                    close=True,
-                )
-            else:
-                errors_log.exception("request.failed", extra={"path": scope["path"]})
-                await _send_json(send_wrapper, 500, unexpected_error_body(rid), close=True)
+            await answer_unhandled(exc, scope, send_wrapper)
         finally:
             log.info(
                 "http.request",
@@ -100,13 +101,64 @@ class RequestLogMiddleware:
             request_id_var.reset(token)
 
 
+class UnhandledErrorMiddleware:
+    """The last-resort answer (`answer_unhandled`) inside an application's own header
+    middleware, so a 500 or 507 carries them too (the UI's security headers on the host, the
+    API version on /v2). An exception after the response began is logged and re-raised."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if started:
+                errors_log.exception("request.failed", extra={"path": scope["path"]})
+                raise
+            await answer_unhandled(exc, scope, send_wrapper)
+
+
+class MountMiddleware:
+    """Hands every request for `prefix` or below to `mounted`, with its scope untouched (the
+    registry serves the protocol's absolute /v2 paths itself); everything else goes on to the
+    host application. Added outside the host's own middleware (body limit, security headers),
+    so those never see the mounted application's traffic, and inside the request log, which
+    sees all of it."""
+
+    def __init__(self, app: ASGIApp, prefix: str, mounted: ASGIApp) -> None:
+        self.app = app
+        self.prefix = prefix.rstrip("/")
+        self.mounted = mounted
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path == self.prefix or path.startswith(self.prefix + "/"):
+                await self.mounted(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class _BodyTooLarge(Exception):
     """Raised from `receive` when a body grows past the limit; turned into a 413 below."""
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies over `max_bytes` everywhere but /v2 (blob uploads stream to disk and
-    manifests have their own limit), so no handler ever parses an unbounded JSON document.
+    """Refuse request bodies over `max_bytes`, so no handler ever parses an unbounded JSON
+    document. Installed on the host application only: the mounted registry never passes here
+    (blob uploads stream to disk, manifests have their own limit).
 
     A declared Content-Length over the limit is answered before any byte is read; a chunked body
     is counted as it arrives and cut at the limit, whatever the handler was doing with it."""
@@ -116,8 +168,7 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or path == "/v2" or path.startswith("/v2/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)

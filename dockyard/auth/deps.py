@@ -27,13 +27,9 @@ PrincipalResolver = Callable[[Request, Services], Awaitable[Principal | None]]
 _UNSET = object()
 
 
-def _unauthenticated(request: Request, message: str) -> DockyardError:
-    code = (
-        ErrorCode.UNAUTHORIZED
-        if request.url.path.startswith("/v2")
-        else ErrorCode.NOT_AUTHENTICATED
-    )
-    return DockyardError(code, message)
+def _unauthenticated(message: str) -> DockyardError:
+    # The /v2 application's error handlers name it UNAUTHORIZED (its ErrorDialect).
+    return DockyardError(ErrorCode.NOT_AUTHENTICATED, message)
 
 
 def parse_basic(header: str) -> tuple[str, str] | None:
@@ -102,19 +98,15 @@ async def check_credentials(
     try:
         principal = await verify_login(request, services, name, secret)
     except LoginBlocked as blocked:
-        code = (
-            ErrorCode.TOOMANYREQUESTS
-            if request.url.path.startswith("/v2")
-            else ErrorCode.RATE_LIMITED
-        )
+        # TOOMANYREQUESTS on /v2 (the registry application's ErrorDialect renames it).
         raise DockyardError(
-            code,
+            ErrorCode.RATE_LIMITED,
             f"Too many failed logins for '{name}' from this address; "
             f"try again in {blocked.seconds} seconds.",
             headers={"Retry-After": str(blocked.seconds)},
         ) from None
     if principal is None:
-        raise _unauthenticated(request, "The username or password is wrong.")
+        raise _unauthenticated("The username or password is wrong.")
     return principal
 
 
@@ -125,15 +117,14 @@ async def basic_resolver(request: Request, services: Services) -> Principal | No
         return None
     name, secret = creds
     if not name:
-        raise _unauthenticated(request, "The Basic credentials are malformed.")
+        raise _unauthenticated("The Basic credentials are malformed.")
     return await check_credentials(request, services, name, secret)
 
 
 async def bearer_resolver(request: Request, services: Services) -> Principal | None:
-    """A registry bearer token from /auth/token, on /v2 only: the account it names, limited
-    to the repository actions it grants. A token issued to nobody means anonymous."""
-    if not request.url.path.startswith("/v2"):
-        return None
+    """A registry bearer token from /auth/token (a resolver of the /v2 application only): the
+    account it names, limited to the repository actions it grants. A token issued to nobody
+    means anonymous."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -144,7 +135,7 @@ async def bearer_resolver(request: Request, services: Services) -> Principal | N
     try:
         claims = verify_token(key, token.strip(), service=services.registry_host)
     except InvalidToken as exc:
-        raise _unauthenticated(request, "The bearer token is invalid or expired.") from exc
+        raise _unauthenticated("The bearer token is invalid or expired.") from exc
     subject = claims.get("sub")
     if not subject:
         return None
@@ -199,7 +190,7 @@ async def metrics_access(request: Request) -> None:
         expected = settings.metrics_token
         if expected and hmac.compare_digest(value.strip().encode(), expected.encode()):
             return
-        raise _unauthenticated(request, "The metrics token is wrong.")
+        raise _unauthenticated("The metrics token is wrong.")
     principal = await require_principal(request)
     if not principal.is_admin:
         raise DockyardError(
@@ -211,5 +202,5 @@ async def metrics_access(request: Request) -> None:
 async def require_principal(request: Request) -> Principal:
     principal = await get_principal(request)
     if principal is None:
-        raise _unauthenticated(request, "Authentication is required.")
+        raise _unauthenticated("Authentication is required.")
     return principal

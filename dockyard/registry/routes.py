@@ -1,6 +1,6 @@
 """The /v2 router: API version check, then the protocol from sibling modules, then a fallback
-that answers malformed names (more or fewer than two levels, traversal) with NAME_INVALID; and
-the middleware that puts `Docker-Distribution-API-Version` on every /v2 answer."""
+that answers malformed names (more or fewer than two levels, traversal) with NAME_INVALID.
+Served by the registry application (`registry/app.py`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import re
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard.accounts.principal import Principal
 from dockyard.auth.deps import require_principal
@@ -19,31 +18,6 @@ from dockyard.registry.access import NAME_SHAPE
 router = APIRouter(include_in_schema=False)
 
 API_VERSION_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
-_API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
-
-
-class ApiVersionMiddleware:
-    """Every /v2 response, errors and 401 challenges included, says which API it speaks
-    (clients such as docker read it off the 401 of the first ping). Pure ASGI, so
-    `http.response.pathsend` passes through untouched."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/v2"):
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_version(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", []) if h[0].lower() != _API_VERSION[0]]
-                message = {**message, "headers": [*headers, _API_VERSION]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_version)
-
-
 _OPERATION_RE = re.compile(r"^(?P<name>.+?)/(blobs|manifests|tags|referrers)(/.*)?$")
 
 

@@ -1,6 +1,7 @@
 """Security headers for the web UI's pages and assets (CSP without inline scripts, no framing).
 
-Pure ASGI so it never buffers a body. /v2 (blob streams) is left untouched.
+Pure ASGI so it never buffers a body. Installed on the host application only: the registry's
+/v2 application, mounted in front of it, never passes here.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class SecurityHeadersMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/v2"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 

@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 import pytest
 from starlette.requests import Request
 
-from dockyard.auth.routes import challenge, external_base, needed_scopes
 from dockyard.auth.tokens import (
     CATALOG_SCOPE,
     Scope,
@@ -22,6 +21,7 @@ from dockyard.auth.tokens import (
 )
 from dockyard.config import Settings
 from dockyard.errors import ErrorCode
+from dockyard.registry.challenge import challenge, external_base, needed_scopes
 from dockyard.registry.mediatypes import (
     OCI_CONFIG,
     OCI_MANIFEST,
