@@ -187,7 +187,7 @@ _FILTERS: dict[str, tuple[ColumnElement[bool], ...]] = {
 
 async def list_accounts(session: AsyncSession, account_filter: str = "all") -> list[Account]:
     stmt = accounts_query(account_filter).order_by(Account.name)
-    return [account for account, _members, _teams in (await session.execute(stmt)).tuples()]
+    return [account for account, _members, _teams in await session.execute(stmt)]
 
 
 async def count_accounts(session: AsyncSession) -> tuple[int, int]:

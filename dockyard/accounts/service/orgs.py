@@ -27,7 +27,7 @@ def org_members_query(org: Account) -> Select[OrgMember, Account]:
 
 async def list_org_members(session: AsyncSession, org: Account) -> list[tuple[OrgMember, Account]]:
     rows = await session.execute(org_members_query(org).order_by(Account.name))
-    return [(member, account) for member, account in rows.tuples()]
+    return [(member, account) for member, account in rows]
 
 
 async def get_org_member(session: AsyncSession, org: Account, user: Account) -> OrgMember | None:
@@ -170,7 +170,7 @@ def team_members_query(team: Team) -> Select[TeamMember, Account]:
 
 async def list_team_members(session: AsyncSession, team: Team) -> list[tuple[TeamMember, Account]]:
     rows = await session.execute(team_members_query(team).order_by(Account.name))
-    return [(member, account) for member, account in rows.tuples()]
+    return [(member, account) for member, account in rows]
 
 
 async def get_team_member(session: AsyncSession, team: Team, user: Account) -> TeamMember | None:

@@ -66,7 +66,7 @@ async def list_tokens(
     session: AsyncSession, account: Account | None
 ) -> list[tuple[ApiToken, Account]]:
     stmt = tokens_query(account).order_by(ApiToken.created_at, ApiToken.hashed_token)
-    return [(token, owner) for token, owner in (await session.execute(stmt)).tuples()]
+    return [(token, owner) for token, owner in await session.execute(stmt)]
 
 
 async def count_tokens(session: AsyncSession, account: Account | None) -> int:
