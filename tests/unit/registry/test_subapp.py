@@ -6,6 +6,8 @@ but not the host's body limit or security headers."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from dockyard.config import Settings
 from dockyard.db.migrate import upgrade
 from dockyard.registry.app import create_registry_app
 from dockyard.services import build_services
-from tests.fakes.inprocess import InProcess, inprocess_app
+from tests.fakes.inprocess import ADMIN, InProcess, inprocess_app
 
 VERSION = "docker-distribution-api-version"
 
@@ -117,3 +119,40 @@ async def test_the_host_body_limit_does_not_reach_v2(host: InProcess) -> None:
     assert r.status_code == 400 and _code(r) == "MANIFEST_INVALID"
     api = await host.client.post("/api/v0/repositories/admin", content=body)
     assert api.status_code == 413 and _code(api) == "REQUEST_TOO_LARGE"
+
+
+async def test_a_blob_get_through_the_host_is_sent_by_pathsend(host: InProcess) -> None:
+    """Granian's zero-copy `http.response.pathsend` reaches the blob GET through the mount."""
+    data = b"layer bytes"
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    r = await host.client.post(f"/v2/admin/app/blobs/uploads/?digest={digest}", content=data)
+    assert r.status_code == 201
+    credentials = base64.b64encode(f"{ADMIN[0]}:{ADMIN[1]}".encode())
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": f"/v2/admin/app/blobs/{digest}",
+        "raw_path": f"/v2/admin/app/blobs/{digest}".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"dockyard.test"), (b"authorization", b"Basic " + credentials)],
+        "client": ("127.0.0.1", 1234),
+        "server": ("dockyard.test", 80),
+        "extensions": {"http.response.pathsend": {}},
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await host.app(scope, receive, send)
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
+    assert (b"docker-distribution-api-version", b"registry/2.0") in sent[0]["headers"]
+    assert sent[1]["type"] == "http.response.pathsend"
+    assert sent[1]["path"] == str(host.services.storage.local_path(digest))
