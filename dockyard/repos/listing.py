@@ -40,7 +40,7 @@ async def _layers(session: AsyncSession, manifests: Iterable[Manifest]) -> dict[
         .where(ManifestReference.manifest_id.in_(list(by_id)), ManifestReference.kind == "blob")
     )
     layers: dict[int, list[Any]] = {mid: [] for mid in by_id}
-    for manifest_id, digest, size in rows.tuples():
+    for manifest_id, digest, size in rows:
         if digest == by_id[manifest_id].config_digest:
             continue
         layers[manifest_id].append(

@@ -139,4 +139,4 @@ async def tag_counts(session: AsyncSession, repository_ids: list[str]) -> dict[s
         .where(Tag.repository_id.in_(repository_ids))
         .group_by(Tag.repository_id)
     )
-    return {repository_id: int(count) for repository_id, count in rows.tuples()}
+    return {repository_id: int(count) for repository_id, count in rows}

@@ -252,7 +252,7 @@ async def list_repositories(
         Repository.namespace, Repository.name
     )
     rows = await session.execute(stmt)
-    return [(repo, bool(is_org)) for repo, is_org in rows.tuples()]
+    return [(repo, bool(is_org)) for repo, is_org in rows]
 
 
 # --- team access -------------------------------------------------------------------------------
@@ -281,7 +281,7 @@ async def list_repository_team_access(
     session: AsyncSession, repo: Repository
 ) -> list[tuple[RepositoryTeamAccess, Team]]:
     rows = await session.execute(repository_team_access(repo).order_by(Team.name))
-    return [(grant, team) for grant, team in rows.tuples()]
+    return [(grant, team) for grant, team in rows]
 
 
 async def set_repository_team_access(
@@ -326,7 +326,7 @@ async def list_namespace_team_access(
     session: AsyncSession, namespace: Account
 ) -> list[tuple[NamespaceTeamAccess, Team]]:
     rows = await session.execute(namespace_team_access(namespace).order_by(Team.name))
-    return [(grant, team) for grant, team in rows.tuples()]
+    return [(grant, team) for grant, team in rows]
 
 
 async def get_namespace_team_access(
