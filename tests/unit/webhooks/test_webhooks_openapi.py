@@ -4,6 +4,7 @@ the example body the API explorer sends creates a webhook."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,13 @@ async def test_the_explorer_example_creates_a_webhook(tmp_path: Path, database_u
             "https://example.com",
         )
         assert body["secret"].startswith("whsec_")
+        # MSR scripts send `curl -d` bodies, whose content type is a form's: still JSON.
+        as_form = await c.post(
+            "/api/v0/webhooks",
+            content=json.dumps({**media["example"], "type": "TAG_PULL"}),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert as_form.status_code == 201, as_form.text
         listed = await c.get("/api/v0/repositories/foo/bar/webhooks")
-        assert [w["id"] for w in listed.json()] == [body["id"]]
-        assert "secret" not in listed.json()[0]
+        assert {w["id"] for w in listed.json()} == {body["id"], as_form.json()["id"]}
+        assert not [w for w in listed.json() if "secret" in w]
