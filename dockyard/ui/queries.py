@@ -1,12 +1,13 @@
 """Read-only lookups the pages need to list things: which repositories and namespaces a
-person can see. Every permission answer comes from `auth.access`; nothing is decided here.
+person can see. Every permission answer comes from the rules (`auth.access`, or for a list the
+read rule's SQL rendering through `repos.service`); nothing is decided here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account, OrgMember
@@ -14,7 +15,7 @@ from dockyard.accounts.principal import Principal
 from dockyard.auth.access import namespace_access
 from dockyard.repos.content import tag_counts
 from dockyard.repos.models import Manifest, Repository, Tag
-from dockyard.repos.service import list_repositories
+from dockyard.repos.service import readable_repositories
 from dockyard.rules.permissions import AccessLevel
 
 
@@ -32,25 +33,33 @@ async def visible_repositories(
     limit: int,
     namespace: str | None = None,
 ) -> tuple[list[RepoRow], int]:
-    """The repositories `principal` may at least read (repos.service decides), filtered by a
-    search string and paged, with the total."""
+    """The repositories `principal` may at least read (the read rule's SQL rendering, through
+    repos.service), filtered by a search string and paged in SQL, with the total."""
     ns_account = None
     if namespace is not None:
         ns_account = await session.scalar(select(Account).where(Account.name == namespace))
         if ns_account is None:
             return [], 0
-    visible = [repo for repo, _ in await list_repositories(session, principal, ns_account)]
+    stmt = readable_repositories(principal, ns_account)
     if search:
+        # Case-insensitive substring of "namespace/name" or the short description, in SQL
+        # (SQLite's lower() folds ASCII only; names are ASCII).
         needle = search.lower()
-        visible = [
-            repo
-            for repo in visible
-            if needle in repo.full_name.lower() or needle in repo.short_description.lower()
-        ]
-    window = visible[offset : offset + limit]
+        full_name = Repository.namespace + "/" + Repository.name
+        stmt = stmt.where(
+            or_(
+                func.lower(full_name).contains(needle, autoescape=True),
+                func.lower(Repository.short_description).contains(needle, autoescape=True),
+            )
+        )
+    total = int(
+        await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    )
+    page = stmt.order_by(Repository.namespace, Repository.name).offset(offset).limit(limit)
+    window = [repo for repo, _is_org in await session.execute(page)]
     counts = await tag_counts(session, [repo.id for repo in window])
     rows = [RepoRow(repo, counts.get(repo.id, 0)) for repo in window]
-    return rows, len(visible)
+    return rows, total
 
 
 async def creatable_namespaces(session: AsyncSession, principal: Principal) -> list[Account]:
