@@ -19,44 +19,44 @@ from dockyard.clock import rfc3339, utcnow
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.webhooks.checks import status_filter
 from dockyard.webhooks.models import Delivery, DeliveryAttempt, Subscription
-from dockyard.webhooks.schemas import RedeliverRequest
+from dockyard.webhooks.schemas import DeliveryAttemptOut, DeliveryOut, RedeliverRequest
 
 MAX_ATTEMPTS_SHOWN = 50
 # OFFSET is a signed 64-bit integer in SQLite and PostgreSQL.
 MAX_PAGE_START = 2**63 - 1
 
 
-def attempt_wire(a: DeliveryAttempt) -> dict[str, Any]:
-    return {
-        "attemptedAt": rfc3339(a.attempted_at),
-        "statusCode": a.status_code,
-        "latencyMs": a.latency_ms,
-        "outcome": a.outcome,
-        "error": a.error,
-        "response": a.response_excerpt,
-    }
+def attempt_wire(a: DeliveryAttempt) -> DeliveryAttemptOut:
+    return DeliveryAttemptOut(
+        attemptedAt=rfc3339(a.attempted_at),
+        statusCode=a.status_code,
+        latencyMs=a.latency_ms,
+        outcome=a.outcome,
+        error=a.error,
+        response=a.response_excerpt,
+    )
 
 
 def delivery_wire(
     d: Delivery, attempts: Sequence[DeliveryAttempt], attempt_count: int | None = None
-) -> dict[str, Any]:
+) -> DeliveryOut:
     """`attempt_count`: every attempt recorded (`attempts` may hold only the latest ones).
     `d.attempts` is the retry budget used since the last redelivery, not a history count."""
-    return {
-        "id": d.id,
-        "webhookID": d.subscription_id,
-        "eventID": d.event_id,
-        "eventType": d.event_type,
-        "eventCreatedAt": rfc3339(d.event_created_at),
-        "status": d.status,
-        "attemptCount": len(attempts) if attempt_count is None else attempt_count,
-        "nextAttemptAt": rfc3339(d.next_attempt_at) if d.status == "pending" else None,
-        "lastStatusCode": d.last_status_code,
-        "lastError": d.last_error,
-        "deliveredAt": rfc3339(d.delivered_at) if d.delivered_at else None,
-        "createdAt": rfc3339(d.created_at),
-        "attempts": [attempt_wire(a) for a in attempts],
-    }
+    return DeliveryOut(
+        id=d.id,
+        webhookID=d.subscription_id,
+        eventID=d.event_id,
+        eventType=d.event_type,
+        eventCreatedAt=rfc3339(d.event_created_at),
+        status=d.status,  # one of STATUSES: the model checks it
+        attemptCount=len(attempts) if attempt_count is None else attempt_count,
+        nextAttemptAt=rfc3339(d.next_attempt_at) if d.status == "pending" else None,
+        lastStatusCode=d.last_status_code,
+        lastError=d.last_error,
+        deliveredAt=rfc3339(d.delivered_at) if d.delivered_at else None,
+        createdAt=rfc3339(d.created_at),
+        attempts=[attempt_wire(a) for a in attempts],
+    )
 
 
 async def list_deliveries(
@@ -67,7 +67,7 @@ async def list_deliveries(
     page_start: int,
     page_size: int,
     count: bool = True,
-) -> tuple[list[dict[str, Any]], int | None, int]:
+) -> tuple[list[DeliveryOut], int | None, int]:
     """A page of deliveries, newest first, cut in SQL; returns (page, next page start or None,
     total: -1 unless `count`). `pageStart` is an offset (documented in docs/webhooks.md, and the
     UI's page numbers are offsets): an index keeps it cheap for the pages anyone reads."""
@@ -122,7 +122,7 @@ async def get_delivery(session: AsyncSession, sub: Subscription, delivery_id: st
     return d
 
 
-async def delivery_detail(session: AsyncSession, d: Delivery) -> dict[str, Any]:
+async def delivery_detail(session: AsyncSession, d: Delivery) -> DeliveryOut:
     attempts, counts = await _attempts_for(session, [d.id])
     return delivery_wire(d, attempts.get(d.id, []), counts.get(d.id, 0))
 

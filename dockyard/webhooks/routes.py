@@ -272,7 +272,7 @@ async def list_deliveries(
     session: UnitOfWork,
     paging: Annotated[tuple[int, int, bool], Depends(_page_params)],
     status: Annotated[str | None, Query(description="pending, delivered or failed.")] = None,
-) -> list[dict[str, Any]]:
+) -> list[DeliveryOut]:
     start, size, count = paging
     sub = await service.get_manageable(session, principal, webhook_id)
     page, next_start, total = await history.list_deliveries(
@@ -293,7 +293,7 @@ async def list_deliveries(
 )
 async def get_delivery(
     webhook_id: str, delivery_id: str, principal: Caller, session: UnitOfWork
-) -> dict[str, Any]:
+) -> DeliveryOut:
     sub = await service.get_manageable(session, principal, webhook_id)
     return await history.delivery_detail(
         session, await history.get_delivery(session, sub, delivery_id)
@@ -309,7 +309,7 @@ async def get_delivery(
 )
 async def redeliver(
     webhook_id: str, delivery_id: str, principal: Caller, session: UnitOfWork
-) -> dict[str, Any]:
+) -> DeliveryOut:
     sub = await service.get_manageable(session, principal, webhook_id)
     delivery = await history.redeliver_one(session, sub, delivery_id)
     return await history.delivery_detail(session, delivery)
