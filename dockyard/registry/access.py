@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dockyard.accounts.models import Account
 from dockyard.accounts.principal import Principal
 from dockyard.accounts.service import ACCOUNT_NAME_RE
+from dockyard.api.uow import unit_of_work_scope
 from dockyard.auth.access import namespace_access, repository_access
 from dockyard.auth.deps import get_principal, services_of
 from dockyard.errors import DockyardError, ErrorCode
@@ -111,39 +112,43 @@ async def token_lacks_scope(
     return insufficient_scope(repository.full_name, account_may=own >= need)
 
 
+async def _creatable_namespace(
+    session: AsyncSession, principal: Principal, namespace: str, name: str
+) -> Account:
+    """The namespace account in which `principal` may create `name`, or the spec's error."""
+    account = await session.scalar(select(Account).where(Account.name == namespace))
+    if account is None:
+        raise DockyardError(
+            ErrorCode.NAME_UNKNOWN,
+            f"namespace {namespace!r} does not exist: push to an existing user or "
+            "organization (repository names are namespace/repository)",
+            detail={"name": f"{namespace}/{name}", "namespace": namespace},
+        )
+    # The account's own namespace rights decide creation; a bearer token must also name
+    # the repository with `push` (else 401: the client asks for that scope and retries).
+    if await namespace_access(session, _unrestricted(principal), account) < AccessLevel.ADMIN:
+        raise _name_unknown(namespace, name)
+    actions = principal.actions_for(f"{namespace}/{name}")
+    if actions is not None and not actions & {"push", "*"}:
+        raise insufficient_scope(f"{namespace}/{name}")
+    return account
+
+
 async def _auto_create(services: Services, principal: Principal, namespace: str, name: str) -> None:
-    """Create the repository in its own short transaction (parallel layer uploads race here)."""
+    """Create the repository in its own short unit of work (parallel layer uploads race here);
+    its REPO_CREATED event wakes the consumers when that unit of work commits."""
     if name in RESERVED_REPOSITORY_NAMES:
         raise DockyardError(ErrorCode.NAME_INVALID, f"{name!r} is a reserved repository name")
-    async with services.session() as session:
-        account = await session.scalar(select(Account).where(Account.name == namespace))
-        if account is None:
-            raise DockyardError(
-                ErrorCode.NAME_UNKNOWN,
-                f"namespace {namespace!r} does not exist: push to an existing user or "
-                "organization (repository names are namespace/repository)",
-                detail={"name": f"{namespace}/{name}", "namespace": namespace},
-            )
-        # The account's own namespace rights decide creation; a bearer token must also name
-        # the repository with `push` (else 401: the client asks for that scope and retries).
-        if await namespace_access(session, _unrestricted(principal), account) < AccessLevel.ADMIN:
-            raise _name_unknown(namespace, name)
-        actions = principal.actions_for(f"{namespace}/{name}")
-        if actions is not None and not actions & {"push", "*"}:
-            raise insufficient_scope(f"{namespace}/{name}")
-        try:
-            await create_repository(session, account, name, principal.name)
-            await session.commit()
-        except IntegrityError:
-            await session.rollback()  # someone else created it first: fine
-            return
-        except DockyardError as exc:
-            if exc.code is ErrorCode.REPOSITORY_EXISTS:
-                return
-            raise DockyardError(ErrorCode.NAME_INVALID, exc.message) from exc
-    from dockyard.events.bus import notify_committed
-
-    notify_committed()
+    try:
+        async with unit_of_work_scope(services) as session:
+            account = await _creatable_namespace(session, principal, namespace, name)
+            try:
+                await create_repository(session, account, name, principal.name)
+            except DockyardError as exc:
+                if exc.code is not ErrorCode.REPOSITORY_EXISTS:
+                    raise DockyardError(ErrorCode.NAME_INVALID, exc.message) from exc
+    except IntegrityError:
+        pass  # someone else created it first (the unit of work rolled back): fine
 
 
 async def _repository_with_namespace(

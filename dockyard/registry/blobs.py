@@ -1,11 +1,13 @@
 """Blob HEAD/GET (with Range) and DELETE. GET sends the file with Starlette's FileResponse, so
-Granian can use the zero-copy `pathsend` extension; drivers without local files stream."""
+Granian can use the zero-copy `pathsend` extension; drivers without local files stream.
+DELETE is one unit of work (`UnitOfWork`): it commits when the handler returns."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
+from dockyard.api.uow import UnitOfWork
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.registry.access import open_repository
 from dockyard.registry.ranges import RangeError, check_ranges, parse_range
@@ -89,20 +91,19 @@ async def get_blob(request: Request, namespace: str, repository: str, digest: st
 
 
 @router.delete("/v2/{namespace}/{repository}/blobs/{digest}")
-async def delete_blob(request: Request, namespace: str, repository: str, digest: str) -> Response:
+async def delete_blob(
+    request: Request, session: UnitOfWork, namespace: str, repository: str, digest: str
+) -> Response:
     check_digest(digest)
-    services = request.app.state.services
-    async with services.session() as session:
-        ctx = await open_repository(request, session, namespace, repository, AccessLevel.READ_WRITE)
-        use = await content.tag_keeping_blob(session, ctx.repository.id, digest)
-        if use is not None:
-            raise in_use(
-                f"blob {digest} is used by the manifest that tag {use.tag!r} keeps "
-                f"({use.manifest}); delete or move that tag first",
-                digest,
-                use,
-            )
-        if not await content.unlink_blob(session, ctx.repository.id, digest):
-            raise _blob_unknown(digest)
-        await session.commit()
+    ctx = await open_repository(request, session, namespace, repository, AccessLevel.READ_WRITE)
+    use = await content.tag_keeping_blob(session, ctx.repository.id, digest)
+    if use is not None:
+        raise in_use(
+            f"blob {digest} is used by the manifest that tag {use.tag!r} keeps "
+            f"({use.manifest}); delete or move that tag first",
+            digest,
+            use,
+        )
+    if not await content.unlink_blob(session, ctx.repository.id, digest):
+        raise _blob_unknown(digest)
     return Response(status_code=202, headers={"Docker-Content-Digest": digest})

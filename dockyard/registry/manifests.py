@@ -1,6 +1,10 @@
 """Manifests: PUT/GET/HEAD/DELETE by tag or digest. Validates the body against its media type,
 verifies the digest, requires referenced blobs and child manifests, reads the image config for
-os/architecture, stores the bytes, then lets repos.content record it (and its events)."""
+os/architecture, stores the bytes, then lets repos.content record it (and its events).
+
+Writes are units of work (`api/uow.py`) and nothing here commits or wakes by hand: the events
+they record wake the consumers when they commit. A PUT reads its body between two short steps
+(access, then the write), holding no session meanwhile; GET reads with one plain query."""
 
 from __future__ import annotations
 
@@ -17,10 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
 from dockyard.accounts.models import Account
+from dockyard.api.uow import UnitOfWork, unit_of_work_scope
 from dockyard.auth.deps import get_principal
 from dockyard.db.engine import fetch_one
 from dockyard.errors import DockyardError, ErrorCode
-from dockyard.events.bus import notify_committed
 from dockyard.registry.access import RepoContext, open_repository, validate_name
 from dockyard.registry.blobs import in_use
 from dockyard.registry.bodies import drain
@@ -119,8 +123,7 @@ async def _describe(
     services: Services, ctx: RepoContext, parsed: ParsedManifest, digest: str, body: bytes
 ) -> content.ManifestRecord:
     """Check references exist and gather what the content service records."""
-    session_factory = services.session
-    async with session_factory() as session:
+    async with unit_of_work_scope(services) as session:
         if parsed.is_index:
             missing = await content.missing_manifests(
                 session, ctx.repository.id, (c.digest for c in parsed.children)
@@ -170,7 +173,7 @@ async def put_manifest(
 ) -> Response:
     _check_reference(reference)
     services: Services = request.app.state.services
-    async with services.session() as session:
+    async with unit_of_work_scope(services) as session:
         ctx = await open_repository(
             request, session, namespace, repository, AccessLevel.READ_WRITE, create=True
         )
@@ -196,17 +199,15 @@ async def put_manifest(
     tag = None if _is_digest_ref(reference) else reference
     for attempt in range(3):
         try:
-            async with services.session() as session:
+            async with unit_of_work_scope(services) as session:
                 await content.put_manifest(
                     session, services.registry_host, ctx.repository, record, tag, ctx.author
                 )
-                await session.commit()
             break
         except IntegrityError:
             # A concurrent push of the same manifest or tag won the insert: try again.
             if attempt == 2:
                 raise
-    notify_committed()
     headers = {
         "Location": f"/v2/{namespace}/{repository}/manifests/{record.digest}",
         "Docker-Content-Digest": record.digest,
@@ -357,32 +358,27 @@ async def get_manifest(
 
 @router.delete("/v2/{namespace}/{repository}/manifests/{reference}")
 async def delete_manifest(
-    request: Request, namespace: str, repository: str, reference: str
+    request: Request, session: UnitOfWork, namespace: str, repository: str, reference: str
 ) -> Response:
     services: Services = request.app.state.services
-    async with services.session() as session:
-        ctx = await open_repository(request, session, namespace, repository, AccessLevel.READ_WRITE)
-        host = services.registry_host
-        if not _is_valid_reference(reference):
-            raise _unknown(reference[:200])
-        if _is_digest_ref(reference):
-            use = await content.tag_keeping_manifest(session, ctx.repository.id, reference)
-            if use is not None:
-                raise in_use(
-                    f"manifest {reference} is a child of the index {use.manifest} that tag "
-                    f"{use.tag!r} points at; delete or move that tag first",
-                    reference,
-                    use,
-                )
-            if not await content.delete_manifest(
-                session, host, ctx.repository, reference, ctx.author
-            ):
-                raise _unknown(reference)
-        else:
-            try:
-                await content.delete_tag(session, host, ctx.repository, reference, ctx.author)
-            except DockyardError as exc:
-                raise _unknown(reference) from exc
-        await session.commit()
-    notify_committed()
+    ctx = await open_repository(request, session, namespace, repository, AccessLevel.READ_WRITE)
+    host = services.registry_host
+    if not _is_valid_reference(reference):
+        raise _unknown(reference[:200])
+    if not _is_digest_ref(reference):
+        try:
+            await content.delete_tag(session, host, ctx.repository, reference, ctx.author)
+        except DockyardError as exc:
+            raise _unknown(reference) from exc
+        return Response(status_code=202)
+    use = await content.tag_keeping_manifest(session, ctx.repository.id, reference)
+    if use is not None:
+        raise in_use(
+            f"manifest {reference} is a child of the index {use.manifest} that tag "
+            f"{use.tag!r} points at; delete or move that tag first",
+            reference,
+            use,
+        )
+    if not await content.delete_manifest(session, host, ctx.repository, reference, ctx.author):
+        raise _unknown(reference)
     return Response(status_code=202)

@@ -64,6 +64,8 @@ class PullRecorder:
             for _rows, _repo, future in batch:
                 if not future.done():
                     future.set_result(None)
+            # A background writer over a plain connection (no ORM session, so no after-commit
+            # hook): the one place that wakes the consumers by hand after its own commit.
             notify_committed()
 
     async def _write(

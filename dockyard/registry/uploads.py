@@ -2,7 +2,9 @@
 status GET, cancel DELETE, and cross-repository mount.
 
 The upload row (repos.models.Upload) and the bytes in storage both outlive the process, so a
-client resumes after a restart. No database session is held while a body streams.
+client resumes after a restart. No database session is held while a body streams: a route
+that streams one opens a unit of work only around each database step (`unit_of_work_scope`);
+the others take one unit of work for the request (`UnitOfWork`). None commits by hand.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from dockyard.api.uow import UnitOfWork, unit_of_work_scope
 from dockyard.auth.access import repository_access
 from dockyard.errors import DockyardError, ErrorCode
-from dockyard.events.bus import notify_committed
 from dockyard.registry.access import (
     RepoContext,
     open_repository,
@@ -103,11 +106,14 @@ async def _finish(
         raise DockyardError(ErrorCode.DIGEST_INVALID, str(exc), detail={"digest": digest}) from exc
     except FileNotFoundError as exc:
         raise _upload_unknown(upload_id) from exc
-    async with services.session() as session:
+    async with unit_of_work_scope(services) as session:
         await content.link_blob(session, ctx.repository.id, digest, size)
         if has_row:
             await content.delete_upload(session, upload_id)
-        await session.commit()
+    return _blob_created(ctx, digest)
+
+
+def _blob_created(ctx: RepoContext, digest: str) -> Response:
     repo = ctx.repository
     return Response(
         status_code=201,
@@ -130,7 +136,7 @@ async def _try_mount(
     except DockyardError:
         return None
     services = ctx.services
-    async with services.session() as session:
+    async with unit_of_work_scope(services) as session:
         src = await get_repository(session, src_ns, src_name)
         if src is None:
             return None
@@ -145,26 +151,18 @@ async def _try_mount(
         if size is None or await services.storage.stat(digest) is None:
             return None
         await content.link_blob(session, ctx.repository.id, digest, size)
-        await session.commit()
-    repo = ctx.repository
-    return Response(
-        status_code=201,
-        headers={
-            "Location": _blob_location(repo.namespace, repo.name, digest),
-            "Docker-Content-Digest": digest,
-        },
-    )
+    return _blob_created(ctx, digest)
 
 
 @router.post("/v2/{namespace}/{repository}/blobs/uploads/")
 @router.post("/v2/{namespace}/{repository}/blobs/uploads")
 async def start_upload(request: Request, namespace: str, repository: str) -> Response:
     services: Services = request.app.state.services
-    async with services.session() as session:
+    # A short step of its own (an auto-creation commits in another): a body streams after it.
+    async with unit_of_work_scope(services) as session:
         ctx = await open_repository(
             request, session, namespace, repository, AccessLevel.READ_WRITE, create=True
         )
-    notify_committed()
     params = request.query_params
     mount = params.get("mount")
     if mount is not None:
@@ -183,30 +181,45 @@ async def start_upload(request: Request, namespace: str, repository: str) -> Res
             return await _finish(services, ctx, upload_id, digest, has_row=False)
         finally:
             await services.storage.upload_cancel(upload_id)
-    async with services.session() as session:
-        upload = await content.create_upload(session, ctx.repository.id)
-        upload_id = upload.id
-        await services.storage.upload_start(upload_id)
-        try:
-            await session.commit()
-        except BaseException:
-            # No session row (a full disk refuses the commit too): leave no upload area behind.
-            await services.storage.upload_cancel(upload_id)
-            raise
+    upload_id = await _start_chunked(services, ctx)
     return Response(status_code=202, headers=_upload_headers(namespace, repository, upload_id, 0))
 
 
-async def _open_upload(
-    request: Request, namespace: str, repository: str, upload_id: str, need: AccessLevel
+async def _start_chunked(services: Services, ctx: RepoContext) -> str:
+    """A session row and an upload area for a chunked upload; its id."""
+    started: str | None = None
+    try:
+        async with unit_of_work_scope(services) as session:
+            upload = await content.create_upload(session, ctx.repository.id)
+            await services.storage.upload_start(upload.id)
+            started = upload.id
+    except BaseException:
+        # No session row (a full disk refuses the commit too): leave no upload area behind.
+        if started is not None:
+            await services.storage.upload_cancel(started)
+        raise
+    return started
+
+
+async def _check_upload(
+    request: Request, session: AsyncSession, namespace: str, repository: str, upload_id: str
 ) -> RepoContext:
-    services: Services = request.app.state.services
-    async with services.session() as session:
-        ctx = await open_repository(request, session, namespace, repository, need)
-        if not _valid_upload_id(upload_id) or (
-            await content.get_upload(session, ctx.repository.id, upload_id) is None
-        ):
-            raise _upload_unknown(upload_id)
+    """The repository (the caller may push to it) and its upload `upload_id`, or the error."""
+    ctx = await open_repository(request, session, namespace, repository, AccessLevel.READ_WRITE)
+    if not _valid_upload_id(upload_id) or (
+        await content.get_upload(session, ctx.repository.id, upload_id) is None
+    ):
+        raise _upload_unknown(upload_id)
     return ctx
+
+
+async def _open_upload(
+    request: Request, namespace: str, repository: str, upload_id: str
+) -> RepoContext:
+    """`_check_upload` in its own short step, for routes that stream a body afterwards."""
+    services: Services = request.app.state.services
+    async with unit_of_work_scope(services) as session:
+        return await _check_upload(request, session, namespace, repository, upload_id)
 
 
 async def _append(request: Request, ctx: RepoContext, upload_id: str) -> int:
@@ -243,7 +256,7 @@ async def _append(request: Request, ctx: RepoContext, upload_id: str) -> int:
 async def patch_upload(
     request: Request, namespace: str, repository: str, upload_id: str
 ) -> Response:
-    ctx = await _open_upload(request, namespace, repository, upload_id, AccessLevel.READ_WRITE)
+    ctx = await _open_upload(request, namespace, repository, upload_id)
     size = await _append(request, ctx, upload_id)
     return Response(
         status_code=202, headers=_upload_headers(namespace, repository, upload_id, size)
@@ -252,7 +265,7 @@ async def patch_upload(
 
 @router.put("/v2/{namespace}/{repository}/blobs/uploads/{upload_id}")
 async def put_upload(request: Request, namespace: str, repository: str, upload_id: str) -> Response:
-    ctx = await _open_upload(request, namespace, repository, upload_id, AccessLevel.READ_WRITE)
+    ctx = await _open_upload(request, namespace, repository, upload_id)
     digest = request.query_params.get("digest")
     if digest is None:
         raise DockyardError(ErrorCode.DIGEST_INVALID, "the digest query parameter is required")
@@ -268,7 +281,7 @@ async def put_upload(request: Request, namespace: str, repository: str, upload_i
 async def upload_status(
     request: Request, namespace: str, repository: str, upload_id: str
 ) -> Response:
-    ctx = await _open_upload(request, namespace, repository, upload_id, AccessLevel.READ_WRITE)
+    ctx = await _open_upload(request, namespace, repository, upload_id)
     size = await ctx.services.storage.upload_size(upload_id)
     if size is None:
         raise _upload_unknown(upload_id)
@@ -279,13 +292,11 @@ async def upload_status(
 
 @router.delete("/v2/{namespace}/{repository}/blobs/uploads/{upload_id}")
 async def cancel_upload(
-    request: Request, namespace: str, repository: str, upload_id: str
+    request: Request, session: UnitOfWork, namespace: str, repository: str, upload_id: str
 ) -> Response:
-    ctx = await _open_upload(request, namespace, repository, upload_id, AccessLevel.READ_WRITE)
+    ctx = await _check_upload(request, session, namespace, repository, upload_id)
     # The file first: when the disk is full, the database write may fail, and the bytes of the
     # upload are what must go (deleting them is also what makes room for the write).
     await ctx.services.storage.upload_cancel(upload_id)
-    async with ctx.services.session() as session:
-        await content.delete_upload(session, upload_id)
-        await session.commit()
+    await content.delete_upload(session, upload_id)
     return Response(status_code=204)
