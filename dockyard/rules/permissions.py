@@ -1,8 +1,9 @@
 """The pure permission rules of MSR: access levels and how grants combine.
 
 No database here: `auth/access.py` gathers the facts and calls `resolve_repository_access`;
-listings filter with `repository_access_filter`, the same rule rendered as a SQLAlchemy
-expression over columns the caller passes in (no I/O, no domain models imported here).
+listings filter with `repository_access_filter` (and `namespace_access_filter`), the same rules
+rendered as SQLAlchemy expressions over columns the caller passes in (no I/O, no domain models
+imported here).
 """
 
 from __future__ import annotations
@@ -113,6 +114,33 @@ def repository_access_filter(facts: RepositoryFactsSQL, need: AccessLevel) -> Co
     if need <= AccessLevel.READ_ONLY:
         grants.append(facts.repository_public)
     return or_(*grants)
+
+
+@dataclass(frozen=True)
+class NamespaceFactsSQL:
+    """The facts of `AccessFacts` about a namespace as SQL boolean expressions, one value per
+    namespace row (no repository: nothing public). A fact the caller leaves out is false;
+    `team_level_in(levels)` is true where one of the caller's teams holds a namespace grant of
+    one of these wire levels (the caller counts members' teams only, as `auth.access` does)."""
+
+    is_registry_admin: ColumnElement[bool] = field(default_factory=false)
+    owns_namespace: ColumnElement[bool] = field(default_factory=false)
+    is_org_owner: ColumnElement[bool] = field(default_factory=false)
+    team_level_in: Callable[[tuple[str, ...]], ColumnElement[bool]] = lambda _levels: false()
+
+
+def namespace_access_filter(facts: NamespaceFactsSQL, need: AccessLevel) -> ColumnElement[bool]:
+    """SQL rendering of `resolve_namespace_access(...) >= need`: a WHERE clause for listings
+    (a test enumerates the facts and checks the two agree: change them together)."""
+    if need is AccessLevel.NONE:
+        return true()
+    team_levels = tuple(level.wire for level in AccessLevel if level >= need)
+    return or_(
+        facts.is_registry_admin,
+        facts.owns_namespace,
+        facts.is_org_owner,
+        facts.team_level_in(team_levels),
+    )
 
 
 def level_cap(actions: frozenset[str]) -> AccessLevel:
