@@ -1,5 +1,6 @@
 """Organization/namespace pages and the registry admin's user pages. Thin: accounts.service
-does the work; `auth.access` says who may see what."""
+does the work; `auth.access` says who may see what. Each page's database work is the request's
+unit of work (committed when the page returns, before its redirect is sent)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from dockyard.accounts import service as accounts
+from dockyard.api.uow import UnitOfWork
 from dockyard.auth.access import namespace_access
 from dockyard.errors import DockyardError
 from dockyard.rules.permissions import AccessLevel
@@ -31,9 +33,8 @@ _MESSAGES = {
 
 
 @router.get("/orgs")
-async def organizations(page: Page = Depends(page_context)) -> Response:
-    async with page.services.session() as session:
-        orgs = await visible_namespaces(session, page.user)
+async def organizations(session: UnitOfWork, page: Page = Depends(page_context)) -> Response:
+    orgs = await visible_namespaces(session, page.user)
     return render(
         page,
         "orgs.html",
@@ -44,45 +45,42 @@ async def organizations(page: Page = Depends(page_context)) -> Response:
 
 
 @router.post("/orgs")
-async def create_org(page: Page = Depends(page_context)) -> Response:
+async def create_org(session: UnitOfWork, page: Page = Depends(page_context)) -> Response:
     form = await page.check_csrf()
     if not page.user.is_admin:
         raise FORBIDDEN
     name = form_value(form, "name")
-    async with page.services.session() as session:
-        try:
-            await accounts.create_org(session, name)
-            await session.commit()
-        except DockyardError as exc:
-            await session.rollback()
-            orgs = await visible_namespaces(session, page.user)
-            return render(page, "orgs.html", status=400, orgs=orgs, error=exc.message, msg=None)
+    try:
+        await accounts.create_org(session, name)
+    except DockyardError as exc:
+        await session.rollback()
+        orgs = await visible_namespaces(session, page.user)
+        return render(page, "orgs.html", status=400, orgs=orgs, error=exc.message, msg=None)
     return redirect(page, f"/orgs/{name}")
 
 
 @router.get("/orgs/{namespace}")
-async def namespace_page(namespace: str, page: Page = Depends(page_context)) -> Response:
+async def namespace_page(
+    namespace: str, session: UnitOfWork, page: Page = Depends(page_context)
+) -> Response:
     principal = page.user
-    async with page.services.session() as session:
-        account = await accounts.get_account(session, namespace)
-        if account is None or account.name != namespace:
-            raise not_found(f"The namespace {namespace}")
-        level = await namespace_access(session, principal, account)
-        member = (
-            account.is_org
-            and await accounts.get_org_member(
-                session, account, await accounts.require_user(session, principal.account_id)
-            )
-            is not None
+    account = await accounts.get_account(session, namespace)
+    if account is None or account.name != namespace:
+        raise not_found(f"The namespace {namespace}")
+    level = await namespace_access(session, principal, account)
+    member = (
+        account.is_org
+        and await accounts.get_org_member(
+            session, account, await accounts.require_user(session, principal.account_id)
         )
-        repos, total = await visible_repositories(
-            session, principal, "", 0, 200, namespace=namespace
-        )
-        if level < AccessLevel.READ_ONLY and not member and not repos:
-            raise not_found(f"The namespace {namespace}")
-        is_owner = level >= AccessLevel.ADMIN
-        members = await accounts.list_org_members(session, account) if account.is_org else []
-        teams = await accounts.list_teams(session, account) if account.is_org else []
+        is not None
+    )
+    repos, total = await visible_repositories(session, principal, "", 0, 200, namespace=namespace)
+    if level < AccessLevel.READ_ONLY and not member and not repos:
+        raise not_found(f"The namespace {namespace}")
+    is_owner = level >= AccessLevel.ADMIN
+    members = await accounts.list_org_members(session, account) if account.is_org else []
+    teams = await accounts.list_teams(session, account) if account.is_org else []
     return render(
         page,
         "namespace.html",
@@ -96,11 +94,10 @@ async def namespace_page(namespace: str, page: Page = Depends(page_context)) -> 
 
 
 @router.get("/admin/users")
-async def users(page: Page = Depends(page_context)) -> Response:
+async def users(session: UnitOfWork, page: Page = Depends(page_context)) -> Response:
     if not page.user.is_admin:
         raise FORBIDDEN
-    async with page.services.session() as session:
-        rows = await accounts.list_accounts(session, "users")
+    rows = await accounts.list_accounts(session, "users")
     return render(
         page,
         "users.html",
@@ -112,34 +109,32 @@ async def users(page: Page = Depends(page_context)) -> Response:
 
 
 @router.post("/admin/users")
-async def create_user(page: Page = Depends(page_context)) -> Response:
+async def create_user(session: UnitOfWork, page: Page = Depends(page_context)) -> Response:
     form = await page.check_csrf()
     if not page.user.is_admin:
         raise FORBIDDEN
     values = {k: form_value(form, k) for k in ("name", "full_name")}
     password = str(form.get("password", ""))
-    async with page.services.session() as session:
-        try:
-            accounts.validate_password(password)
-            await accounts.create_user(
-                session,
-                values["name"],
-                password,
-                is_admin=form.get("is_admin") == "on",
-                full_name=values["full_name"],
-            )
-            await session.commit()
-        except DockyardError as exc:
-            await session.rollback()
-            rows = await accounts.list_accounts(session, "users")
-            return render(
-                page, "users.html", status=400, users=rows, error=exc.message, values=values
-            )
+    try:
+        accounts.validate_password(password)
+        await accounts.create_user(
+            session,
+            values["name"],
+            password,
+            is_admin=form.get("is_admin") == "on",
+            full_name=values["full_name"],
+        )
+    except DockyardError as exc:
+        await session.rollback()
+        rows = await accounts.list_accounts(session, "users")
+        return render(page, "users.html", status=400, users=rows, error=exc.message, values=values)
     return redirect(page, "/admin/users?msg=user-created")
 
 
 @router.post("/admin/users/{name}")
-async def update_user(name: str, page: Page = Depends(page_context)) -> Response:
+async def update_user(
+    name: str, session: UnitOfWork, page: Page = Depends(page_context)
+) -> Response:
     form = await page.check_csrf()
     principal = page.user
     if not principal.is_admin:
@@ -153,24 +148,22 @@ async def update_user(name: str, page: Page = Depends(page_context)) -> Response
     }.get(action, {})
     if not changes:
         raise not_found("That action")
-    async with page.services.session() as session:
-        try:
-            user = await accounts.require_user(session, name)
-        except DockyardError:
-            raise not_found(f"The user {name}") from None
-        if user.id == principal.account_id and action in ("remove-admin", "deactivate"):
-            rows = await accounts.list_accounts(session, "users")
-            return render(
-                page,
-                "users.html",
-                status=400,
-                users=rows,
-                values={},
-                error="You cannot remove your own admin rights or deactivate yourself; "
-                "ask another administrator.",
-            )
-        await accounts.update_account(
-            session, user, is_admin=changes.get("is_admin"), is_active=changes.get("is_active")
+    try:
+        user = await accounts.require_user(session, name)
+    except DockyardError:
+        raise not_found(f"The user {name}") from None
+    if user.id == principal.account_id and action in ("remove-admin", "deactivate"):
+        rows = await accounts.list_accounts(session, "users")
+        return render(
+            page,
+            "users.html",
+            status=400,
+            users=rows,
+            values={},
+            error="You cannot remove your own admin rights or deactivate yourself; "
+            "ask another administrator.",
         )
-        await session.commit()
+    await accounts.update_account(
+        session, user, is_admin=changes.get("is_admin"), is_active=changes.get("is_active")
+    )
     return redirect(page, "/admin/users?msg=user-updated")

@@ -1,6 +1,14 @@
-"""Read-only lookups the pages need to list things: which repositories and namespaces a
-person can see. Every permission answer comes from the rules (`auth.access`, or for a list the
-read rule's SQL rendering through `repos.service`); nothing is decided here.
+"""Read-only lookups the pages need to list things. Nothing is decided here: a list that
+depends on a permission filters with that rule's SQL rendering (`rules.permissions`), so it
+cannot disagree with the check `auth.access` makes on one object:
+
+- the repository lists use the read rule's rendering, through `repos.service`, and are searched
+  and paged in SQL (a window and a count: the pages number their pages);
+- the namespaces offered for a new repository use the namespace rule's rendering (ADMIN),
+  through `repos.namespaces`;
+- the Organizations page lists the organizations one belongs to (all of them for an admin):
+  membership, not a permission level;
+- a repository's tags are listed for a page that has already checked read access on it.
 """
 
 from __future__ import annotations
@@ -12,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account, OrgMember
 from dockyard.accounts.principal import Principal
-from dockyard.auth.access import namespace_access
 from dockyard.repos.content import tag_counts
 from dockyard.repos.models import Manifest, Repository, Tag
+from dockyard.repos.namespaces import namespaces_with_access
 from dockyard.repos.service import readable_repositories
 from dockyard.rules.permissions import AccessLevel
 
@@ -63,23 +71,16 @@ async def visible_repositories(
 
 
 async def creatable_namespaces(session: AsyncSession, principal: Principal) -> list[Account]:
-    """Namespaces where `principal` may create repositories (namespace ADMIN)."""
+    """Namespaces where `principal` may create repositories (namespace ADMIN: the namespace
+    rule's SQL rendering, through repos.namespaces), the user's own first: the usual choice."""
+    stmt = namespaces_with_access(principal, AccessLevel.ADMIN)
     if principal.is_admin:
-        stmt = select(Account).where(Account.is_active.is_(True)).order_by(Account.name)
-    else:
-        orgs = select(OrgMember.org_id).where(OrgMember.user_id == principal.account_id)
-        stmt = (
-            select(Account)
-            .where(or_(Account.id == principal.account_id, Account.id.in_(orgs)))
-            .order_by(Account.name)
-        )
-    result = []
-    for account in await session.scalars(stmt):
-        if await namespace_access(session, principal, account) >= AccessLevel.ADMIN:
-            result.append(account)
-    # The user's own namespace first: it is the usual choice.
-    result.sort(key=lambda a: (a.id != principal.account_id, a.name))
-    return result
+        # An administrator may create anywhere, but the list offers active namespaces only.
+        stmt = stmt.where(Account.is_active.is_(True))
+    found = list(await session.scalars(stmt))
+    # Sorted here as before (Python's order of names, whatever the database's collation).
+    found.sort(key=lambda a: (a.id != principal.account_id, a.name))
+    return found
 
 
 async def visible_namespaces(session: AsyncSession, principal: Principal) -> list[Account]:
@@ -134,4 +135,4 @@ async def account_names(session: AsyncSession, ids: list[str]) -> dict[str, str]
     if not ids:
         return {}
     rows = await session.execute(select(Account.id, Account.name).where(Account.id.in_(ids)))
-    return {account_id: name for account_id, name in rows.tuples()}
+    return {account_id: name for account_id, name in rows}

@@ -1,4 +1,9 @@
-"""Repository pages: create, Info, Tags, one tag, Settings. Thin: services do the work."""
+"""Repository pages: create, Info, Tags, one tag, Settings. Thin: services do the work.
+
+Each page takes the request's unit of work (`session: UnitOfWork`): it commits when the page
+returns (a redirect after a POST is sent after the commit) and the after-commit hook wakes the
+event consumers. A page that shows a failed form again rolls its writes back first (`undo`).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts import service as accounts
 from dockyard.accounts.models import Account
+from dockyard.api.uow import UnitOfWork
 from dockyard.auth.access import repository_access
 from dockyard.errors import DockyardError
 from dockyard.repos import content
@@ -56,18 +63,26 @@ class RepoView:
         return self.access >= AccessLevel.ADMIN
 
 
-async def load_repo(page: Page, namespace: str, name: str) -> RepoView:
+async def load_repo(page: Page, session: AsyncSession, namespace: str, name: str) -> RepoView:
     principal = page.user
-    async with page.services.session() as session:
-        repo = await repos_service.get_repository(session, namespace, name)
-        if repo is None:
-            raise not_found(f"The repository {namespace}/{name}")
-        level = await repository_access(session, principal, repo)
-        if level < AccessLevel.READ_ONLY:
-            raise not_found(f"The repository {namespace}/{name}")
-        account = await session.get(Account, repo.namespace_id)
-        assert account is not None
-        return RepoView(repo, account, level)
+    repo = await repos_service.get_repository(session, namespace, name)
+    if repo is None:
+        raise not_found(f"The repository {namespace}/{name}")
+    level = await repository_access(session, principal, repo)
+    if level < AccessLevel.READ_ONLY:
+        raise not_found(f"The repository {namespace}/{name}")
+    account = await session.get(Account, repo.namespace_id)
+    assert account is not None
+    return RepoView(repo, account, level)
+
+
+async def undo(session: AsyncSession, view: RepoView | None = None) -> None:
+    """Roll back a failed form's writes before its page is shown again. A rollback expires
+    every object the session read, so the repository the page shows is read again."""
+    await session.rollback()
+    if view is not None:
+        await session.refresh(view.repo)
+        await session.refresh(view.namespace)
 
 
 def _pull_host(page: Page) -> str:
@@ -75,9 +90,10 @@ def _pull_host(page: Page) -> str:
 
 
 @router.get("/repositories/new")
-async def new_repository_form(namespace: str = "", page: Page = Depends(page_context)) -> Response:
-    async with page.services.session() as session:
-        namespaces = await creatable_namespaces(session, page.user)
+async def new_repository_form(
+    session: UnitOfWork, namespace: str = "", page: Page = Depends(page_context)
+) -> Response:
+    namespaces = await creatable_namespaces(session, page.user)
     if not namespaces:
         raise FORBIDDEN
     return render(
@@ -90,65 +106,55 @@ async def new_repository_form(namespace: str = "", page: Page = Depends(page_con
 
 
 @router.post("/repositories/new")
-async def create_repository(page: Page = Depends(page_context)) -> Response:
+async def create_repository(session: UnitOfWork, page: Page = Depends(page_context)) -> Response:
     form = await page.check_csrf()
     principal = page.user
     values = {k: form_value(form, k) for k in ("namespace", "name", "visibility", "short")}
-    async with page.services.session() as session:
-        namespaces = await creatable_namespaces(session, principal)
-        target = next((ns for ns in namespaces if ns.name == values["namespace"]), None)
-        error = None
-        if target is None:
-            error = "Choose a namespace where you may create repositories."
-        else:
-            try:
-                await repos_service.create_repository(
-                    session,
-                    target,
-                    values["name"],
-                    principal.name,
-                    visibility=values["visibility"] or "private",
-                    short_description=values["short"][:140],
-                )
-                await session.commit()
-            except DockyardError as exc:
-                await session.rollback()
-                error = exc.message
-        if error is not None:
-            return render(
-                page,
-                "repository_new.html",
-                status=400,
-                namespaces=namespaces,
-                values=values,
-                error=error,
+    namespaces = await creatable_namespaces(session, principal)
+    target = next((ns for ns in namespaces if ns.name == values["namespace"]), None)
+    error = None
+    if target is None:
+        error = "Choose a namespace where you may create repositories."
+    else:
+        try:
+            await repos_service.create_repository(
+                session,
+                target,
+                values["name"],
+                principal.name,
+                visibility=values["visibility"] or "private",
+                short_description=values["short"][:140],
             )
-    _notify()
+        except DockyardError as exc:
+            await undo(session)
+            namespaces = await creatable_namespaces(session, principal)
+            error = exc.message
+    if error is not None:
+        return render(
+            page,
+            "repository_new.html",
+            status=400,
+            namespaces=namespaces,
+            values=values,
+            error=error,
+        )
     return redirect(page, f"/repositories/{values['namespace']}/{values['name']}")
-
-
-def _notify() -> None:
-    # The outbox row is committed; wake the dispatcher now rather than at its next poll.
-    from dockyard.events.bus import notify_committed
-
-    notify_committed()
 
 
 @router.get("/repositories/{namespace}/{name}")
 async def repository_info(
-    namespace: str, name: str, page: Page = Depends(page_context)
+    namespace: str, name: str, session: UnitOfWork, page: Page = Depends(page_context)
 ) -> Response:
-    view = await load_repo(page, namespace, name)
+    view = await load_repo(page, session, namespace, name)
     return render(page, "repository_info.html", view=view, tab="info", host=_pull_host(page))
 
 
 @router.get("/repositories/{namespace}/{name}/tags")
 async def repository_tags_page(
-    namespace: str, name: str, page: Page = Depends(page_context)
+    namespace: str, name: str, session: UnitOfWork, page: Page = Depends(page_context)
 ) -> Response:
-    view = await load_repo(page, namespace, name)
-    async with page.services.session() as session:
-        tags = await repository_tags(session, view.repo)
+    view = await load_repo(page, session, namespace, name)
+    tags = await repository_tags(session, view.repo)
     return render(
         page, "repository_tags.html", view=view, tab="tags", tags=tags, host=_pull_host(page)
     )
@@ -156,11 +162,10 @@ async def repository_tags_page(
 
 @router.get("/repositories/{namespace}/{name}/tags/{tag}")
 async def tag_page(
-    namespace: str, name: str, tag: str, page: Page = Depends(page_context)
+    namespace: str, name: str, tag: str, session: UnitOfWork, page: Page = Depends(page_context)
 ) -> Response:
-    view = await load_repo(page, namespace, name)
-    async with page.services.session() as session:
-        rows = await repository_tags(session, view.repo, tag)
+    view = await load_repo(page, session, namespace, name)
+    rows = await repository_tags(session, view.repo, tag)
     if not rows:
         raise not_found(f"The tag {namespace}/{name}:{tag}")
     return render(page, "tag.html", view=view, tab="tags", row=rows[0], host=_pull_host(page))
@@ -168,38 +173,34 @@ async def tag_page(
 
 @router.post("/repositories/{namespace}/{name}/tags/{tag}/delete")
 async def delete_tag(
-    namespace: str, name: str, tag: str, page: Page = Depends(page_context)
+    namespace: str, name: str, tag: str, session: UnitOfWork, page: Page = Depends(page_context)
 ) -> Response:
     await page.check_csrf()
-    view = await load_repo(page, namespace, name)
+    view = await load_repo(page, session, namespace, name)
     if not view.can_write:
         raise FORBIDDEN
-    async with page.services.session() as session:
-        await content.delete_tag(
-            session, page.services.registry_host, view.repo, tag, page.user.name
-        )
-        await session.commit()
-    _notify()
+    await content.delete_tag(session, page.services.registry_host, view.repo, tag, page.user.name)
     return redirect(page, f"/repositories/{namespace}/{name}/tags?msg=tag-deleted")
 
 
 @router.get("/repositories/{namespace}/{name}/settings")
-async def settings_page(namespace: str, name: str, page: Page = Depends(page_context)) -> Response:
-    view = await load_repo(page, namespace, name)
+async def settings_page(
+    namespace: str, name: str, session: UnitOfWork, page: Page = Depends(page_context)
+) -> Response:
+    view = await load_repo(page, session, namespace, name)
     if not view.is_admin:
         raise FORBIDDEN
-    return await _settings(page, view, None)
+    return await _settings(page, session, view, None)
 
 
-async def _settings(page: Page, view: RepoView, error: str | None, status: int = 200) -> Response:
+async def _settings(
+    page: Page, session: AsyncSession, view: RepoView, error: str | None, status: int = 200
+) -> Response:
     grants: list[Any] = []
     teams: list[Any] = []
     if view.namespace.is_org:
-        async with page.services.session() as session:
-            repo = await session.get(Repository, view.repo.id)
-            assert repo is not None
-            grants = await repos_service.list_repository_team_access(session, repo)
-            teams = await accounts.list_teams(session, view.namespace)
+        grants = await repos_service.list_repository_team_access(session, view.repo)
+        teams = await accounts.list_teams(session, view.namespace)
     return render(
         page,
         "repository_settings.html",
@@ -213,35 +214,29 @@ async def _settings(page: Page, view: RepoView, error: str | None, status: int =
 
 
 @router.post("/repositories/{namespace}/{name}/teams")
-async def team_access(namespace: str, name: str, page: Page = Depends(page_context)) -> Response:
+async def team_access(
+    namespace: str, name: str, session: UnitOfWork, page: Page = Depends(page_context)
+) -> Response:
     form = await page.check_csrf()
-    view = await load_repo(page, namespace, name)
+    view = await load_repo(page, session, namespace, name)
     if not view.is_admin or not view.namespace.is_org:
         raise FORBIDDEN
     team_name = form_value(form, "team")
     level = form_value(form, "level")
-    async with page.services.session() as session:
-        repo = await session.get(Repository, view.repo.id)
-        assert repo is not None
-        try:
-            team = await accounts.require_team(session, view.namespace, team_name)
-            if level == "none":
-                await repos_service.delete_repository_team_access(session, repo, team)
-            else:
-                await repos_service.set_repository_team_access(session, repo, team, level)
-            await session.commit()
-        except DockyardError as exc:
-            await session.rollback()
-            return await _settings(page, view, exc.message, 400)
+    try:
+        team = await accounts.require_team(session, view.namespace, team_name)
+        if level == "none":
+            await repos_service.delete_repository_team_access(session, view.repo, team)
+        else:
+            await repos_service.set_repository_team_access(session, view.repo, team, level)
+    except DockyardError as exc:
+        await undo(session, view)
+        return await _settings(page, session, view, exc.message, 400)
     return redirect(page, f"/repositories/{namespace}/{name}/settings?msg=team-saved")
 
 
-@router.post("/repositories/{namespace}/{name}/settings")
-async def save_settings(namespace: str, name: str, page: Page = Depends(page_context)) -> Response:
-    form = await page.check_csrf()
-    view = await load_repo(page, namespace, name)
-    if not view.is_admin:
-        raise FORBIDDEN
+def _settings_changes(form: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The Settings form as repos.service's changes, or why it cannot be saved."""
     error = None
     try:
         tag_limit = int(form_value(form, "tag_limit") or "0")
@@ -258,41 +253,44 @@ async def save_settings(namespace: str, name: str, page: Page = Depends(page_con
         "immutableTags": form.get("immutable_tags") == "on",
         "tagLimit": tag_limit,
     }
+    return changes, error
+
+
+@router.post("/repositories/{namespace}/{name}/settings")
+async def save_settings(
+    namespace: str, name: str, session: UnitOfWork, page: Page = Depends(page_context)
+) -> Response:
+    form = await page.check_csrf()
+    view = await load_repo(page, session, namespace, name)
+    if not view.is_admin:
+        raise FORBIDDEN
+    changes, error = _settings_changes(form)
     if error is None:
-        async with page.services.session() as session:
-            repo = await session.get(Repository, view.repo.id)
-            assert repo is not None
-            try:
-                await repos_service.update_repository(
-                    session, repo, view.namespace.is_org, page.user.name, changes
-                )
-                await session.commit()
-            except DockyardError as exc:
-                await session.rollback()
-                error = exc.message
+        try:
+            await repos_service.update_repository(
+                session, view.repo, view.namespace.is_org, page.user.name, changes
+            )
+        except DockyardError as exc:
+            await undo(session, view)
+            error = exc.message
     if error is not None:
-        return await _settings(page, view, error, 400)
-    _notify()
+        return await _settings(page, session, view, error, 400)
     return redirect(page, f"/repositories/{namespace}/{name}/settings?msg=saved")
 
 
 @router.post("/repositories/{namespace}/{name}/delete")
 async def delete_repository(
-    namespace: str, name: str, page: Page = Depends(page_context)
+    namespace: str, name: str, session: UnitOfWork, page: Page = Depends(page_context)
 ) -> Response:
     form = await page.check_csrf()
-    view = await load_repo(page, namespace, name)
+    view = await load_repo(page, session, namespace, name)
     if not view.is_admin:
         raise FORBIDDEN
     if form_value(form, "confirm_name") != view.repo.full_name:
         message = f"To delete, type the full name {view.repo.full_name} exactly."
-        return await _settings(page, view, message, 400)
-    async with page.services.session() as session:
-        repo = await session.get(Repository, view.repo.id)
-        assert repo is not None
-        await repos_service.delete_repository(session, repo, page.user.name)
-        # Its webhooks go with it (the confirmation says so), in the same transaction.
-        await webhooks.delete_for_repository(session, repo.namespace, repo.name)
-        await session.commit()
-    _notify()
+        return await _settings(page, session, view, message, 400)
+    repo = view.repo
+    await repos_service.delete_repository(session, repo, page.user.name)
+    # Its webhooks go with it (the confirmation says so), in the same unit of work.
+    await webhooks.delete_for_repository(session, repo.namespace, repo.name)
     return redirect(page, "/repositories")

@@ -1,7 +1,9 @@
 """The web UI's router: sign-in, the repository list, the API explorer, and assembly.
 
 Pages are thin: they read who is looking, call the services of repos/accounts/webhooks, and
-render a template. No business rules here. Other pages live in the sibling `*_pages.py` files.
+render a template. No business rules here. A page's database work is the request's unit of work
+(`session: UnitOfWork`, committed when the page returns, before a redirect is sent); no page
+commits or wakes the event consumers by hand. Other pages live in the sibling `*_pages.py` files.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from dockyard.accounts.sessions import end_session, start_session
+from dockyard.api.uow import UnitOfWork
 from dockyard.auth.deps import LoginBlocked, verify_login
-from dockyard.ui import admin_pages, repo_pages, webhook_pages
+from dockyard.ui import admin_pages, repo_pages, subscription_pages, webhook_pages
 from dockyard.ui.queries import creatable_namespaces, visible_repositories
 from dockyard.ui.render import Page, install_ui_errors, page_context, redirect, render
 from dockyard.ui.security import SecurityHeadersMiddleware
@@ -25,6 +28,7 @@ from dockyard.ui.session import clear_session, new_session, write_session
 router = APIRouter(include_in_schema=False)
 router.include_router(repo_pages.router)
 router.include_router(webhook_pages.router)
+router.include_router(subscription_pages.router)
 router.include_router(admin_pages.router)
 
 PAGE_SIZE = 20
@@ -51,7 +55,7 @@ async def login_form(next: str | None = None, page: Page = Depends(page_context)
 
 
 @router.post("/login")
-async def login(page: Page = Depends(page_context)) -> Response:
+async def login(session: UnitOfWork, page: Page = Depends(page_context)) -> Response:
     form = await page.check_csrf()
     username = str(form.get("username", "")).strip()
     secret = str(form.get("password", ""))
@@ -84,11 +88,9 @@ async def login(page: Page = Depends(page_context)) -> Response:
             error="That username and password (or access token) did not match an active "
             "account. Check them and try again.",
         )
-    async with page.services.session() as session:
-        if page.session.token:
-            await end_session(session, page.session.token)  # signing in again replaces it
-        token = await start_session(session, principal.account_id)
-        await session.commit()
+    if page.session.token:
+        await end_session(session, page.session.token)  # signing in again replaces it
+    token = await start_session(session, principal.account_id)
     response = redirect(page, target)
     # A new CSRF token at sign-in: a token planted before login is worthless afterwards.
     write_session(page.request, response, new_session(token))
@@ -96,13 +98,11 @@ async def login(page: Page = Depends(page_context)) -> Response:
 
 
 @router.post("/logout")
-async def logout(page: Page = Depends(page_context)) -> Response:
+async def logout(session: UnitOfWork, page: Page = Depends(page_context)) -> Response:
     await page.check_csrf()
     if page.session.token:
         # The server forgets the session: a copy of the cookie is worthless from now on.
-        async with page.services.session() as session:
-            await end_session(session, page.session.token)
-            await session.commit()
+        await end_session(session, page.session.token)
     response = redirect(page, "/login")
     clear_session(page.request, response)
     return response
@@ -110,15 +110,14 @@ async def logout(page: Page = Depends(page_context)) -> Response:
 
 @router.get("/repositories")
 async def repositories(
-    q: str = "", page_no: int = 1, page: Page = Depends(page_context)
+    session: UnitOfWork, q: str = "", page_no: int = 1, page: Page = Depends(page_context)
 ) -> Response:
     principal = page.user
     page_no = max(page_no, 1)
-    async with page.services.session() as session:
-        rows, total = await visible_repositories(
-            session, principal, q.strip(), (page_no - 1) * PAGE_SIZE, PAGE_SIZE
-        )
-        can_create = bool(await creatable_namespaces(session, principal))
+    rows, total = await visible_repositories(
+        session, principal, q.strip(), (page_no - 1) * PAGE_SIZE, PAGE_SIZE
+    )
+    can_create = bool(await creatable_namespaces(session, principal))
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     return render(
         page,
