@@ -3,6 +3,7 @@ the test targets still install them. Read from make's own plan (`make -n`), for 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,16 +15,24 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
 
-def plan(target: str, venv: Path) -> list[str]:
+def make_n(*args: str) -> list[str]:
+    """make's plan, as a top-level make prints it: under `make test` (CI) the inherited
+    MAKELEVEL/MAKEFLAGS would add "Entering/Leaving directory" lines."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     done = subprocess.run(
-        ["make", "-n", "-B", target, f"VENV={venv}"],
+        ["make", "--no-print-directory", "-n", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
+        env=env,
     )
     return done.stdout.splitlines()
+
+
+def plan(target: str, venv: Path) -> list[str]:
+    return make_n("-B", target, f"VENV={venv}")
 
 
 def installs(lines: list[str]) -> list[str]:
@@ -39,15 +48,8 @@ def test_make_run_installs_only_the_package(tmp_path: Path) -> None:
 
 
 def test_make_run_passes_flags_to_serve(tmp_path: Path) -> None:
-    done = subprocess.run(
-        ["make", "-n", "run", f"VENV={tmp_path / 'venv'}", "ARGS=--port 5001"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert done.stdout.splitlines()[-1].endswith("dockyard serve --port 5001")
+    lines = make_n("run", f"VENV={tmp_path / 'venv'}", "ARGS=--port 5001")
+    assert lines[-1].endswith("dockyard serve --port 5001")
 
 
 @pytest.mark.parametrize("target", ["lint", "test-sqlite", "test-postgres", "test"])
