@@ -29,6 +29,7 @@ from dockyard.webhooks.retry import ErrorKind
 from dockyard.webhooks.runtime import WebhookRuntime
 from dockyard.webhooks.schemas import (
     DeliveryOut,
+    PayloadSchema,
     Redelivered,
     RedeliverRequest,
     TestDelivery,
@@ -109,7 +110,9 @@ async def list_webhooks(
 @router.get(
     "/api/v0/webhooks/schemas/{event_type}",
     summary="The JSON Schema of an event's payload",
-    responses=errors(400),
+    # Answered as built (not re-serialized through the model, which only documents it).
+    response_model=None,
+    responses={200: {"model": PayloadSchema, "description": "A JSON Schema."}, **errors(400)},
 )
 async def webhook_schema(event_type: str) -> dict[str, Any]:
     rtype = service.resolve_type(event_type)

@@ -362,3 +362,22 @@ class Redelivered(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"redelivered": 3}]})
 
     redelivered: int = Field(description="How many deliveries are due again.")
+
+
+class PayloadSchema(BaseModel):
+    """The JSON Schema (draft 2020-12) of one event type's payload, as the OpenAPI document
+    describes it; the route answers the schema itself, every keyword passed through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    schema_uri: str = Field(
+        alias="$schema", examples=["https://json-schema.org/draft/2020-12/schema"]
+    )
+    id: str | None = Field(
+        default=None, alias="$id", examples=["/api/v0/webhooks/schemas/TAG_PUSH"]
+    )
+    title: str | None = None
+    description: str | None = None
+    type: Literal["object"]
+    properties: dict[str, JsonValue]
+    required: list[str] = []
