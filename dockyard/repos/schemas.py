@@ -60,6 +60,17 @@ _TAG_EXAMPLE: dict[str, JsonValue] = {
 }
 
 
+# The values the service accepts, as the OpenAPI document's `enum` (documentation only: the
+# service's own checks answer a bad value with MSR's specific code, e.g.
+# INVALID_REPOSITORY_VISIBILITY, which a Literal here would turn into INVALID_PARAMETERS).
+_VISIBILITIES: list[JsonValue] = ["public", "private"]
+_ACCESS_LEVELS: list[JsonValue] = ["read-only", "read-write", "admin"]
+
+
+def _one_of(values: list[JsonValue], *, nullable: bool = False) -> dict[str, JsonValue]:
+    return {"enum": [*values, None] if nullable else values}
+
+
 def _examples(*examples: JsonValue) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": list(examples)})
 
@@ -80,7 +91,7 @@ class CreateRepo(Form):
     name: str = Field(min_length=1, max_length=255)
     shortDescription: str = Field(default="", max_length=140)
     longDescription: str = Field(default="", max_length=100_000)
-    visibility: str = "private"
+    visibility: str = Field(default="private", json_schema_extra=_one_of(_VISIBILITIES))
     scanOnPush: bool = False
     immutableTags: bool = False
     enableManifestLists: bool = True
@@ -98,7 +109,9 @@ class UpdateRepo(Form):
     name: str | None = None
     shortDescription: str | None = Field(default=None, max_length=140)
     longDescription: str | None = Field(default=None, max_length=100_000)
-    visibility: str | None = None
+    visibility: str | None = Field(
+        default=None, json_schema_extra=_one_of(_VISIBILITIES, nullable=True)
+    )
     scanOnPush: bool | None = None
     immutableTags: bool | None = None
     enableManifestLists: bool | None = None
@@ -110,7 +123,9 @@ class Access(Form):
         strict=True, extra="ignore", json_schema_extra={"examples": [{"accessLevel": "read-write"}]}
     )
 
-    accessLevel: str = Field(description="read-only, read-write or admin")
+    accessLevel: str = Field(
+        description="read-only, read-write or admin", json_schema_extra=_one_of(_ACCESS_LEVELS)
+    )
 
 
 class RepositoryOut(BaseModel):
@@ -120,11 +135,14 @@ class RepositoryOut(BaseModel):
 
     id: str
     namespace: str
-    namespaceType: str = Field(description="organization or user")
+    namespaceType: str = Field(
+        description="organization or user",
+        json_schema_extra=_one_of(["organization", "user"]),
+    )
     name: str
     shortDescription: str
     longDescription: str
-    visibility: str
+    visibility: str = Field(json_schema_extra=_one_of(_VISIBILITIES))
     scanOnPush: bool
     immutableTags: bool
     enableManifestLists: bool
@@ -203,7 +221,7 @@ class TeamOut(BaseModel):
 class TeamAccessOut(BaseModel):
     model_config = _examples({"accessLevel": "read-write", "team": _TEAM_EXAMPLE})
 
-    accessLevel: str
+    accessLevel: str = Field(json_schema_extra=_one_of(_ACCESS_LEVELS))
     team: TeamOut
 
 
