@@ -263,10 +263,11 @@ def test_webhook_error_texts_in_the_api_and_the_ui(srv: RunningServer) -> None:
 
     seed.user(srv, "frank")
     seed.repo(srv, "frank", "web")
+    # Bound but never listening, for the whole test: connections are refused, and no receiver
+    # started meanwhile can be handed the same port (a closed socket's port could be reused).
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     closed_port = int(closed.getsockname()[1])
-    closed.close()  # nothing listens there: connection refused
     with Receiver(tls=trustme.CA()) as tls_rx:
         down = subscribe(
             srv,
@@ -333,3 +334,4 @@ def test_webhook_error_texts_in_the_api_and_the_ui(srv: RunningServer) -> None:
         assert webhook(srv, down["id"])["inactiveReason"] == reason
     finally:
         client.close()
+        closed.close()
