@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,7 @@ class Dir:
     pass
 
 
-def layer(entries: list[tuple[str, bytes | Link | Dir]], *, compress: bool = True) -> bytes:
+def layer(entries: Sequence[tuple[str, bytes | Link | Dir]], *, compress: bool = True) -> bytes:
     """A layer tar (gzipped unless told) with its entries in the order given, reproducibly."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
