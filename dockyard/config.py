@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     webhook_max_per_key: int = Field(default=100, ge=1)
     webhook_max_per_user: int = Field(default=1000, ge=1)
 
+    # Reading one image layer for its inventory (dockyard/scanning/inventory.py: Limits): its tar
+    # stream decompressed, its entries, one package database file, and the time the pass may take.
+    scanning_layer_max_bytes: int = Field(default=10 * 1024**3, ge=1024)
+    scanning_layer_max_entries: int = Field(default=1_000_000, ge=1)
+    scanning_max_database_file_bytes: int = Field(default=16 * 1024**2, ge=1024)
+    scanning_layer_max_seconds: float = Field(default=300.0, gt=0)
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

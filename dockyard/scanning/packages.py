@@ -75,6 +75,16 @@ class Limits:
     max_header_bytes: int = 1024**2  # one pax or GNU long-name header
     max_packages: int = 200_000  # packages found in the layer
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> Limits:
+        """The limits `dockyard.config.Settings` sets (DOCKYARD_SCANNING_LAYER_MAX_* ...)."""
+        return cls(
+            max_layer_bytes=settings.scanning_layer_max_bytes,
+            max_entries=settings.scanning_layer_max_entries,
+            max_file_bytes=settings.scanning_max_database_file_bytes,
+            max_seconds=settings.scanning_layer_max_seconds,
+        )
+
 
 def clean_license(value: str | None) -> str | None:
     """A licence as metadata states it, one line, bounded; None when empty."""

@@ -297,3 +297,27 @@ def build_alpine_image(layout: Path, tag: str = "latest") -> ScanImage:
         Package("PyPI", "pip", "23.3.1", "pkg:pypi/pip@23.3.1", None, d[0]),
     )
     return ScanImage(image, Inventory(packages, Distro("alpine", "3.19.1")), removed)
+
+
+def generated_layer(packages: int = 2000, filler_files: int = 0, filler_bytes: int = 0) -> bytes:
+    """One layer listing `packages` packages, about 40% dpkg, 30% Python, 30% npm (for
+    benchmarks), plus `filler_files` other files of `filler_bytes` each that a scan skips."""
+    dpkg_count = packages * 4 // 10
+    python_count = packages * 3 // 10
+    npm_count = packages - dpkg_count - python_count
+    entries: list[tuple[str, bytes | Link | Dir]] = [("etc/os-release", DEBIAN_OS_RELEASE)]
+    description = "Description: generated\n" + " a long description line of the package\n" * 15
+    status_text = "\n".join(
+        dpkg_entry(f"bin{i}", f"1.{i}-1", f"src{i // 3} (1.{i // 3}-1)") + description
+        for i in range(dpkg_count)
+    )
+    entries.append(("var/lib/dpkg/status", status_text.encode()))
+    for i in range(python_count):
+        body = metadata(f"Py_Package{i}", f"2.{i}", "License: MIT") + b"Long text.\n" * 200
+        entries.append((f"{SITE}/Py_Package{i}-2.{i}.dist-info/METADATA", body))
+    for i in range(npm_count):
+        name = f"@scope{i % 10}/pkg{i}" if i % 2 else f"pkg{i}"
+        entries.append((f"app/node_modules/{name}/package.json", npm(name, f"3.{i}.0")))
+    filler = bytes(range(256)) * (filler_bytes // 256)
+    entries += [(f"usr/share/filler/{i:06d}.bin", filler) for i in range(filler_files)]
+    return layer(entries)
