@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     scanning_layer_max_entries: int = Field(default=1_000_000, ge=1)
     scanning_max_database_file_bytes: int = Field(default=16 * 1024**2, ge=1024)
     scanning_layer_max_seconds: float = Field(default=300.0, gt=0)
+    # Vulnerability database imports (dockyard/scanning/vulndb.py): one JSON entry of an OSV
+    # bundle at most (larger ones are skipped and counted), and entries (and records) of one
+    # bundle at most (more: the import fails and the current database stays).
+    scanning_osv_max_record_bytes: int = Field(default=4 * 1024**2, ge=1024)
+    scanning_osv_max_records: int = Field(default=2_000_000, ge=1)
 
     @property
     def resolved_database_url(self) -> str:
