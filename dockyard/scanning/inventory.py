@@ -120,7 +120,8 @@ class _LayerReader:
         if base == OPAQUE:
             self.opaque_dirs.add(parent)
         elif base.startswith(WHITEOUT):
-            if base != WHITEOUT:
+            # `.wh..wh.*` other than the opaque marker are aufs's own bookkeeping, not deletions.
+            if base != WHITEOUT and not base.startswith(WHITEOUT + WHITEOUT):
                 self.whiteouts.add(f"{parent}/{base[len(WHITEOUT) :]}".lstrip("/"))
         elif entry.is_file and (parser := parser_for(path)) is not None:
             self._database(entry, parser)

@@ -1,4 +1,5 @@
-"""Alpine: `lib/apk/db/installed`, blocks of `X:value` lines separated by blank lines.
+"""Alpine: `lib/apk/db/installed` (`usr/lib/apk/db/installed` on a merged /usr), blocks of
+`X:value` lines separated by blank lines.
 
 A package is named by its origin (`o:`, the source package Alpine's advisories name), its own
 name (`P:`) kept in `binary` when it differs. merge_layers adds the purl's `distro` qualifier.
@@ -10,12 +11,12 @@ from packageurl import PackageURL
 
 from dockyard.scanning.packages import Package, clean_license
 
-INSTALLED = "lib/apk/db/installed"
-_LOCATIONS = frozenset({"lib", "lib/apk", "lib/apk/db"})
+INSTALLED = frozenset({"lib/apk/db/installed", "usr/lib/apk/db/installed"})
+_LOCATIONS = frozenset({"lib/apk", "lib/apk/db", "usr/lib/apk", "usr/lib/apk/db"})
 
 
 def matches(path: str) -> bool:
-    return path == INSTALLED
+    return path in INSTALLED
 
 
 def is_location(path: str) -> bool:

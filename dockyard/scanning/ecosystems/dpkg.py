@@ -21,7 +21,7 @@ FIELDS = ["Package", "Version", "Architecture", "Source", "Status"]
 # The third word of Status: the package's files are on disk.
 INSTALLED = frozenset({"installed", "triggers-awaited", "triggers-pending"})
 _SOURCE = re.compile(r"^\s*(\S+)(?:\s*\(\s*([^)\s]+)\s*\))?")
-_LOCATIONS = frozenset({"var", "var/lib", "var/lib/dpkg", "var/lib/dpkg/status.d"})
+_LOCATIONS = frozenset({"var/lib/dpkg", "var/lib/dpkg/status.d"})
 
 
 def matches(path: str) -> bool:

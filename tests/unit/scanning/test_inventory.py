@@ -244,6 +244,17 @@ def test_a_link_at_a_database_path_hides_the_lower_file_and_is_not_followed() ->
     assert inv.packages == ()
 
 
+def test_aufs_bookkeeping_whiteouts_delete_nothing() -> None:
+    findings = scan(layer([(".wh..wh.plnk/1.2", b""), ("var/.wh..wh.aufs", b"")]))
+    assert findings.whiteouts == frozenset() and findings.opaque_dirs == frozenset()
+
+
+def test_merged_usr_alpine_database() -> None:
+    db = apk_entry("musl", "1.2.5-r0", "musl", "MIT").encode()
+    inv = inventory([("lib", Link("usr/lib")), ("usr/lib/apk/db/installed", db)])
+    assert names(inv) == {("Alpine", "musl", "1.2.5-r0")}
+
+
 def test_a_package_belongs_to_the_lowest_layer_it_has_been_in_since() -> None:
     bash, curl = dpkg_entry("bash", "5.2-1"), dpkg_entry("curl", "7.88")
     inv = inventory(
