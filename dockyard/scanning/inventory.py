@@ -7,6 +7,10 @@ its os-release. It depends on the layer alone, so a layer is inventoried once pe
 findings are stored (`to_json`). `merge_layers` overlays the findings bottom layer first as the
 image's file system would and lists what is installed at the top, each package attributed to the
 lowest layer from which it has been present without interruption.
+
+Only regular files at package database paths are read (links, hard links included, are never
+followed: one at such a path hides the lower file). The os-release that counts is the upper-most
+layer's. dpkg records carry no licence (it lives in /usr/share/doc/*/copyright, not read here).
 """
 
 from __future__ import annotations
