@@ -18,7 +18,7 @@ _REPO_EXAMPLE: dict[str, JsonValue] = {
     "shortDescription": "The shop's web application",
     "longDescription": "",
     "visibility": "private",
-    "scanOnPush": False,
+    "scanOnPush": True,
     "immutableTags": False,
     "enableManifestLists": True,
     "pulls": 12,
@@ -81,7 +81,8 @@ class CreateRepo(Form):
     shortDescription: str = Field(default="", max_length=140)
     longDescription: str = Field(default="", max_length=100_000)
     visibility: str = "private"
-    scanOnPush: bool = False
+    # MSR's default mode for a new repository: "scan on push & scan manually".
+    scanOnPush: bool = True
     immutableTags: bool = False
     enableManifestLists: bool = True
     tagLimit: int = Field(default=0, ge=0, le=1_000_000)
