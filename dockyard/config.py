@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     webhook_max_per_key: int = Field(default=100, ge=1)
     webhook_max_per_user: int = Field(default=1000, ge=1)
 
+    # Vulnerability scanning (scan on push, on demand, re-checks after a database import).
+    scanning_enabled: bool = True
+    # Largest vulnerability database archive PUT /api/v0/imagescan/scan/update accepts.
+    scanning_max_upload_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
     # Reading one image layer for its inventory (dockyard/scanning/inventory.py: Limits): its tar
     # stream decompressed, its entries, one package database file, and the time the pass may take.
     scanning_layer_max_bytes: int = Field(default=10 * 1024**3, ge=1024)

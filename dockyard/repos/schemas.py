@@ -176,6 +176,16 @@ class ManifestRef(BaseModel):
     digest: str
 
 
+class VulnSummary(BaseModel):
+    """MSR's OldScanSummary counts on a tag (the scanner's result; `last_scan_status` 0-6)."""
+
+    critical: int
+    major: int
+    minor: int
+    last_scan_status: int
+    check_completed_at: str
+
+
 class TagOut(BaseModel):
     """MSR's responses.ListTag / responses.Tag."""
 
@@ -189,6 +199,7 @@ class TagOut(BaseModel):
     hashMismatch: bool
     inNotary: bool
     manifest: ManifestOut | ManifestRef
+    vuln_summary: VulnSummary | None = None
 
 
 class TeamOut(BaseModel):
