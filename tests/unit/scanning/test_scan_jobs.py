@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from dockyard.clock import utcnow
 from dockyard.events.models import OutboxEvent
-from dockyard.scanning import execute
+from dockyard.scanning import execute, inventory
 from dockyard.scanning.inventory import Inventory
 from dockyard.scanning.matching import Finding
 from dockyard.scanning.models import ImageScan, LayerInventory, ScanJob
@@ -134,7 +134,7 @@ async def test_layers_are_read_once_and_shared(
     worker = ScanWorker(app.services)
     await drain(worker)
     calls: list[str] = []
-    real = execute.scan_layer
+    real = inventory.scan_layer
 
     def counting(digest: str, *args: Any) -> Any:
         calls.append(digest)
