@@ -126,10 +126,18 @@ def _folder_entries(path: Path, counter: _Counter) -> Iterator[Entry]:
                 yield counter.entry(os.path.relpath(full, path), stream)
 
 
-def _sniff_json(path: Path) -> bool:
+_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")  # gzip, bzip2, xz
+
+
+def _sniff(path: Path) -> str:
+    """ "json", "tar" (plain or compressed) or "" from the file's first bytes."""
     with path.open("rb") as stream:
-        head = stream.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
-    return head[:1] in (b"{", b"[")
+        head = stream.read(512)
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
+        return "json"
+    if head.startswith(_COMPRESSED) or head[257:262] == b"ustar":
+        return "tar"
+    return ""
 
 
 def iter_entries(source: Path, limits: ArchiveLimits = ArchiveLimits()) -> Iterator[Entry]:
@@ -142,12 +150,14 @@ def iter_entries(source: Path, limits: ArchiveLimits = ArchiveLimits()) -> Itera
             raise ArchiveError(f"{source.name}: no such file or folder")
         elif zipfile.is_zipfile(source):
             yield from _zip_entries(source, counter)
-        elif _sniff_json(source):
+        elif (kind := _sniff(source)) == "json":
             with source.open("rb") as stream:
                 counter.tick()
                 yield counter.entry(source.name, stream)
-        else:
+        elif kind == "tar":
             yield from _tar_entries(source, counter)
+        else:
+            raise ArchiveError("not a zip, tar or JSON file (nor a folder of JSON files)")
     except ArchiveError:
         raise
     except _READ_ERRORS as exc:
@@ -155,8 +165,6 @@ def iter_entries(source: Path, limits: ArchiveLimits = ArchiveLimits()) -> Itera
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, tarfile.ReadError) and "first" in str(exc).lower():
-        return "not a zip, tar or JSON file (nor a folder of JSON files)"
     if isinstance(exc, tarfile.ReadError | zipfile.BadZipFile | zlib.error | EOFError | LZMAError):
         return f"the archive is corrupt: {exc or type(exc).__name__}"
     return f"the archive cannot be read: {exc or type(exc).__name__}"

@@ -11,7 +11,8 @@ the same version, `introduced` comes first (so `introduced X`, `fixed X` is empt
 Each ecosystem's own order decides, through `univers`: dpkg for Debian and Ubuntu
 (`DebianVersion`: epochs, `~`), apk for Alpine (`AlpineLinuxVersion`: `-r` releases, `_p`
 suffixes), PEP 440 for PyPI (`PypiVersion`) and SemVer 2.0 for npm and for every `SEMVER`
-range (`SemverVersion`: prereleases sort first). A bound that does not parse errs towards
+range (`SemverVersion`: prereleases sort first). Only `<` is used: univers' apk versions order
+`<=` by their text, not by apk's rules. A bound that does not parse errs towards
 reporting: an unparseable `introduced` counts as "0", an unparseable `fixed`/`last_affected`
 is ignored, an unparseable `limit` counts as "*". An installed version that does not parse
 is only compared to `versions[]`, by string.
@@ -142,9 +143,9 @@ def in_range(v: Version, events: Sequence[dict[str, str]], order: Versions) -> b
     vulnerable = False
     for bound, _rank, kind in _sorted_events(events, order):
         if kind == "introduced":
-            if bound is _MIN or bound <= v:
+            if bound is _MIN or not v < bound:
                 vulnerable = True
-        elif bound is not _MIN and (bound <= v if kind == "fixed" else bound < v):
+        elif bound is not _MIN and (not v < bound if kind == "fixed" else bound < v):
             vulnerable = False
     return vulnerable
 
@@ -169,7 +170,10 @@ def _listed(installed: str, versions: Sequence[str], order: Versions) -> bool:
     v = order.parse(installed)
     if v is None:
         return False
-    return any((listed := order.parse(raw)) is not None and listed == v for raw in versions)
+    return any(
+        (listed := order.parse(raw)) is not None and not listed < v and not v < listed
+        for raw in versions
+    )
 
 
 def evaluate(
