@@ -155,9 +155,7 @@ async def discard_abandoned_imports(
                 version.status = DELETING
                 version.error = "abandoned: the importing process stopped"
                 discarded += 1
-                log.warning(
-                    "discarding abandoned vulnerability database import %d", version.version
-                )
+                log.warning("scanner.db.abandoned", extra={"db_version": version.version})
     if len(running) > discarded:
         raise VulnDBBusyError("another vulnerability database import is running")
     if discarded:
@@ -310,7 +308,7 @@ async def _fail(sessionmaker: async_sessionmaker[AsyncSession], version: int, er
             )
         await purge_deleted_versions(sessionmaker)
     except Exception:  # the next import discards it as abandoned
-        log.exception("could not discard the failed vulnerability database import %d", version)
+        log.exception("scanner.db.discard_failed", extra={"db_version": version})
 
 
 async def purge_deleted_versions(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
@@ -366,12 +364,14 @@ async def import_osv(
         await _fail(sessionmaker, version, str(exc) or type(exc).__name__)
         raise
     log.info(
-        "vulnerability database version %d: %d records (%d skipped, %d withdrawn), %d rows",
-        version,
-        counts.records,
-        counts.skipped,
-        counts.withdrawn,
-        counts.rows,
+        "scanner.db.imported",
+        extra={
+            "db_version": version,
+            "records": counts.records,
+            "skipped": counts.skipped,
+            "withdrawn": counts.withdrawn,
+            "rows": counts.rows,
+        },
     )
     await purge_deleted_versions(sessionmaker)
     return ImportResult(version, counts.records, updated_at, counts.skipped, counts.rows)
