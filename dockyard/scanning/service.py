@@ -7,7 +7,7 @@ with `events.bus.record`. No HTTP here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
@@ -25,6 +25,10 @@ from dockyard.scanning.models import ImageScan, ScanJob
 
 CONSUMER = "scanning"
 PUSH_BATCH = 200
+# PostgreSQL hands out `seq` at insert, so a transaction may commit a lower seq after a higher
+# one: the cursor passes only events this old (a push's transaction is far shorter). SQLite
+# serialises writers: no wait there.
+SETTLE = timedelta(seconds=5)
 
 
 class ScanStatus(IntEnum):
@@ -180,14 +184,12 @@ async def consume_pushes(session: AsyncSession, *, enabled: bool, limit: int = P
     if cursor is None:  # the migration starts it at the outbox's end; a bare schema at 0
         cursor = OutboxCursor(consumer=CONSUMER, seq=0)
         session.add(cursor)
-    rows = (
-        await session.execute(
-            select(OutboxEvent.seq, OutboxEvent.type, OutboxEvent.payload)
-            .where(OutboxEvent.seq > cursor.seq)
-            .order_by(OutboxEvent.seq)
-            .limit(limit)
-        )
-    ).all()
+    stmt = select(OutboxEvent.seq, OutboxEvent.type, OutboxEvent.payload).where(
+        OutboxEvent.seq > cursor.seq
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.where(OutboxEvent.created_at <= utcnow() - SETTLE)
+    rows = (await session.execute(stmt.order_by(OutboxEvent.seq).limit(limit))).all()
     for _seq, type_, payload in rows:
         if enabled and type_ == EventType.TAG_PUSH.value:
             await _on_tag_push(session, payload)

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from dockyard.clock import utcnow
 from dockyard.events.models import OutboxEvent
-from dockyard.scanning import execute, inventory
+from dockyard.scanning import execute, inventory, service
 from dockyard.scanning.inventory import Inventory
 from dockyard.scanning.matching import Finding
 from dockyard.scanning.models import ImageScan, LayerInventory, ScanJob
@@ -32,6 +32,12 @@ from dockyard.webhooks.retention import prune_events
 from tests.fakes.inprocess import InProcess, inprocess_app
 from tests.fakes.oci import OCI_MANIFEST, build_image
 from tests.fakes.scan_images import ScanImage, build_debian_image
+
+
+@pytest.fixture(autouse=True)
+def no_settling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scanner reads events at once (on PostgreSQL it waits a few seconds for late commits)."""
+    monkeypatch.setattr(service, "SETTLE", timedelta(0))
 
 
 @pytest.fixture
