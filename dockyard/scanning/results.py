@@ -175,7 +175,7 @@ async def search(
         select(ImageScan)
         .where(
             ImageScan.repository_id.in_(readable.scalar_subquery()),
-            cast(column, String).contains(needle),
+            cast(column, String).contains(needle, autoescape=True),
         )
         .order_by(ImageScan.namespace, ImageScan.repository, ImageScan.tag)
         .limit(SEARCH_LIMIT)
