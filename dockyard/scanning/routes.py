@@ -274,6 +274,21 @@ def _copy(upload: UploadFile, target: Path) -> None:
     response_model=UpdateAccepted,
     summary="Import a vulnerability database archive (admins; offline mode)",
     responses=errors(400, 401, 403, 413),
+    # Read by hand (request.form): the archive may be large and is copied to the data folder.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                }
+            },
+        }
+    },
 )
 async def update_database(
     request: Request,
