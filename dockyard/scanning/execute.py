@@ -34,7 +34,7 @@ from dockyard.scanning.inventory import (
 )
 from dockyard.scanning.matching import Finding, VulnDBVersionGone, match
 from dockyard.scanning.models import ImageScan, LayerInventory
-from dockyard.scanning.service import ScanStatus
+from dockyard.scanning.service import ScanStatus, still_current
 from dockyard.scanning.vulndb import current_db
 from dockyard.storage.base import BlobStore
 
@@ -224,6 +224,10 @@ async def run_scan(ctx: Context, target: Target) -> None:
         row = await _image_row(session, target)
         if row is None:
             return
+        if not await still_current(session, target.repository_id, target.tag, row.manifest_digest):
+            await session.delete(row)  # the tag moved or went meanwhile: nothing to report
+            await session.commit()
+            return
         row.status = ScanStatus.SCANNING
         await session.commit()
     try:
@@ -262,6 +266,10 @@ async def run_check(ctx: Context, target: Target) -> None:
     async with ctx.sessionmaker() as session:
         row = await _image_row(session, target)
         if row is None or not row.layers:
+            return
+        if not await still_current(session, target.repository_id, target.tag, row.manifest_digest):
+            await session.delete(row)
+            await session.commit()
             return
         digests = [str(d) for d in row.layers]
         stored = {

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.clock import utcnow
@@ -143,10 +143,39 @@ async def enqueue_scan(
     return job
 
 
+async def still_current(session: AsyncSession, repository_id: str, tag: str, digest: str) -> bool:
+    """Whether `tag` still points at the image `digest` (itself, or an index holding it)."""
+    repo = await session.get(Repository, repository_id)
+    if repo is None:
+        return False
+    current = await session.scalar(
+        select(Tag.digest).where(Tag.repository_id == repo.id, Tag.name == tag)
+    )
+    if current is None:
+        return False
+    return current == digest or digest in {
+        p.digest for p in await platforms(session, repo, current)
+    }
+
+
+async def _forget_others(
+    session: AsyncSession, repo: Repository, tag: str, keep: list[Platform]
+) -> None:
+    """The tag moved: its scans of images it no longer points at go."""
+    await session.execute(
+        delete(ImageScan).where(
+            ImageScan.repository_id == repo.id,
+            ImageScan.tag == tag,
+            ImageScan.manifest_digest.not_in([p.digest for p in keep]),
+        )
+    )
+
+
 async def enqueue_tag(session: AsyncSession, repo: Repository, tag: str, digest: str) -> int:
     """Scan jobs for every platform of the image `tag` points at; how many."""
     now = utcnow()
     found = await platforms(session, repo, digest)
+    await _forget_others(session, repo, tag, found)
     for platform in found:
         await enqueue_scan(session, repo, tag, platform, now)
     return len(found)
@@ -163,9 +192,11 @@ async def request_scan(
     if row is None:
         raise DockyardError(ErrorCode.NO_SUCH_TAG, detail={"tag": tag[:200]})
     now = utcnow()
+    every = await platforms(session, repo, row.digest)
+    await _forget_others(session, repo, tag, every)
     wanted = [
         p
-        for p in await platforms(session, repo, row.digest)
+        for p in every
         if (not p.os or p.os == os_) and (not p.architecture or p.architecture == arch)
     ]
     if not wanted:

@@ -314,3 +314,26 @@ async def test_retention_keeps_events_the_scanner_has_not_read(
     async with app.services.session() as session:
         assert await prune_events(session, utcnow() - timedelta(days=30)) > 0
         await session.commit()
+
+
+async def test_a_moved_or_deleted_tag_keeps_no_stale_scan(
+    app: InProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stub_database(monkeypatch, {"zlib": "major"})
+    await push_debian(app, tmp_path, "admin/app", "1.0")
+    worker = ScanWorker(app.services)
+    await drain(worker)
+    other = build_image(tmp_path / "other", tag="1.0")
+    await push(app, "admin/app", "1.0", other.layout, other.manifest_digest)
+    await drain(worker)
+    assert [r.manifest_digest for r in await scans(app)] == [other.manifest_digest]
+    async with app.services.session() as session:
+        assert await enqueue_checks(session) == 1
+        await session.commit()
+    r = await app.client.delete("/api/v0/repositories/admin/app/tags/1.0")
+    assert r.status_code == 204, r.text
+    stub_database(monkeypatch, {"zlib": "major", "glibc": "critical"})
+    before = len(await events(app, "SCAN_COMPLETED"))
+    await drain(worker)
+    assert len(await events(app, "SCAN_COMPLETED")) == before  # the deleted tag: no event
+    assert await scans(app) == []
