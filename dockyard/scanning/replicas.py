@@ -5,6 +5,7 @@ and a heartbeat; SCANNER_UPDATE_COMPLETED and the status API list the live ones.
 
 from __future__ import annotations
 
+import socket
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,9 +23,11 @@ LIVE_SECONDS = 60.0
 
 
 def replica_id(data_dir: Path, role: str) -> str:
-    """`<id>-<role>`: the id is generated once into the data folder, so a restarted process keeps
-    its entry (one data folder per node; the role tells a node's processes apart)."""
-    path = data_dir / ID_FILE
+    """`<id>-<role>`: the id is generated once into the data folder per host, so a restarted
+    process keeps its entry (nodes sharing a data folder differ by host name; the role tells a
+    node's processes apart)."""
+    host = "".join(c for c in socket.gethostname() if c.isalnum() or c in "-.")[:64] or "host"
+    path = data_dir / f"{ID_FILE}.{host}"
     try:
         value = path.read_text().strip()
     except FileNotFoundError:
