@@ -9,9 +9,6 @@ by the scanner as a job, so the request returns at once and a restart resumes it
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +36,12 @@ from dockyard.scanning.schemas import (
     TagsQuery,
     UpdateAccepted,
 )
+from dockyard.scanning.uploads import NotAnArchive, save_archive
 from dockyard.scanning.vulndb import current_db
 
 router = APIRouter(
     prefix="/api/v0/imagescan", tags=["imagescan"], route_class=AuthenticateFirstRoute
 )
-
-UPDATE_PATH = "/api/v0/imagescan/scan/update"
-IMPORTS_DIR = "scanner-imports"
-_ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 
 
 def _enabled(request: Request) -> bool:
@@ -233,15 +227,6 @@ def _not_ready(message: str) -> DockyardError:
     return DockyardError(ErrorCode.SCANNING_DB_NOT_READY, message)
 
 
-def _archive_suffix(filename: str) -> str:
-    lower = filename.lower()
-    return next((s for s in _ARCHIVE_SUFFIXES if lower.endswith(s)), "")
-
-
-def _looks_like_archive(head: bytes) -> bool:
-    return head[:4] == b"PK\x03\x04" or head[:2] == b"\x1f\x8b" or head[257:262] == b"ustar"
-
-
 async def _store_upload(request: Request) -> Path:
     """The multipart `file`, copied into the data folder (the import job reads it there)."""
     try:
@@ -251,21 +236,11 @@ async def _store_upload(request: Request) -> Path:
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise _not_ready("Send the database archive as a multipart/form-data `file`.")
-    head = await upload.read(512)
-    if not _looks_like_archive(head):
-        raise _not_ready("The file is not a zip or tar(.gz) archive of OSV records.")
-    await upload.seek(0)
-    folder = services_of(request).settings.data_dir / IMPORTS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    suffix = _archive_suffix(upload.filename or "") or (".zip" if head[:2] == b"PK" else ".tar.gz")
-    target = folder / f"{uuid.uuid4().hex}{suffix}"
-    await asyncio.to_thread(_copy, upload, target)
-    return target
-
-
-def _copy(upload: UploadFile, target: Path) -> None:
-    with target.open("wb") as out:
-        shutil.copyfileobj(upload.file, out, 1024 * 1024)
+    data_dir = services_of(request).settings.data_dir
+    try:
+        return await save_archive(upload.file, upload.filename or "", data_dir)
+    except NotAnArchive as exc:
+        raise _not_ready(str(exc)) from exc
 
 
 @router.put(
