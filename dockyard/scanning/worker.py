@@ -97,12 +97,14 @@ class ScanWorker:
 
     async def _work(self) -> int:
         rows = await self._claim()
-        for row in rows:
-            self.held.add(row.id)
-            try:
+        # Every claimed job's lease is renewed until it is run, not only the running one's.
+        self.held.update(row.id for row in rows)
+        try:
+            for row in rows:
                 await self._run(row)
-            finally:
                 self.held.discard(row.id)
+        finally:
+            self.held.difference_update(row.id for row in rows)
         return len(rows)
 
     async def _run(self, row: Any) -> None:
