@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, delete, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.clock import utcnow
@@ -40,6 +40,10 @@ MAX_ATTEMPTS = 3
 MAX_IMPORT_ATTEMPTS = 20
 RETRY_SECONDS = 30.0
 POLL_INTERVAL = 0.5
+# Finished scan and check jobs are kept this long (imports, a handful, stay: the status API
+# reports whether the last one failed).
+FINISHED_JOB_DAYS = 7
+PRUNE_SECONDS = 3600.0
 
 
 class ScanWorker:
@@ -191,6 +195,17 @@ class ScanWorker:
             )
             await session.commit()
 
+    async def prune(self) -> None:
+        async with self.sessionmaker() as session:
+            await session.execute(
+                delete(_JOBS).where(
+                    _JOBS.c.status.in_(("done", "failed")),
+                    _JOBS.c.kind != "import",
+                    _JOBS.c.updated_at < utcnow() - timedelta(days=FINISHED_JOB_DAYS),
+                )
+            )
+            await session.commit()
+
     async def beat(self) -> None:
         async with self.sessionmaker() as session:
             db = await current_db(session)
@@ -223,6 +238,7 @@ async def run_scanner(services: Any, role: str = "worker") -> None:
     tasks = [
         asyncio.create_task(_every(replicas.HEARTBEAT_SECONDS, "beat", worker.beat)),
         asyncio.create_task(_every(LEASE_SECONDS / 3, "renew", worker.renew)),
+        asyncio.create_task(_every(PRUNE_SECONDS, "prune", worker.prune)),
     ]
     log.info("scan.worker.started", extra={"replica": worker.replica})
     try:

@@ -337,3 +337,20 @@ async def test_a_moved_or_deleted_tag_keeps_no_stale_scan(
     await drain(worker)
     assert len(await events(app, "SCAN_COMPLETED")) == before  # the deleted tag: no event
     assert await scans(app) == []
+
+
+async def test_old_finished_jobs_are_pruned(app: InProcess, tmp_path: Path) -> None:
+    await push_debian(app, tmp_path, "admin/app", "1.0")
+    worker = ScanWorker(app.services)
+    await drain(worker)
+    async with app.services.session() as session:
+        old = utcnow() - timedelta(days=30)
+        session.add(ScanJob(kind="import", status="failed", source="x", updated_at=old))
+        for job in await session.scalars(select(ScanJob).where(ScanJob.kind == "scan")):
+            assert job.status == "done"
+            job.updated_at = old
+        await session.commit()
+    await worker.prune()
+    async with app.services.session() as session:
+        kinds = list(await session.scalars(select(ScanJob.kind)))
+    assert kinds == ["import"]  # the last import's outcome stays for the status API
