@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from cachetools import LRUCache
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,11 +78,19 @@ def ecosystems_for(package: Package, distro: Distro | None) -> tuple[str, ...]:
     return (normalised[1], family) if normalised else (family,)
 
 
-async def _version_is_current(session: AsyncSession, db_version: int) -> bool:
-    status = await session.scalar(
-        select(VulnDbVersion.status).where(VulnDbVersion.version == db_version)
-    )
-    return status == CURRENT
+async def _version_token(session: AsyncSession, db_version: int) -> tuple[Any, ...] | None:
+    """What names this version's rows in the cache (its database and when it became current),
+    or None when it is not current."""
+    row = (
+        await session.execute(
+            select(VulnDbVersion.status, VulnDbVersion.completed_at).where(
+                VulnDbVersion.version == db_version
+            )
+        )
+    ).first()
+    if row is None or row.status != CURRENT:
+        return None
+    return (str(session.get_bind().engine.url), db_version, row.completed_at)
 
 
 async def _candidates(
@@ -117,85 +126,162 @@ def _representative(packages: Iterable[Package]) -> Package:
     return min(packages, key=lambda p: (p.binary is not None, p.binary or "", p.layer))
 
 
-def _severity_rank(finding: Finding) -> tuple[int, float, str]:
-    return (-BUCKETS.index(finding.severity), finding.cvss or 0.0, finding.vuln_id)
+@dataclass(frozen=True)
+class _Hit:
+    """What one record says of one installed version: a Finding without its package."""
+
+    vuln_id: str
+    aliases: tuple[str, ...]
+    summary: str
+    severity: str
+    cvss: float | None
+    severity_note: str
+    fixed_version: str | None
 
 
-def fold_aliases(findings: Sequence[Finding]) -> list[Finding]:
-    """One finding per vulnerability of a package: alias records folded into the most severe."""
-    kept: list[Finding] = []
-    for finding in sorted(findings, key=_severity_rank, reverse=True):
-        names = {finding.vuln_id, *finding.aliases}
-        for i, other in enumerate(kept):
-            if other.package.key == finding.package.key and names & {other.vuln_id, *other.aliases}:
-                merged = sorted({*other.aliases, *names} - {other.vuln_id})
-                kept[i] = replace(other, aliases=tuple(merged))
-                break
+Hits = tuple[_Hit, ...]
+# (version token, lookup key, name, installed version) -> its hits. Rows of a version never change
+# once it is current, so this is never stale; it lets a re-check of many images that share
+# packages read and decide each package once. Used from the event loop's thread only.
+_CACHE: LRUCache[tuple[tuple[Any, ...], str, str, str], Hits] = LRUCache(maxsize=100_000)
+
+
+def _severity_rank(hit: _Hit) -> tuple[int, float, str]:
+    return (-BUCKETS.index(hit.severity), hit.cvss or 0.0, hit.vuln_id)
+
+
+def fold_aliases(hits: Sequence[_Hit]) -> Hits:
+    """The hits of one package, records that are aliases of each other folded into the most
+    severe one (whose aliases gain the others' ids)."""
+    if len(hits) < 2:
+        return tuple(hits)
+    kept: list[_Hit] = []
+    by_name: dict[str, int] = {}  # id or alias -> index in kept
+    for hit in sorted(hits, key=_severity_rank, reverse=True):
+        names = {hit.vuln_id, *hit.aliases}
+        index = next((by_name[n] for n in names if n in by_name), None)
+        if index is None:
+            index = len(kept)
+            kept.append(hit)
         else:
-            kept.append(finding)
-    return kept
+            other = kept[index]
+            merged = tuple(sorted({*other.aliases, *names} - {other.vuln_id}))
+            kept[index] = replace(other, aliases=merged)
+        for name in names:
+            by_name.setdefault(name, index)
+    return tuple(kept)
+
+
+def _smaller_fix(family: str, a: str | None, b: str | None, orderings: Orderings) -> str | None:
+    if a is None or b is None:
+        return a or b
+    order = orderings.of(VERSION_CLASSES[family])
+    parsed_a, parsed_b = order.parse(a), order.parse(b)
+    if parsed_a is not None and parsed_b is not None and parsed_b < parsed_a:
+        return b
+    return a
 
 
 def _decide(
-    rows: Sequence[Any],
-    groups: dict[tuple[str, str], dict[str, list[Package]]],
-    ecosystem_keys: dict[str, tuple[str, ...]],
-) -> dict[tuple[str, str, str, str], Finding]:
+    rows: Sequence[Any], wanted: dict[tuple[str, str], dict[str, str]], keys: dict[str, list[str]]
+) -> dict[tuple[str, str, str], Hits]:
+    """The hits of every wanted (key, name, version); `wanted` maps (key, name) to each
+    installed version's family, `keys` an ecosystem string to the lookup keys it serves."""
     orderings = Orderings()
-    found: dict[tuple[str, str, str, str], Finding] = {}
+    found: dict[tuple[str, str, str], dict[str, _Hit]] = defaultdict(dict)
     for row in rows:
-        for key in ecosystem_keys.get(row.ecosystem, ()):
-            for version, packages in groups.get((key, row.name), {}).items():
-                family = packages[0].ecosystem
+        for key in keys.get(row.ecosystem, ()):
+            for version, family in wanted.get((key, row.name), {}).items():
                 verdict = evaluate(family, version, row.ranges, row.versions, orderings)
                 if not verdict.affected:
                     continue
-                ident = (row.vuln_id, family, row.name, version)
-                previous = found.get(ident)
+                hits = found[(key, row.name, version)]
+                previous = hits.get(row.vuln_id)
                 fixed = verdict.fixed_version
-                if previous is not None and previous.fixed_version and fixed:
-                    order = orderings.of(VERSION_CLASSES[family])
-                    a, b = order.parse(previous.fixed_version), order.parse(fixed)
-                    if a is not None and b is not None and a < b:
-                        fixed = previous.fixed_version
-                found[ident] = Finding(
-                    vuln_id=row.vuln_id,
-                    aliases=tuple(a for a in row.aliases if a != row.vuln_id),
-                    summary=row.summary,
-                    severity=row.severity,
-                    cvss=row.cvss,
-                    severity_note=row.severity_note,
-                    package=_representative(packages),
-                    fixed_version=fixed or (previous.fixed_version if previous else None),
-                    link=LINK.format(row.vuln_id),
+                if previous is not None:  # the record names the package twice: the smaller fix
+                    fixed = _smaller_fix(family, previous.fixed_version, fixed, orderings)
+                hits[row.vuln_id] = _Hit(
+                    row.vuln_id,
+                    tuple(a for a in row.aliases if a != row.vuln_id),
+                    row.summary,
+                    row.severity,
+                    row.cvss,
+                    row.severity_note,
+                    fixed,
                 )
-    return found
+    return {
+        (key, name, version): fold_aliases(list(found.get((key, name, version), {}).values()))
+        for (key, name), versions in wanted.items()
+        for version in versions
+    }
+
+
+def _group(inventory: Inventory) -> dict[tuple[str, str, str], list[Package]]:
+    """(lookup key, name, installed version) -> the inventory's packages at that version."""
+    groups: dict[tuple[str, str, str], list[Package]] = defaultdict(list)
+    keys: dict[str, str] = {}  # family -> lookup key, for this image's distribution
+    for package in inventory.packages:
+        key = keys.get(package.ecosystem)
+        if key is None:
+            key = keys[package.ecosystem] = "|".join(ecosystems_for(package, inventory.distro))
+        if key:
+            name = normalise_name(package.ecosystem, package.name)
+            groups[(key, name, package.version)].append(package)
+    return groups
+
+
+async def _uncached_hits(
+    session: AsyncSession,
+    db_version: int,
+    token: tuple[Any, ...],
+    groups: dict[tuple[str, str, str], list[Package]],
+) -> dict[tuple[str, str, str], Hits]:
+    """The hits of the groups the cache does not hold, read and decided now."""
+    wanted: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    for key, name, version in groups:
+        if (token, key, name, version) not in _CACHE:
+            wanted[(key, name)][version] = groups[(key, name, version)][0].ecosystem
+    keys: dict[str, list[str]] = defaultdict(list)
+    rows: list[Any] = []
+    for key in sorted({k for k, _ in wanted}):
+        for ecosystem in key.split("|"):
+            keys[ecosystem].append(key)
+        names = sorted({n for k, n in wanted if k == key})
+        rows.extend(await _candidates(session, db_version, key.split("|"), names))
+    return _decide(rows, wanted, keys)
 
 
 async def match(session: AsyncSession, inventory: Inventory, db_version: int) -> list[Finding]:
     """Every vulnerability of the inventory's packages in `db_version` (which must be current;
     VulnDBVersionGone otherwise, or when it was replaced while this read it)."""
-    if not await _version_is_current(session, db_version):
+    token = await _version_token(session, db_version)
+    if token is None:
         raise VulnDBVersionGone(f"vulnerability database version {db_version} is not current")
-    # (lookup key, name) -> installed version -> the packages at that version
-    groups: dict[tuple[str, str], dict[str, list[Package]]] = defaultdict(lambda: defaultdict(list))
-    ecosystem_keys: dict[str, tuple[str, ...]] = defaultdict(tuple)
-    for package in inventory.packages:
-        ecosystems = ecosystems_for(package, inventory.distro)
-        if not ecosystems:
-            continue
-        key = "|".join(ecosystems)
-        name = normalise_name(package.ecosystem, package.name)
-        groups[(key, name)][package.version].append(package)
-        for ecosystem in ecosystems:
-            if key not in ecosystem_keys[ecosystem]:
-                ecosystem_keys[ecosystem] += (key,)
-    rows: list[Any] = []
-    for key in sorted({k for k, _ in groups}):
-        names = sorted({n for k, n in groups if k == key})
-        rows.extend(await _candidates(session, db_version, key.split("|"), names))
-    found = _decide(rows, groups, ecosystem_keys)
-    if not await _version_is_current(session, db_version):
+    groups = _group(inventory)
+    # Read the cached hits first: storing the fresh ones may evict some of them.
+    cached = {g: hits for g in groups if (hits := _CACHE.get((token, *g))) is not None}
+    fresh = await _uncached_hits(session, db_version, token, groups)
+    if await _version_token(session, db_version) != token:
         raise VulnDBVersionGone(f"vulnerability database version {db_version} was replaced")
-    findings = fold_aliases(list(found.values()))
-    return sorted(findings, key=lambda f: (f.package.ecosystem, f.package.name, f.vuln_id))
+    for group, hits in fresh.items():
+        _CACHE[(token, *group)] = hits
+    findings: list[Finding] = []
+    for group, packages in groups.items():
+        hits = fresh.get(group, cached.get(group, ()))
+        package = _representative(packages)
+        findings.extend(
+            Finding(
+                vuln_id=hit.vuln_id,
+                aliases=hit.aliases,
+                summary=hit.summary,
+                severity=hit.severity,
+                cvss=hit.cvss,
+                severity_note=hit.severity_note,
+                package=package,
+                fixed_version=hit.fixed_version,
+                link=LINK.format(hit.vuln_id),
+            )
+            for hit in hits
+        )
+    findings.sort(key=lambda f: (f.package.ecosystem, f.package.name, f.vuln_id))
+    return findings

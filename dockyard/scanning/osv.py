@@ -111,18 +111,29 @@ def _mapping(value: Any, where: str, *, required: bool = False) -> Mapping[str, 
 
 def _events(raw: Any, where: str) -> list[dict[str, str]]:
     events = []
-    for i, event in enumerate(_list(raw, f"{where}.events")):
-        event_map = _mapping(event, f"{where}.events[{i}]", required=True)
-        assert event_map is not None
-        if len(event_map) != 1:
-            raise RecordError(f"{where}.events[{i}] must have exactly one of {EVENT_KINDS}")
-        ((kind, version),) = event_map.items()
-        if kind not in EVENT_KINDS:
-            raise RecordError(f"{where}.events[{i}]: unknown event {kind!r}")
-        events.append(
-            {kind: _text(version, f"{where}.events[{i}]", MAX_VERSION_CHARS, required=True)}
-        )
+    for event in _list(raw, f"{where}.events"):
+        # The common case checked cheaply; the error (with the event's index) built only on failure.
+        if type(event) is dict and len(event) == 1:
+            ((kind, version),) = event.items()
+            if kind in EVENT_KINDS and type(version) is str and len(version) <= MAX_VERSION_CHARS:
+                stripped = version.strip()
+                if stripped:
+                    events.append({kind: stripped})
+                    continue
+        _bad_event(event, f"{where}.events[{len(events)}]")
     return events
+
+
+def _bad_event(event: Any, where: str) -> None:
+    event_map = _mapping(event, where, required=True)
+    assert event_map is not None
+    if len(event_map) != 1:
+        raise RecordError(f"{where} must have exactly one of {EVENT_KINDS}")
+    ((kind, version),) = event_map.items()
+    if kind not in EVENT_KINDS:
+        raise RecordError(f"{where}: unknown event {kind!r}")
+    _text(version, where, MAX_VERSION_CHARS, required=True)
+    raise RecordError(f"{where} is not a valid event")  # pragma: no cover
 
 
 def _ranges(raw: Any, where: str) -> list[dict[str, Any]]:
@@ -138,10 +149,16 @@ def _ranges(raw: Any, where: str) -> list[dict[str, Any]]:
 
 
 def _versions(raw: Any, where: str) -> list[str]:
-    return [
-        _text(v, f"{where}.versions[{i}]", MAX_VERSION_CHARS, required=True)
-        for i, v in enumerate(_list(raw, f"{where}.versions"))
-    ]
+    versions = []
+    for version in _list(raw, f"{where}.versions"):
+        if type(version) is str and len(version) <= MAX_VERSION_CHARS:
+            stripped = version.strip()
+            if stripped:
+                versions.append(stripped)
+                continue
+        _text(version, f"{where}.versions[{len(versions)}]", MAX_VERSION_CHARS, required=True)
+        raise RecordError(f"{where}.versions[{len(versions)}] is not valid")  # pragma: no cover
+    return versions
 
 
 def _summary(record: Mapping[str, Any]) -> str:

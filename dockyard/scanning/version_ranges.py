@@ -14,8 +14,10 @@ suffixes), PEP 440 for PyPI (`PypiVersion`) and SemVer 2.0 for npm and for every
 range (`SemverVersion`: prereleases sort first). Only `<` is used: univers' apk versions order
 `<=` by their text, not by apk's rules. A bound that does not parse errs towards
 reporting: an unparseable `introduced` counts as "0", an unparseable `fixed`/`last_affected`
-is ignored, an unparseable `limit` counts as "*". An installed version that does not parse
-is only compared to `versions[]`, by string.
+is ignored, an unparseable `limit` counts as "*". `versions[]` entries are compared with the
+installed version as strings (the pseudocode's `v == version`; osv.dev fills these lists with
+the versions as the ecosystem publishes them, which is how installed packages name them too), so
+an installed version that does not parse still matches a list.
 """
 
 from __future__ import annotations
@@ -136,8 +138,33 @@ def _before_limits(v: Version, events: Sequence[dict[str, str]], order: Versions
     return False
 
 
+def _simple(v: Version, events: Sequence[dict[str, str]], order: Versions) -> bool | None:
+    """The answer for the shapes nearly every record has (`introduced` then `fixed` or
+    `last_affected`, or `introduced` alone) with the fewest comparisons; None for the others."""
+    if len(events) > 2 or not events or "introduced" not in events[0]:
+        return None
+    introduced = events[0]["introduced"]
+    low = None if introduced == "0" else order.parse(introduced)
+    if low is None and introduced != "0":
+        return None
+    if low is not None and v < low:
+        return False
+    if len(events) == 1:
+        return True
+    ((kind, raw),) = events[1].items()
+    high = order.parse(raw)
+    if high is None or kind not in ("fixed", "last_affected"):
+        return None
+    if low is not None and high < low:
+        return None  # written out of order: the general walk sorts them
+    return v < high if kind == "fixed" else not high < v
+
+
 def in_range(v: Version, events: Sequence[dict[str, str]], order: Versions) -> bool:
     """The schema's IncludedInRanges for one range."""
+    simple = _simple(v, events, order)
+    if simple is not None:
+        return simple
     if not _before_limits(v, events, order):
         return False
     vulnerable = False
@@ -164,18 +191,6 @@ def _smallest_fix_above(
     return best
 
 
-def _listed(installed: str, versions: Sequence[str], order: Versions) -> bool:
-    if installed in versions:
-        return True
-    v = order.parse(installed)
-    if v is None:
-        return False
-    return any(
-        (listed := order.parse(raw)) is not None and not listed < v and not v < listed
-        for raw in versions
-    )
-
-
 def evaluate(
     family: str,
     installed: str,
@@ -184,21 +199,19 @@ def evaluate(
     orderings: Orderings,
 ) -> Verdict:
     """Whether `installed` is affected, and the smallest fix above it."""
-    affected = _listed(installed, versions, orderings.of(VERSION_CLASSES[family]))
-    fixes: list[tuple[Version, str]] = []
+    affected = installed in versions  # compared as strings, as OSV's evaluation does
+    parsed: list[tuple[Version, Sequence[dict[str, str]], Versions]] = []
     for item in ranges:
         order = orderings.for_range(family, item["type"])
         v = order.parse(installed)
         if v is None:
             continue
-        events = item["events"]
-        if in_range(v, events, order):
+        parsed.append((v, item["events"], order))
+        if not affected and in_range(v, item["events"], order):
             affected = True
-        fix = _smallest_fix_above(v, events, order)
-        if fix is not None:
-            fixes.append(fix)
     if not affected:
         return Verdict(False, None)
+    fixes = [fix for v, events, order in parsed if (fix := _smallest_fix_above(v, events, order))]
     best: tuple[Version, str] | None = None
     for fix in fixes:
         try:

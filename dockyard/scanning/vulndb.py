@@ -256,7 +256,9 @@ async def _write_batch(
         )
         if alive.rowcount != 1:  # type: ignore[attr-defined]
             raise VulnDBImportError("the import was discarded as abandoned (too slow?)")
-        await session.execute(insert(VulnAffected), batch)
+        # A Core insert of the table: one executemany per batch (the ORM's bulk path would
+        # split it into many statements to fetch keys nobody needs).
+        await session.execute(insert(VulnAffected.__table__), batch)
 
 
 async def _write_rows(

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cachetools import LRUCache
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.db.engine import create_engine, create_sessionmaker
 from dockyard.db.migrate import upgrade
+from dockyard.scanning import matching
 from dockyard.scanning.inventory import Distro, Inventory, Package
 from dockyard.scanning.matching import (
     NAMES_PER_QUERY,
@@ -126,8 +128,8 @@ def test_a_range_without_introduced_affects_nothing() -> None:
 def test_explicit_versions_list() -> None:
     assert verdict("PyPI", "2.1.3", [], ["2.1.2", "2.1.3"]) == (True, None)
     assert verdict("PyPI", "2.1.4", [], ["2.1.2", "2.1.3"]) == (False, None)
-    # equal in PEP 440 though written differently
-    assert verdict("PyPI", "2.1", [], ["2.1.0"])[0] is True
+    # compared as strings, as the schema's evaluation writes it (`v == version`)
+    assert verdict("PyPI", "2.1", [], ["2.1.0"])[0] is False
 
 
 def test_versions_list_or_ranges_either_is_enough() -> None:
@@ -144,7 +146,7 @@ def test_unparseable_bounds_err_towards_reporting() -> None:
     assert verdict("PyPI", "1.5", eco({"introduced": "1.0"}, {"fixed": "not a version!"}))[0]
 
 
-def test_an_unparseable_installed_version_only_matches_the_versions_list() -> None:
+def test_an_unparseable_installed_version_still_matches_the_versions_list() -> None:
     ranges = eco({"introduced": "0"})
     assert verdict("PyPI", "weird version!", ranges)[0] is False
     assert verdict("PyPI", "weird version!", ranges, ["weird version!"])[0] is True
@@ -296,6 +298,19 @@ async def test_the_fixture_images_get_exactly_the_expected_findings(
     alpine = build_alpine_image(tmp_path / "alpine").expected
     assert as_expected(await scan(sessionmaker, debian)) == set(osv.EXPECTED_DEBIAN)
     assert as_expected(await scan(sessionmaker, alpine)) == set(osv.EXPECTED_ALPINE)
+
+
+async def test_matching_again_from_the_cache_finds_the_same_even_when_it_evicts(
+    sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await load(sessionmaker, tmp_path, osv.RECORDS)
+    debian = build_debian_image(tmp_path / "debian").expected
+    monkeypatch.setattr(matching, "_CACHE", LRUCache(maxsize=3))
+    for _ in range(3):  # each match stores more than the cache holds
+        assert as_expected(await scan(sessionmaker, debian)) == set(osv.EXPECTED_DEBIAN)
+    monkeypatch.setattr(matching, "_CACHE", LRUCache(maxsize=10_000))
+    first = await scan(sessionmaker, debian)
+    assert await scan(sessionmaker, debian) == first
 
 
 async def test_findings_carry_the_record_and_a_link(
