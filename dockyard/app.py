@@ -72,8 +72,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_json_body_bytes,
-        # An uploaded vulnerability database archive (scanning's PUT .../scan/update).
-        overrides={"/api/v0/imagescan/scan/update": settings.scanning_max_upload_bytes},
+        # An uploaded vulnerability database archive (scanning's PUT .../scan/update and the
+        # admin page's form).
+        overrides={
+            "/api/v0/imagescan/scan/update": settings.scanning_max_upload_bytes,
+            "/admin/scanning": settings.scanning_max_upload_bytes,
+        },
     )
     app.add_middleware(UnhandledErrorMiddleware)
     app.include_router(health_router)
