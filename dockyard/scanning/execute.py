@@ -243,8 +243,13 @@ async def run_scan(ctx: Context, target: Target) -> None:
         row = await _image_row(session, target)
         if row is None:
             return
+        row.status = ScanStatus.CHECKING  # shown while the inventory is matched
+        await session.commit()
+    async with ctx.sessionmaker() as session:
+        row = await _image_row(session, target)
+        if row is None:
+            return
         now = utcnow()
-        row.status = ScanStatus.CHECKING
         if await _store_result(session, row, layers, now):
             record(session, scan_completed_event(ctx.host, _ref(row), summary_of(row), now))
         await session.commit()
