@@ -131,7 +131,7 @@ class DatabaseState:
     db_version: int | None
     updated_at: datetime | None
     records: int
-    last_update_failed: bool
+    last_update: str  # "succeeded", "failed", or "" before the first import ends
     last_error: str
     imports_pending: int
     replicas: list[ReplicaRow]
@@ -170,7 +170,7 @@ async def database_state(session: AsyncSession, now: datetime) -> DatabaseState:
         db_version=db.version if db else None,
         updated_at=db.updated_at if db else None,
         records=db.records if db else 0,
-        last_update_failed=bool(last and last[0] == "failed"),
+        last_update=("failed" if last[0] == "failed" else "succeeded") if last else "",
         last_error=str(last[1]) if last and last[0] == "failed" else "",
         imports_pending=len(pending),
         replicas=replicas,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -78,14 +79,19 @@ def scanned(
         assert answer.status_code == 303, answer.text
         assert answer.headers["location"] == "/admin/scanning?msg=db-queued"
         reload_until(
-            client, "/admin/scanning", lambda t: '<dd id="db-version">1</dd>' in t, "version 1"
+            client,
+            "/admin/scanning",
+            lambda t: '<dd id="db-version">1</dd>' in t and 'id="db-queued"' not in t,
+            "version 1 imported",
         )
     image = build_debian_image(folder / "debian", "1.0")
     push(image.image.ref("1.0"), srv.host, f"{REPO}:1.0", srv.admin_auth)
     yield srv
 
 
-def test_admin_page_shows_the_imported_version_and_the_replicas(scanned: RunningServer) -> None:
+def test_admin_page_shows_the_imported_version_and_the_replicas(
+    scanned: RunningServer, tmp_path: Path
+) -> None:
     with signed_in(scanned, "admin", scanned.admin_password) as (client, token):
         page = client.get("/admin/scanning")
         assert page.status_code == 200
@@ -102,6 +108,18 @@ def test_admin_page_shows_the_imported_version_and_the_replicas(scanned: Running
         assert "not a zip or tar(.gz) archive" in refused.text
         # No token: the form is refused.
         assert client.post("/admin/scanning", files={"file": ("a.zip", b"PK")}).status_code == 403
+        # A broken archive: the import fails, the page says so, version 1 stays.
+        broken = tmp_path / "broken-osv.zip"
+        with zipfile.ZipFile(broken, "w") as z:
+            z.writestr("x.json", "{ not json")
+        assert upload_page(client, token, broken).status_code == 303
+        failed = reload_until(
+            client,
+            "/admin/scanning",
+            lambda t: 'id="db-queued"' not in t and "badge failed" in t,
+            "the failed import",
+        )
+        assert '<dd id="db-version">1</dd>' in failed
 
 
 def test_tags_tab_shows_status_and_counts(scanned: RunningServer) -> None:
