@@ -143,7 +143,20 @@ Hits = tuple[_Hit, ...]
 # (version token, lookup key, name, installed version) -> its hits. Rows of a version never change
 # once it is current, so this is never stale; it lets a re-check of many images that share
 # packages read and decide each package once. Used from the event loop's thread only.
-_CACHE: LRUCache[tuple[tuple[Any, ...], str, str, str], Hits] = LRUCache(maxsize=100_000)
+# Bounded by hits (an empty entry counts one), here and in _FINDINGS: some 30 MB at most.
+CACHE_HITS = 50_000
+
+
+def _weight(hits: Hits) -> int:
+    return 1 + len(hits)
+
+
+_CACHE: LRUCache[tuple[tuple[Any, ...], str, str, str], Hits] = LRUCache(
+    maxsize=CACHE_HITS, getsizeof=_weight
+)
+_FINDINGS: LRUCache[tuple[Any, ...], tuple[Finding, ...]] = LRUCache(
+    maxsize=CACHE_HITS, getsizeof=lambda found: 1 + len(found)
+)
 
 
 def _severity_rank(hit: _Hit) -> tuple[int, float, str]:
@@ -251,6 +264,33 @@ async def _uncached_hits(
     return _decide(rows, wanted, keys)
 
 
+def _findings(
+    token: tuple[Any, ...], group: tuple[str, str, str], hits: Hits, package: Package
+) -> tuple[Finding, ...]:
+    """The findings of one package, by id; built once per package and database version (a
+    re-check of images that share a layer builds the same ones again otherwise)."""
+    memo = (token, *group, package)
+    found = _FINDINGS.get(memo)
+    if found is None:
+        found = tuple(
+            Finding(
+                vuln_id=hit.vuln_id,
+                aliases=hit.aliases,
+                summary=hit.summary,
+                severity=hit.severity,
+                cvss=hit.cvss,
+                severity_note=hit.severity_note,
+                package=package,
+                fixed_version=hit.fixed_version,
+                link=LINK.format(hit.vuln_id),
+            )
+            for hit in sorted(hits, key=lambda h: h.vuln_id)
+        )
+        if _weight(hits) <= CACHE_HITS:
+            _FINDINGS[memo] = found
+    return found
+
+
 async def match(session: AsyncSession, inventory: Inventory, db_version: int) -> list[Finding]:
     """Every vulnerability of the inventory's packages in `db_version` (which must be current;
     VulnDBVersionGone otherwise, or when it was replaced while this read it)."""
@@ -264,24 +304,10 @@ async def match(session: AsyncSession, inventory: Inventory, db_version: int) ->
     if await _version_token(session, db_version) != token:
         raise VulnDBVersionGone(f"vulnerability database version {db_version} was replaced")
     for group, hits in fresh.items():
-        _CACHE[(token, *group)] = hits
+        if _weight(hits) <= CACHE_HITS:
+            _CACHE[(token, *group)] = hits
     findings: list[Finding] = []
-    for group, packages in groups.items():
+    for group, packages in sorted(groups.items(), key=lambda g: (g[1][0].ecosystem, *g[0][1:])):
         hits = fresh.get(group, cached.get(group, ()))
-        package = _representative(packages)
-        findings.extend(
-            Finding(
-                vuln_id=hit.vuln_id,
-                aliases=hit.aliases,
-                summary=hit.summary,
-                severity=hit.severity,
-                cvss=hit.cvss,
-                severity_note=hit.severity_note,
-                package=package,
-                fixed_version=hit.fixed_version,
-                link=LINK.format(hit.vuln_id),
-            )
-            for hit in hits
-        )
-    findings.sort(key=lambda f: (f.package.ecosystem, f.package.name, f.vuln_id))
+        findings.extend(_findings(token, group, hits, _representative(packages)))
     return findings

@@ -29,9 +29,9 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -258,7 +258,7 @@ async def _write_batch(
             raise VulnDBImportError("the import was discarded as abandoned (too slow?)")
         # A Core insert of the table: one executemany per batch (the ORM's bulk path would
         # split it into many statements to fetch keys nobody needs).
-        await session.execute(insert(VulnAffected.__table__), batch)
+        await session.execute(insert(cast(Table, VulnAffected.__table__)), batch)
 
 
 async def _write_rows(
