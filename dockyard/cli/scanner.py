@@ -31,7 +31,7 @@ def scanner_update(
     """Import an OSV vulnerability database (offline update) and re-check scanned images."""
     from dockyard.db.migrate import upgrade
     from dockyard.scanning.imports import import_and_announce
-    from dockyard.scanning.vulndb import ImportResult, VulnDBImportError
+    from dockyard.scanning.vulndb import ImportLimits, ImportResult, VulnDBImportError
     from dockyard.services import build_services
 
     settings = load(config)
@@ -41,7 +41,9 @@ def scanner_update(
     async def run() -> ImportResult:
         services = build_services(settings)
         try:
-            return await import_and_announce(services.sessionmaker, path.resolve())
+            return await import_and_announce(
+                services.sessionmaker, path.resolve(), limits=ImportLimits.from_settings(settings)
+            )
         finally:
             await services.close()
 

@@ -19,6 +19,7 @@ from dockyard.events.pipeline import scanner_update_event
 from dockyard.scanning import replicas
 from dockyard.scanning.service import enqueue_checks
 from dockyard.scanning.vulndb import (
+    ImportLimits,
     ImportResult,
     VulnDBBusyError,
     VulnDBImportError,
@@ -60,12 +61,13 @@ async def import_and_announce(
     source: Path,
     *,
     replica: str | None = None,
+    limits: ImportLimits | None = None,
 ) -> ImportResult:
     """Import `source` (S2's `import_osv`: the previous version serves until the new one is
     complete), then announce. A broken archive is announced with success false and raised;
     VulnDBBusyError (another import is running) is raised without an announcement."""
     try:
-        result = await import_osv(sessionmaker, source)
+        result = await import_osv(sessionmaker, source, limits=limits or ImportLimits())
     except VulnDBBusyError:
         raise  # another import is running: nothing happened, try again later
     except VulnDBImportError as exc:

@@ -27,7 +27,12 @@ from dockyard.scanning.imports import import_and_announce
 from dockyard.scanning.inventory import Limits
 from dockyard.scanning.models import ScanJob
 from dockyard.scanning.service import consume_pushes
-from dockyard.scanning.vulndb import VulnDBBusyError, VulnDBImportError, current_db
+from dockyard.scanning.vulndb import (
+    ImportLimits,
+    VulnDBBusyError,
+    VulnDBImportError,
+    current_db,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,7 @@ class ScanWorker:
             Limits.from_settings(settings),
         )
         self.replica = replicas.replica_id(Path(settings.data_dir), role)
+        self.import_limits = ImportLimits.from_settings(settings)
         self.held: set[str] = set()
 
     async def release_own(self) -> None:
@@ -136,7 +142,9 @@ class ScanWorker:
         the previous version stays current)."""
         path = Path(source)
         try:
-            await import_and_announce(self.sessionmaker, path, replica=self.replica)
+            await import_and_announce(
+                self.sessionmaker, path, replica=self.replica, limits=self.import_limits
+            )
         except VulnDBBusyError:
             raise  # retried later (the archive is kept)
         except VulnDBImportError:
