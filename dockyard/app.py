@@ -69,7 +69,16 @@ def create_app(settings: Settings) -> FastAPI:
     without_validation_422(app)
     # Each middleware added wraps those before it. Innermost: the body limit, then the
     # last-resort answer (inside the UI's security headers, which _mount_features adds).
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_json_body_bytes,
+        # An uploaded vulnerability database archive (scanning's PUT .../scan/update and the
+        # admin page's form).
+        overrides={
+            "/api/v0/imagescan/scan/update": settings.scanning_max_upload_bytes,
+            "/admin/scanning": settings.scanning_max_upload_bytes,
+        },
+    )
     app.add_middleware(UnhandledErrorMiddleware)
     app.include_router(health_router)
     _mount_features(app, settings, background, resolvers)
@@ -141,10 +150,27 @@ def _mount_features(
 
         background.append(lambda services: forward_commits(services.settings.data_dir))
 
+    _mount_scanning(app, settings, background)
+
     # Keep last: /api/v0/repositories/{ns}/{repo} must not shadow more specific routes such as
     # /api/v0/repositories/{ns}/webhooks (webhooks issue) mounted above.
     app.include_router(repository_access_router)
     app.include_router(repositories_router)
+
+
+def _mount_scanning(app: FastAPI, settings: Settings, background: list[BackgroundTask]) -> None:
+    """Vulnerability scanning (issue 10): the imagescan API, `vuln_summary` on the repositories
+    API's tags; the scanner runs beside the delivery engine (`dockyard worker`, or here when
+    RUN_WORKERS is true)."""
+    from dockyard.repos.listing import register_tag_extras
+    from dockyard.scanning.results import tag_vuln_summaries
+    from dockyard.scanning.routes import router as scanning_router
+    from dockyard.scanning.worker import run_scanner
+
+    register_tag_extras(tag_vuln_summaries)
+    app.include_router(scanning_router)
+    if settings.run_workers:
+        background.append(run_scanner)
 
 
 def app_factory() -> FastAPI:

@@ -70,6 +70,22 @@ class Settings(BaseSettings):
     webhook_max_per_key: int = Field(default=100, ge=1)
     webhook_max_per_user: int = Field(default=1000, ge=1)
 
+    # Vulnerability scanning (scan on push, on demand, re-checks after a database import).
+    scanning_enabled: bool = True
+    # Largest vulnerability database archive PUT /api/v0/imagescan/scan/update accepts.
+    scanning_max_upload_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
+    # Reading one image layer for its inventory (dockyard/scanning/inventory.py: Limits): its tar
+    # stream decompressed, its entries, one package database file, and the time the pass may take.
+    scanning_layer_max_bytes: int = Field(default=10 * 1024**3, ge=1024)
+    scanning_layer_max_entries: int = Field(default=1_000_000, ge=1)
+    scanning_max_database_file_bytes: int = Field(default=16 * 1024**2, ge=1024)
+    scanning_layer_max_seconds: float = Field(default=300.0, gt=0)
+    # Vulnerability database imports (dockyard/scanning/vulndb.py): one JSON entry of an OSV
+    # bundle at most (larger ones are skipped and counted), and entries (and records) of one
+    # bundle at most (more: the import fails and the current database stays).
+    scanning_osv_max_record_bytes: int = Field(default=4 * 1024**2, ge=1024)
+    scanning_osv_max_records: int = Field(default=2_000_000, ge=1)
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -68,6 +68,8 @@ class ErrorCode(StrEnum):
     CSRF_FAILED = "CSRF_FAILED"
     REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
     DISK_FULL = "DISK_FULL"
+    SCANNING_NOT_ENABLED = "SCANNING_NOT_ENABLED"
+    SCANNING_DB_NOT_READY = "SCANNING_DB_NOT_READY"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
@@ -131,6 +133,8 @@ _TABLE: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.REQUEST_TOO_LARGE: (413, "The request body is larger than the server accepts."),
     # 507 Insufficient Storage (RFC 4918): the client may retry once an operator frees space.
     ErrorCode.DISK_FULL: (507, "no space left on the registry's storage"),
+    ErrorCode.SCANNING_NOT_ENABLED: (400, "Security scanning is not enabled."),
+    ErrorCode.SCANNING_DB_NOT_READY: (400, "The vulnerability database could not be updated."),
     ErrorCode.INTERNAL_ERROR: (500, "An internal error occurred."),
 }
 

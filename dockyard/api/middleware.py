@@ -163,17 +163,22 @@ class BodyLimitMiddleware:
     A declared Content-Length over the limit is answered before any byte is read; a chunked body
     is counted as it arrives and cut at the limit, whatever the handler was doing with it."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, overrides: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Paths that take larger bodies (an uploaded database archive), each with its own limit.
+        self.overrides = overrides or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.overrides.get(scope.get("path", ""), self.max_bytes)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared > limit:
+            await self._refuse(send, limit)
             return
 
         received = 0
@@ -185,7 +190,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     exceeded = True
                     raise _BodyTooLarge
             return message
@@ -206,14 +211,14 @@ class BodyLimitMiddleware:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await self._refuse(send)
+            await self._refuse(send, limit)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int) -> None:
         code = ErrorCode.REQUEST_TOO_LARGE
         body = error_body(
             code,
-            f"The request body is larger than {self.max_bytes} bytes.",
-            {"limit": self.max_bytes},
+            f"The request body is larger than {limit} bytes.",
+            {"limit": limit},
         )
         await _send_json(send, status_for(code), body, close=True)
 

@@ -1,8 +1,8 @@
-"""The `dockyard` command: serve, worker, db upgrade, users, orgs, tokens, gc.
+"""The `dockyard` command: serve, worker, db upgrade, users, orgs, tokens, gc, scanner update.
 
 This module owns the Typer application and the whole command tree in one place; each command is
-written in the module of its group (`server`, `maintenance`, `accounts`; shared helpers in
-`common`). It must not hold command logic; the commands import the server, the database and the
+written in the module of its group (`server`, `maintenance`, `accounts`, `scanner`; shared helpers
+in `common`). It must not hold command logic; the commands import the server, the database and the
 services inside their bodies, so `dockyard --help` and `dockyard version` stay fast. The console
 script is `dockyard.cli:main`.
 """
@@ -14,6 +14,7 @@ import typer
 from dockyard import __version__
 from dockyard.cli.accounts import orgs_create, tokens_create, users_create, users_list
 from dockyard.cli.maintenance import db_upgrade, gc
+from dockyard.cli.scanner import scanner_update
 from dockyard.cli.server import serve, worker
 
 app = typer.Typer(
@@ -27,6 +28,8 @@ orgs_app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Manage API access tokens.", no_args_is_help=True)
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(tokens_app, name="tokens")
+scanner_app = typer.Typer(help="The vulnerability scanner's database.", no_args_is_help=True)
+app.add_typer(scanner_app, name="scanner")
 
 
 def version() -> None:
@@ -43,6 +46,7 @@ app.command()(worker)
 users_app.command("list")(users_list)
 orgs_app.command("create")(orgs_create)
 tokens_app.command("create")(tokens_create)
+scanner_app.command("update")(scanner_update)
 app.command()(version)
 
 

@@ -131,5 +131,7 @@ def worker(config: ConfigOpt = None) -> None:
         settings = load(config)
         require_writable(settings.data_dir)
         upgrade(settings.resolved_database_url)
+    from dockyard.scanning.worker import run_scanner
+
     typer.echo(f"dockyard {__version__} webhook worker running", err=True)
-    main(settings)
+    main(settings, companions=(run_scanner,))

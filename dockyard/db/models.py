@@ -8,6 +8,16 @@ from dockyard.accounts import models as accounts_models
 from dockyard.db.base import Base
 from dockyard.events import models as events_models
 from dockyard.repos import models as repos_models
+from dockyard.scanning import models as scanning_models
+from dockyard.scanning import vulndb_models as scanning_vulndb_models
 from dockyard.webhooks import models as webhooks_models
 
-__all__ = ["Base", "accounts_models", "events_models", "repos_models", "webhooks_models"]
+__all__ = [
+    "Base",
+    "accounts_models",
+    "events_models",
+    "repos_models",
+    "scanning_models",
+    "scanning_vulndb_models",
+    "webhooks_models",
+]

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -15,6 +15,28 @@ from dockyard.repos.content import get_manifest
 from dockyard.repos.models import Blob, Manifest, ManifestReference, Repository, Tag
 
 _DIGEST_PREFIXES = ("sha256:", "sha384:", "sha512:")
+
+# Fields another domain adds to tag objects (scanning's `vuln_summary`), registered by the
+# assembly (app.py) so that repos imports no domain built on it: given the repository and the
+# (tag, manifest digest) of each object, the extra fields of each.
+TagExtras = Callable[
+    [AsyncSession, Repository, Sequence[tuple[str, str]]],
+    Awaitable[dict[tuple[str, str], dict[str, Any]]],
+]
+_TAG_EXTRAS: list[TagExtras] = []
+
+
+def register_tag_extras(provider: TagExtras) -> None:
+    if provider not in _TAG_EXTRAS:
+        _TAG_EXTRAS.append(provider)
+
+
+async def _add_extras(session: AsyncSession, repo: Repository, out: list[dict[str, Any]]) -> None:
+    keys = [(o["name"], o["manifest"]["digest"]) for o in out]
+    for provider in _TAG_EXTRAS:
+        extras = await provider(session, repo, keys)
+        for obj, key in zip(out, keys, strict=True):
+            obj.update(extras.get(key, {}))
 
 
 async def _manifests(
@@ -101,6 +123,7 @@ async def list_tag_objects(
         manifest = manifests.get(tag.digest)
         wire = manifest_wire(manifest, layers.get(manifest.id)) if manifest else None
         out.append(_tag_wire(tag, wire))
+    await _add_extras(session, repo, out)
     return out
 
 
@@ -147,4 +170,5 @@ async def tag_objects(
         layers = await _layers(session, platform_manifests)
         for child in platform_manifests:
             out.append(_tag_wire(tag, manifest_wire(child, layers.get(child.id))))
+    await _add_extras(session, repo, out)
     return out

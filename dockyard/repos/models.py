@@ -38,7 +38,8 @@ class Repository(Base):
     visibility: Mapped[str] = mapped_column(String(16), default="private")
     short_description: Mapped[str] = mapped_column(String(140), default="")
     long_description: Mapped[str] = mapped_column(Text, default="")
-    scan_on_push: Mapped[bool] = mapped_column(Boolean, default=False)
+    # MSR's default for new repositories: scan on push (and manually).
+    scan_on_push: Mapped[bool] = mapped_column(Boolean, default=True)
     immutable_tags: Mapped[bool] = mapped_column(Boolean, default=False)
     enable_manifest_lists: Mapped[bool] = mapped_column(Boolean, default=True)
     tag_limit: Mapped[int] = mapped_column(Integer, default=0)

@@ -18,7 +18,7 @@ _REPO_EXAMPLE: dict[str, JsonValue] = {
     "shortDescription": "The shop's web application",
     "longDescription": "",
     "visibility": "private",
-    "scanOnPush": False,
+    "scanOnPush": True,
     "immutableTags": False,
     "enableManifestLists": True,
     "pulls": 12,
@@ -92,7 +92,8 @@ class CreateRepo(Form):
     shortDescription: str = Field(default="", max_length=140)
     longDescription: str = Field(default="", max_length=100_000)
     visibility: str = Field(default="private", json_schema_extra=_one_of(_VISIBILITIES))
-    scanOnPush: bool = False
+    # MSR's default mode for a new repository: "scan on push & scan manually".
+    scanOnPush: bool = True
     immutableTags: bool = False
     enableManifestLists: bool = True
     tagLimit: int = Field(default=0, ge=0, le=1_000_000)
@@ -193,6 +194,16 @@ class ManifestRef(BaseModel):
     digest: str
 
 
+class VulnSummary(BaseModel):
+    """MSR's OldScanSummary counts on a tag (the scanner's result; `last_scan_status` 0-6)."""
+
+    critical: int
+    major: int
+    minor: int
+    last_scan_status: int
+    check_completed_at: str
+
+
 class TagOut(BaseModel):
     """MSR's responses.ListTag / responses.Tag."""
 
@@ -206,6 +217,7 @@ class TagOut(BaseModel):
     hashMismatch: bool
     inNotary: bool
     manifest: ManifestOut | ManifestRef
+    vuln_summary: VulnSummary | None = None
 
 
 class TeamOut(BaseModel):

@@ -85,7 +85,7 @@ async def create_repository(
     visibility: str = "private",
     short_description: str = "",
     long_description: str = "",
-    scan_on_push: bool = False,
+    scan_on_push: bool = True,
     immutable_tags: bool = False,
     enable_manifest_lists: bool = True,
     tag_limit: int = 0,

@@ -23,6 +23,7 @@ from dockyard.repos import content
 from dockyard.repos import service as repos_service
 from dockyard.repos.models import Repository
 from dockyard.rules.permissions import AccessLevel
+from dockyard.scanning.views import tag_counts, tag_scans
 from dockyard.ui.queries import creatable_namespaces, repository_tags
 from dockyard.ui.render import (
     FORBIDDEN,
@@ -155,8 +156,15 @@ async def repository_tags_page(
 ) -> Response:
     view = await load_repo(page, session, namespace, name)
     tags = await repository_tags(session, view.repo)
+    scans = await tag_counts(session, view.repo, [(r.tag.name, r.tag.digest) for r in tags])
     return render(
-        page, "repository_tags.html", view=view, tab="tags", tags=tags, host=_pull_host(page)
+        page,
+        "repository_tags.html",
+        view=view,
+        tab="tags",
+        tags=tags,
+        scans=scans,
+        host=_pull_host(page),
     )
 
 
@@ -168,7 +176,10 @@ async def tag_page(
     rows = await repository_tags(session, view.repo, tag)
     if not rows:
         raise not_found(f"The tag {namespace}/{name}:{tag}")
-    return render(page, "tag.html", view=view, tab="tags", row=rows[0], host=_pull_host(page))
+    scans = await tag_scans(session, view.repo, tag)
+    return render(
+        page, "tag.html", view=view, tab="tags", row=rows[0], scans=scans, host=_pull_host(page)
+    )
 
 
 @router.post("/repositories/{namespace}/{name}/tags/{tag}/delete")

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.clock import utcnow
 from dockyard.config import Settings
-from dockyard.events.models import OutboxEvent
+from dockyard.events.models import OutboxCursor, OutboxEvent
 from dockyard.webhooks.models import Delivery, DeliveryAttempt
 
 log = logging.getLogger(__name__)
@@ -73,20 +73,23 @@ async def prune_deliveries(session: AsyncSession, cutoff: datetime, limit: int =
 
 async def prune_events(session: AsyncSession, cutoff: datetime, limit: int = BATCH) -> int:
     """Delete up to `limit` outbox events dispatched before `cutoff` that no delivery refers
-    to. The caller commits."""
+    to and every outbox cursor has passed. The caller commits."""
     referenced = exists().where(_DELIVERIES.c.event_seq == _OUTBOX.c.seq)
+    # An event another consumer (scan on push) has not read yet is kept.
+    unread = exists().where(OutboxCursor.seq < _OUTBOX.c.seq)
+    kept = referenced | unread
     # dispatched_at < cutoff uses the (dispatched_at, seq) index; undispatched rows are NULL.
     seqs = (
         await session.scalars(
             select(_OUTBOX.c.seq)
-            .where(_OUTBOX.c.dispatched_at < cutoff, _OUTBOX.c.created_at < cutoff, ~referenced)
+            .where(_OUTBOX.c.dispatched_at < cutoff, _OUTBOX.c.created_at < cutoff, ~kept)
             .order_by(_OUTBOX.c.dispatched_at)
             .limit(limit)
         )
     ).all()
     if not seqs:
         return 0
-    await session.execute(delete(_OUTBOX).where(_OUTBOX.c.seq.in_(seqs), ~referenced))
+    await session.execute(delete(_OUTBOX).where(_OUTBOX.c.seq.in_(seqs), ~kept))
     return len(seqs)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -102,9 +103,14 @@ class DeliveryEngine:
         )
 
 
-async def run_workers(services: Any) -> None:
+# Other background work the delivery process runs beside the engine (the scanner).
+Companion = Callable[[Any], Awaitable[None]]
+
+
+async def run_workers(services: Any, companions: Sequence[Companion] = ()) -> None:
     """The engine until cancelled: the `dockyard worker` process (which `dockyard serve` runs as
-    its child), or a background task of the HTTP process when it delivers in-process."""
+    its child), or a background task of the HTTP process when it delivers in-process; with each
+    companion task beside it."""
     transport = make_transport(services.settings)
     engine = DeliveryEngine(services.settings, services.sessionmaker, transport)
     sock = wakeups.listen(services.settings.data_dir, engine.dispatch_wake)
@@ -119,17 +125,21 @@ async def run_workers(services: Any) -> None:
             services.settings.data_dir, services.settings.health_heartbeat_timeout, probe
         )
     )
+    others: list[asyncio.Future[None]] = [
+        asyncio.ensure_future(run(services)) for run in companions
+    ]
     log.info("webhook.workers.started")
     try:
         await engine.run()
     finally:
-        heartbeat.cancel()
-        await asyncio.gather(heartbeat, return_exceptions=True)
+        for task in (heartbeat, *others):
+            task.cancel()
+        await asyncio.gather(heartbeat, *others, return_exceptions=True)
         wakeups.close(sock)
         await transport.close()
 
 
-def main(settings: Settings) -> None:
+def main(settings: Settings, companions: Sequence[Companion] = ()) -> None:
     """`dockyard worker`: the engine on uvloop; SIGTERM/SIGINT stop it after recording what was
     sent (anything unrecorded is sent again when its lease ends)."""
     import signal
@@ -146,7 +156,7 @@ def main(settings: Settings) -> None:
             if task is not None:
                 loop.add_signal_handler(sig, task.cancel)
         try:
-            await run_workers(services)
+            await run_workers(services, companions)
         finally:
             await services.close()
 

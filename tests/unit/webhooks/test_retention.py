@@ -12,7 +12,7 @@ from dockyard.clock import utcnow
 from dockyard.config import Settings
 from dockyard.db.engine import create_engine, create_sessionmaker
 from dockyard.db.migrate import upgrade
-from dockyard.events.models import OutboxEvent
+from dockyard.events.models import OutboxCursor, OutboxEvent
 from dockyard.webhooks.models import Delivery, DeliveryAttempt, Subscription
 from dockyard.webhooks.retention import prune
 
@@ -56,6 +56,13 @@ async def _scenario(url: str) -> None:
                 session.add(row)
                 await session.flush()
                 seqs[name] = row.seq
+            # The scanner's outbox cursor (scan on push) has read them all: only the webhook
+            # deliveries decide here (tests/unit/scanning covers an unread event being kept).
+            cursor = await session.get(OutboxCursor, "scanning")
+            if cursor is None:
+                cursor = OutboxCursor(consumer="scanning")
+                session.add(cursor)
+            cursor.seq = max(seqs.values())
 
             def delivery(did: str, event: str, status: str, when: object) -> Delivery:
                 return Delivery(

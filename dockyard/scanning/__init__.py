@@ -1,0 +1,1 @@
+"""Vulnerability scanning: image inventories, the OSV database, scan jobs and their results."""
