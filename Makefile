@@ -53,6 +53,7 @@ test: system-deps $(TEST_STAMP) lint test-sqlite test-postgres
 bench: system-deps $(TEST_STAMP)
 	$(BIN)/python bench/registry.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/scan.py
 
 clean:
 	rm -rf $(VENV) dockyard-data .mypy_cache .ruff_cache
