@@ -39,6 +39,24 @@ from dockyard.scanning.schemas import (
 from dockyard.scanning.uploads import NotAnArchive, save_archive
 from dockyard.scanning.vulndb import current_db
 
+CSV_EXAMPLE = (
+    "image,platform,vulnerability,aliases,severity,cvss,ecosystem,package,installed_version,"
+    "fixed_version,layer,link\r\n"
+    "acme/app:1.0@sha256:0afb…,linux/amd64,CVE-2023-4911,DSA-5514-1,critical,7.8,Debian,glibc,"
+    "2.36-9+deb12u1,2.36-9+deb12u3,sha256:5d0d…,https://osv.dev/vulnerability/CVE-2023-4911\r\n"
+)
+# The outline of a CycloneDX 1.5 JSON document (the full schema is CycloneDX's own).
+SBOM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "bomFormat": {"type": "string", "const": "CycloneDX"},
+        "specVersion": {"type": "string", "examples": ["1.5"]},
+        "metadata": {"type": "object"},
+        "components": {"type": "array", "items": {"type": "object"}},
+    },
+    "required": ["bomFormat", "specVersion"],
+}
+
 router = APIRouter(
     prefix="/api/v0/imagescan", tags=["imagescan"], route_class=AuthenticateFirstRoute
 )
@@ -132,7 +150,13 @@ async def scan_summaries(
     "/scansummary/repositories/{namespace}/{reponame}/{reference}/export",
     summary="The vulnerabilities of a tag as CSV",
     response_class=Response,
-    responses={**errors(401, 404), 200: {"content": {"text/csv": {}}}},
+    responses={
+        **errors(401, 404),
+        200: {
+            "description": "One line per vulnerability of each scanned platform of the tag.",
+            "content": {"text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE}},
+        },
+    },
 )
 async def export(
     session: UnitOfWork,
@@ -154,7 +178,13 @@ async def export(
     "/scansummary/repositories/{namespace}/{reponame}/{reference}/sbom",
     summary="A CycloneDX 1.5 SBOM of a tag's scanned images (dockyard's own)",
     response_class=Response,
-    responses={**errors(401, 404), 200: {"content": {"application/vnd.cyclonedx+json": {}}}},
+    responses={
+        **errors(401, 404),
+        200: {
+            "description": "A CycloneDX 1.5 JSON document.",
+            "content": {"application/vnd.cyclonedx+json": {"schema": SBOM_SCHEMA}},
+        },
+    },
 )
 async def sbom(
     session: UnitOfWork,
@@ -259,7 +289,8 @@ async def _store_upload(request: Request) -> Path:
                         "type": "object",
                         "properties": {"file": {"type": "string", "format": "binary"}},
                         "required": ["file"],
-                    }
+                    },
+                    "example": {"file": "osv-all.zip (an OSV archive: zip, tar, tar.gz)"},
                 }
             },
         }

@@ -85,6 +85,10 @@ def _typed_answer(schema: dict[str, Any]) -> bool:
     return schema.get("type") == "object" and bool(schema.get("properties"))
 
 
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
 def _problems(document: dict[str, Any], where: str, operation: dict[str, Any]) -> list[str]:
     problems = []
     if not operation.get("summary"):
@@ -99,8 +103,12 @@ def _problems(document: dict[str, Any], where: str, operation: dict[str, Any]) -
         problems.append(f"{where}: no 2xx answer")
     for code in success:
         for media_type, media in responses[code].get("content", {}).items():
-            if not _typed_answer(media.get("schema", {})):
-                problems.append(f"{where}: {code} {media_type} is untyped: {media.get('schema')}")
+            schema = media.get("schema", {})
+            if _is_json(media_type) and not _typed_answer(schema):
+                problems.append(f"{where}: {code} {media_type} is untyped: {schema}")
+            text_ok = schema.get("type") == "string" and "example" in media
+            if not _is_json(media_type) and not text_ok:
+                problems.append(f"{where}: {code} {media_type} is no string with an example")
         if code != "204" and not responses[code].get("content"):
             problems.append(f"{where}: {code} has no content")
     for code, answer in responses.items():
@@ -110,8 +118,9 @@ def _problems(document: dict[str, Any], where: str, operation: dict[str, Any]) -
                 problems.append(f"{where}: {code} is not the error envelope")
     if "requestBody" in operation:
         content = operation["requestBody"].get("content", {})
-        if "application/json" not in content:
-            problems.append(f"{where}: body is not JSON")
+        # JSON, or a multipart upload of a file (MSR's vulnerability database update).
+        if "application/json" not in content and "multipart/form-data" not in content:
+            problems.append(f"{where}: body is neither JSON nor a multipart upload")
         for media_type, media in content.items():
             if not media.get("schema"):
                 problems.append(f"{where}: body {media_type} has no schema")
