@@ -102,11 +102,7 @@ def _descriptor(raw: Any, where: str) -> Descriptor:
         raise _invalid(f"{where}.digest is not a valid digest")
     if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_SIZE:
         raise _invalid(f"{where}.size must be an integer from 0 to {MAX_SIZE} (int64)")
-    platform = raw.get("platform")
-    os_name = arch = ""
-    if isinstance(platform, dict):
-        os_name = str(platform.get("os", "") or "")
-        arch = str(platform.get("architecture", "") or "")
+    os_name, arch = _platform(raw.get("platform"), where)
     artifact_type = raw.get("artifactType", "")
     return Descriptor(
         media_type=media_type,
@@ -117,6 +113,19 @@ def _descriptor(raw: Any, where: str) -> Descriptor:
         artifact_type=artifact_type if isinstance(artifact_type, str) else "",
         foreign=media_type in FOREIGN_LAYER_TYPES,
     )
+
+
+def _platform(platform: Any, where: str) -> tuple[str, str]:
+    """(os, architecture) of a descriptor's optional `platform`, which the image-index spec makes an
+    object whose `os` and `architecture` (and `variant`, `os.version`) are strings."""
+    if platform is None:
+        return "", ""
+    if not isinstance(platform, dict):
+        raise _invalid(f"{where}.platform must be an object with os and architecture")
+    for name in ("os", "architecture", "variant", "os.version"):
+        if name in platform and not isinstance(platform[name], str):
+            raise _invalid(f"{where}.platform.{name} must be a string")
+    return str(platform.get("os", "")), str(platform.get("architecture", ""))
 
 
 def _detect(doc: dict[str, Any], content_type: str) -> str:

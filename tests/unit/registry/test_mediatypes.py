@@ -37,6 +37,12 @@ def image(**extra: object) -> dict[str, object]:
     return doc
 
 
+def index(**child: object) -> dict[str, object]:
+    """An OCI index of one child manifest descriptor with `child`'s extra fields."""
+    descriptor = {"mediaType": OCI_MANIFEST, "digest": D1, "size": 3, **child}
+    return {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [descriptor]}
+
+
 def body(doc: object) -> bytes:
     return json.dumps(doc).encode()
 
@@ -112,6 +118,8 @@ def test_media_type_from_body_when_content_type_is_generic() -> None:
         (body(image(mediaType=None)), DOCKER_MANIFEST),  # docker types must declare mediaType
         (body(image(annotations={"a": 1})), OCI_MANIFEST),
         (body({"schemaVersion": 2}), None),
+        (body(index(platform="linux/amd64")), OCI_INDEX),  # platform is an object
+        (body(index(platform={"os": "linux", "architecture": 64})), OCI_INDEX),
     ],
 )
 def test_invalid_manifests(payload: bytes, content_type: str | None) -> None:
