@@ -1,0 +1,1 @@
+"""Promotion and mirroring policies: rules, tag templates, promotion, push and poll mirroring."""
