@@ -70,6 +70,9 @@ class ErrorCode(StrEnum):
     DISK_FULL = "DISK_FULL"
     SCANNING_NOT_ENABLED = "SCANNING_NOT_ENABLED"
     SCANNING_DB_NOT_READY = "SCANNING_DB_NOT_READY"
+    INVALID_PUSH_MIRRORING_POLICY = "INVALID_PUSH_MIRRORING_POLICY"
+    INVALID_POLL_MIRRORING_POLICY = "INVALID_POLL_MIRRORING_POLICY"
+    NO_SUCH_MIRRORING_POLICY = "NO_SUCH_MIRRORING_POLICY"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
@@ -135,6 +138,9 @@ _TABLE: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.DISK_FULL: (507, "no space left on the registry's storage"),
     ErrorCode.SCANNING_NOT_ENABLED: (400, "Security scanning is not enabled."),
     ErrorCode.SCANNING_DB_NOT_READY: (400, "The vulnerability database could not be updated."),
+    ErrorCode.INVALID_PUSH_MIRRORING_POLICY: (400, "The push mirroring policy is invalid."),
+    ErrorCode.INVALID_POLL_MIRRORING_POLICY: (400, "The poll mirroring policy is invalid."),
+    ErrorCode.NO_SUCH_MIRRORING_POLICY: (404, "No mirroring policy has the given id."),
     ErrorCode.INTERNAL_ERROR: (500, "An internal error occurred."),
 }
 
