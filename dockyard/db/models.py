@@ -7,6 +7,8 @@ migrations and tests.
 from dockyard.accounts import models as accounts_models
 from dockyard.db.base import Base
 from dockyard.events import models as events_models
+from dockyard.policies import mirror_models as policies_mirror_models
+from dockyard.policies import models as policies_models
 from dockyard.repos import models as repos_models
 from dockyard.scanning import models as scanning_models
 from dockyard.scanning import vulndb_models as scanning_vulndb_models
@@ -16,6 +18,8 @@ __all__ = [
     "Base",
     "accounts_models",
     "events_models",
+    "policies_mirror_models",
+    "policies_models",
     "repos_models",
     "scanning_models",
     "scanning_vulndb_models",
