@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # Largest blob one upload may grow to; 0 means no limit.
     max_upload_bytes: int = Field(default=0, ge=0)
     secret_key: str = ""
+    # Fernet key (urlsafe base64, 32 bytes) encrypting remote registries' credentials; empty:
+    # a key generated once into the data folder (policy_secret_key, mode 0600).
+    policy_secret_key: str = ""
     session_cookie_secure: bool = False
     # /health answers 503 ("disk") when the data folder's file system has less free space.
     health_min_free_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
