@@ -151,6 +151,10 @@ def _mount_features(
         background.append(lambda services: forward_commits(services.settings.data_dir))
 
     _mount_scanning(app, settings, background)
+    from dockyard.policies.remote_routes import router as remote_registry_router
+
+    app.include_router(remote_registry_router)
+    _mount_mirroring(app, settings, background)
 
     # Keep last: /api/v0/repositories/{ns}/{repo} must not shadow more specific routes such as
     # /api/v0/repositories/{ns}/webhooks (webhooks issue) mounted above.
@@ -171,6 +175,17 @@ def _mount_scanning(app: FastAPI, settings: Settings, background: list[Backgroun
     app.include_router(scanning_router)
     if settings.run_workers:
         background.append(run_scanner)
+
+
+def _mount_mirroring(app: FastAPI, settings: Settings, background: list[BackgroundTask]) -> None:
+    """Push and poll mirroring (issue 11): the policies API; the mirror worker runs beside the
+    delivery engine (`dockyard worker`, or here when RUN_WORKERS is true)."""
+    from dockyard.policies.mirror_routes import router as mirroring_router
+    from dockyard.policies.mirror_worker import run_mirror_worker
+
+    app.include_router(mirroring_router)
+    if settings.run_workers:
+        background.append(run_mirror_worker)
 
 
 def app_factory() -> FastAPI:

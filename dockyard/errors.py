@@ -73,6 +73,10 @@ class ErrorCode(StrEnum):
     INVALID_PUSH_MIRRORING_POLICY = "INVALID_PUSH_MIRRORING_POLICY"
     INVALID_POLL_MIRRORING_POLICY = "INVALID_POLL_MIRRORING_POLICY"
     NO_SUCH_MIRRORING_POLICY = "NO_SUCH_MIRRORING_POLICY"
+    INVALID_PROMOTION_POLICY = "INVALID_PROMOTION_POLICY"
+    NO_SUCH_PROMOTION_POLICY = "NO_SUCH_PROMOTION_POLICY"
+    REMOTE_REGISTRY_INVALID_PERMISSIONS = "REMOTE_REGISTRY_INVALID_PERMISSIONS"
+    REMOTE_REGISTRY_BLOCKED = "REMOTE_REGISTRY_BLOCKED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
@@ -129,6 +133,11 @@ _TABLE: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.INVALID_WEBHOOK_ENDPOINT: (400, "The webhook endpoint is not a valid http(s) URL."),
     ErrorCode.INVALID_TLS_CERT: (400, "tlsCert is not a valid PEM certificate."),
     ErrorCode.WEBHOOK_ENDPOINT_BLOCKED: (400, "The endpoint resolves to a blocked network."),
+    ErrorCode.REMOTE_REGISTRY_INVALID_PERMISSIONS: (
+        400,
+        "The remote registry is unreachable or refused the credentials.",
+    ),
+    ErrorCode.REMOTE_REGISTRY_BLOCKED: (400, "The remote registry is on a blocked network."),
     ErrorCode.WEBHOOK_TEST_FAILED: (400, "The test delivery did not succeed."),
     ErrorCode.TOO_MANY_WEBHOOKS: (400, "The limit on webhook subscriptions is reached."),
     ErrorCode.RATE_LIMITED: (429, "Too many requests; try again later."),
@@ -141,6 +150,8 @@ _TABLE: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.INVALID_PUSH_MIRRORING_POLICY: (400, "The push mirroring policy is invalid."),
     ErrorCode.INVALID_POLL_MIRRORING_POLICY: (400, "The poll mirroring policy is invalid."),
     ErrorCode.NO_SUCH_MIRRORING_POLICY: (404, "No mirroring policy has the given id."),
+    ErrorCode.INVALID_PROMOTION_POLICY: (400, "The promotion policy is invalid."),
+    ErrorCode.NO_SUCH_PROMOTION_POLICY: (404, "No promotion policy has the given id."),
     ErrorCode.INTERNAL_ERROR: (500, "An internal error occurred."),
 }
 

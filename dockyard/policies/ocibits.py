@@ -27,6 +27,10 @@ class RemoteError(Exception):
     """A remote registry could not do what was asked; the message says why."""
 
 
+class BlockedRemoteError(RemoteError):
+    """The remote resolves only to addresses in a blocked network (the SSRF policy)."""
+
+
 @dataclass(frozen=True)
 class Permissions:
     read: bool

@@ -29,6 +29,7 @@ from dockyard.policies.ocibits import (
     MANIFEST_TYPES,
     SEGMENT,
     TAG_PAGES,
+    BlockedRemoteError,
     Permissions,
     Rechunker,
     RemoteError,
@@ -112,7 +113,7 @@ class RemoteRegistry:
                 method, url, headers=hdrs, data=data, ssl=self._ssl, allow_redirects=False, **kw
             )
         except BlockedAddressError as exc:
-            raise RemoteError(
+            raise BlockedRemoteError(
                 f"{self.hostport} is on a network blocked by DOCKYARD_WEBHOOK_BLOCKED_NETWORKS"
             ) from exc
         except aiohttp.ClientConnectorError as exc:
@@ -179,7 +180,7 @@ class RemoteRegistry:
                 realm, params=params, headers=headers, ssl=self._ssl, allow_redirects=False
             )
         except BlockedAddressError as exc:
-            raise RemoteError(f"the token service {realm} is on a blocked network") from exc
+            raise BlockedRemoteError(f"the token service {realm} is on a blocked network") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RemoteError(f"cannot reach the token service {realm}: {exc}") from exc
         async with resp:
@@ -385,4 +386,4 @@ class RemoteRegistry:
         return Permissions(read=read, write=write)
 
 
-__all__ = ["Permissions", "RemoteError", "RemoteRegistry"]
+__all__ = ["BlockedRemoteError", "Permissions", "RemoteError", "RemoteRegistry"]
