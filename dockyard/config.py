@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # Fernet key (urlsafe base64, 32 bytes) encrypting remote registries' credentials; empty:
     # a key generated once into the data folder (policy_secret_key, mode 0600).
     policy_secret_key: str = ""
+    # Poll mirroring: how often (seconds) every enabled poll mirroring policy's remote is read.
+    poll_mirror_interval: float = Field(default=1800.0, ge=1)
     session_cookie_secure: bool = False
     # /health answers 503 ("disk") when the data folder's file system has less free space.
     health_min_free_bytes: int = Field(default=100 * 1024 * 1024, ge=0)

@@ -35,9 +35,8 @@ class MirroringPolicy(Base):
     tag_template: Mapped[str] = mapped_column(String(255), default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     username: Mapped[str] = mapped_column(String(255), default="")
-    # Fernet tokens of the password and the auth token ("" when none).
-    password_enc: Mapped[str] = mapped_column(Text, default="")
-    token_enc: Mapped[str] = mapped_column(Text, default="")
+    # The credentials (username, password, auth token), a Fernet token (`policies.credentials`).
+    secret_enc: Mapped[str] = mapped_column(Text, default="")
     last_mirrored_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # {"code": int, "detail": str, "timestamp": iso} of the last run, {} before the first.
     last_status: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -63,7 +62,7 @@ class MirrorJob(Base):
     )
     tag: Mapped[str] = mapped_column(String(128), default="")
     manifest_digest: Mapped[str] = mapped_column(String(200), default="")
-    # A manual push's remote (JSON of the request, the secrets encrypted); "" for a policy's.
+    # A manual push's remote (the request's fields, credentials encrypted); {} for a policy's.
     target: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     remote_tag: Mapped[str] = mapped_column(String(128), default="")
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

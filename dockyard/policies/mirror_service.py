@@ -6,26 +6,37 @@ session, never commits. No HTTP here.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
+from dockyard.events.models import OutboxCursor, OutboxEvent
+from dockyard.events.types import EventType
+from dockyard.policies.credentials import Vault
+from dockyard.policies.mirror_facts import tag_facts
 from dockyard.policies.mirror_models import MirroringPolicy, MirrorJob
-from dockyard.policies.rules import RuleError, parse_rules
-from dockyard.policies.templates import TemplateError, check_tag_template
-from dockyard.repos.models import Repository
+from dockyard.policies.ociauth import Credentials
+from dockyard.policies.rules import RuleError, evaluate, parse_rules
+from dockyard.policies.templates import (
+    TemplateError,
+    check_tag_template,
+    is_valid_tag,
+    render_tag_template,
+)
+from dockyard.repos import service as repos
+from dockyard.repos.models import Repository, Tag
 
 PUSH, POLL = "push", "poll"
 MAX_POLICIES_PER_REPOSITORY = 50
-
-
-class Cipher(Protocol):
-    def encrypt(self, plain: str) -> str: ...
-    def decrypt(self, token: str) -> str: ...
+MAX_INITIAL = 1000  # tags an initial evaluation looks at
+CONSUMER = "mirroring"
+PUSH_BATCH = 200
+# As scanning's cursor: on PostgreSQL pass only events this old (seq is handed out at insert).
+SETTLE = timedelta(seconds=5)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -64,19 +75,20 @@ def _check_push(body: Any) -> list[dict[str, Any]]:
     return [r.as_json() for r in rules]
 
 
-def _apply(policy: MirroringPolicy, body: Any, cipher: Cipher) -> None:
+def _apply(policy: MirroringPolicy, body: Any, vault: Vault) -> None:
     policy.remote_host = str(body.remoteHost).strip().rstrip("/")
     policy.remote_repository = str(body.remoteRepository).strip("/")
     policy.remote_ca = body.remoteCA
     policy.skip_tls_verification = body.skipTLSVerification
     policy.enabled = body.enabled
+    if body.password or body.authToken or body.username != policy.username:
+        # An update without a password or token keeps the stored ones (same username).
+        policy.secret_enc = vault.encrypt(Credentials(body.username, body.password, body.authToken))
     policy.username = body.username
-    policy.password_enc = cipher.encrypt(body.password) if body.password else ""
-    policy.token_enc = cipher.encrypt(body.authToken) if body.authToken else ""
 
 
 async def create_policy(
-    session: AsyncSession, repo: Repository, kind: str, body: Any, cipher: Cipher
+    session: AsyncSession, repo: Repository, kind: str, body: Any, vault: Vault
 ) -> MirroringPolicy:
     check_remote(kind, body)
     rules = _check_push(body) if kind == PUSH else []
@@ -94,18 +106,20 @@ async def create_policy(
         repository_id=repo.id,
         rules=rules,
         tag_template=body.tagTemplate if kind == PUSH else "",
+        username="",
+        secret_enc="",
         last_status={},
         remote_digests={},
         created_at=utcnow(),
     )
-    _apply(policy, body, cipher)
+    _apply(policy, body, vault)
     session.add(policy)
     await session.flush()
     return policy
 
 
 async def update_policy(
-    session: AsyncSession, policy: MirroringPolicy, body: Any, cipher: Cipher
+    session: AsyncSession, policy: MirroringPolicy, body: Any, vault: Vault
 ) -> MirroringPolicy:
     kind = policy.mirroring_type
     check_remote(kind, body)
@@ -116,7 +130,7 @@ async def update_policy(
         policy.remote_repository != str(body.remoteRepository).strip("/")
     ):
         policy.remote_digests = {}
-    _apply(policy, body, cipher)
+    _apply(policy, body, vault)
     await session.flush()
     return policy
 
@@ -211,7 +225,7 @@ async def enqueue(
     return job
 
 
-def manual_target(body: Any, cipher: Cipher) -> dict[str, Any]:
+def manual_target(body: Any, vault: Vault) -> dict[str, Any]:
     """A manual push's remote, kept on its job with the secrets encrypted."""
     check_remote(PUSH, body)
     return {
@@ -220,8 +234,7 @@ def manual_target(body: Any, cipher: Cipher) -> dict[str, Any]:
         "remoteCA": body.remoteCA,
         "skipTLSVerification": body.skipTLSVerification,
         "username": body.username,
-        "password": cipher.encrypt(body.password) if body.password else "",
-        "authToken": cipher.encrypt(body.authToken) if body.authToken else "",
+        "secret": vault.encrypt(Credentials(body.username, body.password, body.authToken)),
     }
 
 
@@ -242,3 +255,88 @@ async def enqueue_polls(session: AsyncSession) -> int:
             await enqueue(session, POLL, policy.repository_id, policy_id=policy.id)
             count += 1
     return count
+
+
+async def _matches(
+    session: AsyncSession, repo: Repository, policy: MirroringPolicy, tag: str
+) -> bool:
+    facts = await tag_facts(session, repo, tag)
+    if facts is None:
+        return False
+    try:
+        rules = parse_rules(policy.rules)
+    except RuleError:
+        return False
+    return evaluate(rules, facts)
+
+
+async def queue_push(
+    session: AsyncSession, repo: Repository, policy: MirroringPolicy, tag: str, digest: str
+) -> MirrorJob | None:
+    """A push job for the tag when the policy's rules hold for it."""
+    if not policy.enabled or not await _matches(session, repo, policy, tag):
+        return None
+    remote_tag = render_tag_template(policy.tag_template, tag, utcnow())
+    return await enqueue(
+        session, PUSH, repo.id, policy_id=policy.id, tag=tag, digest=digest, remote_tag=remote_tag
+    )
+
+
+async def evaluate_existing(
+    session: AsyncSession, repo: Repository, policy: MirroringPolicy
+) -> int:
+    """initialEvaluation: a push job for every existing tag that meets the rules."""
+    count = 0
+    for tag in await session.scalars(
+        select(Tag).where(Tag.repository_id == repo.id).order_by(Tag.name).limit(MAX_INITIAL)
+    ):
+        if await queue_push(session, repo, policy, tag.name, tag.digest) is not None:
+            count += 1
+    return count
+
+
+async def manual_push(
+    session: AsyncSession, repo: Repository, tag: str, remote_tag: str, target: dict[str, Any]
+) -> MirrorJob:
+    row = await session.scalar(select(Tag).where(Tag.repository_id == repo.id, Tag.name == tag))
+    if row is None:
+        raise DockyardError(ErrorCode.NO_SUCH_TAG, detail={"tag": tag[:128]})
+    if not is_valid_tag(remote_tag):
+        raise DockyardError(ErrorCode.INVALID_TAG_NAME, detail={"remoteTag": remote_tag[:128]})
+    return await enqueue(
+        session, PUSH, repo.id, tag=tag, digest=row.digest, remote_tag=remote_tag, target=target
+    )
+
+
+async def consume_pushes(session: AsyncSession, limit: int = PUSH_BATCH) -> int:
+    """Read TAG_PUSH events past the mirroring cursor; each enabled push policy of the
+    repository whose rules hold queues a job. The caller commits (cursor and jobs together)."""
+    cursor = await session.get(OutboxCursor, CONSUMER)
+    if cursor is None:  # the migration starts it at the outbox's end; a bare schema at 0
+        cursor = OutboxCursor(consumer=CONSUMER, seq=0)
+        session.add(cursor)
+    stmt = select(OutboxEvent.seq, OutboxEvent.type, OutboxEvent.payload).where(
+        OutboxEvent.seq > cursor.seq
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.where(OutboxEvent.created_at <= utcnow() - SETTLE)
+    rows = (await session.execute(stmt.order_by(OutboxEvent.seq).limit(limit))).all()
+    for _seq, type_, payload in rows:
+        if type_ == EventType.TAG_PUSH.value:
+            await _on_tag_push(session, payload)
+    if rows:
+        cursor.seq = int(rows[-1][0])
+    return len(rows)
+
+
+async def _on_tag_push(session: AsyncSession, payload: dict[str, Any]) -> None:
+    contents = payload.get("contents") or {}
+    namespace, name = contents.get("namespace"), contents.get("repository")
+    tag, digest = contents.get("tag"), contents.get("digest")
+    if not all(isinstance(v, str) and v for v in (namespace, name, tag, digest)):
+        return
+    repo = await repos.get_repository(session, str(namespace), str(name))
+    if repo is None:
+        return
+    for policy in await list_policies(session, repo, PUSH):
+        await queue_push(session, repo, policy, str(tag), str(digest))
