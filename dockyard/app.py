@@ -155,6 +155,7 @@ def _mount_features(
 
     app.include_router(remote_registry_router)
     _mount_mirroring(app, settings, background)
+    _mount_promotion(app, settings, background)
 
     # Keep last: /api/v0/repositories/{ns}/{repo} must not shadow more specific routes such as
     # /api/v0/repositories/{ns}/webhooks (webhooks issue) mounted above.
@@ -197,3 +198,14 @@ def app_factory() -> FastAPI:
     settings = settings_from_env()
     configure_logging(settings.log_level)
     return create_app(settings)
+
+
+def _mount_promotion(app: FastAPI, settings: Settings, background: list[BackgroundTask]) -> None:
+    """Promotion policies (issue 11): the promotion API; the promotion engine runs beside the
+    delivery engine (`dockyard worker`, or here when RUN_WORKERS is true)."""
+    from dockyard.policies.routes import router as promotion_router
+    from dockyard.policies.worker import run_promotion_worker
+
+    app.include_router(promotion_router)
+    if settings.run_workers:
+        background.append(run_promotion_worker)

@@ -131,7 +131,9 @@ def worker(config: ConfigOpt = None) -> None:
         settings = load(config)
         require_writable(settings.data_dir)
         upgrade(settings.resolved_database_url)
+    from dockyard.policies.mirror_worker import run_mirror_worker
+    from dockyard.policies.worker import run_promotion_worker
     from dockyard.scanning.worker import run_scanner
 
     typer.echo(f"dockyard {__version__} webhook worker running", err=True)
-    main(settings, companions=(run_scanner,))
+    main(settings, companions=(run_scanner, run_promotion_worker, run_mirror_worker))
