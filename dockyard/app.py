@@ -107,9 +107,8 @@ def _mount_features(
     resolvers: list[PrincipalResolver],
 ) -> None:
     """Each feature adds its routers, principal resolvers and workers here."""
-    # Accounts, tokens, access (issue 3): registry token auth (/auth/token; /v2 takes the
-    # Bearer tokens, see _mount_registry),
-    # eNZi accounts, API tokens, the repositories API (mounted at the end, below).
+    # Accounts, tokens, access (issue 3): registry token auth (/auth/token; /v2 takes the Bearer
+    # tokens, see _mount_registry), eNZi accounts, API tokens, the repositories API (at the end).
     from dockyard.accounts.routes import router as accounts_router
     from dockyard.accounts.team_routes import router as teams_router
     from dockyard.accounts.token_routes import router as tokens_router
