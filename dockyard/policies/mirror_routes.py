@@ -128,8 +128,8 @@ async def create_push(
     repo = await _admin_repo(session, principal, namespace, reponame)
     cipher = Vault.from_settings(services_of(request).settings)
     policy = await mirrors.create_policy(session, repo, "push", body, cipher)
-    if initialEvaluation and policy.enabled:
-        await mirrors.evaluate_existing(session, repo, policy)
+    if initialEvaluation:
+        await mirrors.evaluate_now(session, repo, policy)
     return mirrors.policy_wire(policy, _local(namespace, reponame))
 
 
@@ -169,8 +169,8 @@ async def create_poll(
     repo = await _admin_repo(session, principal, namespace, reponame)
     cipher = Vault.from_settings(services_of(request).settings)
     policy = await mirrors.create_policy(session, repo, "poll", body, cipher)
-    if initialEvaluation and policy.enabled:
-        await mirrors.enqueue(session, "poll", repo.id, policy_id=policy.id)
+    if initialEvaluation:
+        await mirrors.evaluate_now(session, repo, policy)
     return mirrors.policy_wire(policy, _local(namespace, reponame))
 
 
@@ -216,11 +216,8 @@ def _one(kind: str) -> None:
         policy = await mirrors.get_policy(session, repo, policyid, kind)
         cipher = Vault.from_settings(services_of(request).settings)
         await mirrors.update_policy(session, policy, body, cipher)
-        if initialEvaluation and policy.enabled:
-            if kind == "push":
-                await mirrors.evaluate_existing(session, repo, policy)
-            else:
-                await mirrors.enqueue(session, "poll", repo.id, policy_id=policy.id)
+        if initialEvaluation:
+            await mirrors.evaluate_now(session, repo, policy)
         return mirrors.policy_wire(policy, _local(namespace, reponame))
 
     @router.delete(

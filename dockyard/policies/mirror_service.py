@@ -295,6 +295,16 @@ async def evaluate_existing(
     return count
 
 
+async def evaluate_now(session: AsyncSession, repo: Repository, policy: MirroringPolicy) -> None:
+    """initialEvaluation: push the existing tags that meet the rules, or poll the remote now."""
+    if not policy.enabled:
+        return
+    if policy.mirroring_type == PUSH:
+        await evaluate_existing(session, repo, policy)
+    else:
+        await enqueue(session, POLL, repo.id, policy_id=policy.id)
+
+
 async def manual_push(
     session: AsyncSession, repo: Repository, tag: str, remote_tag: str, target: dict[str, Any]
 ) -> MirrorJob:
