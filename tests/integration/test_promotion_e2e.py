@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.fakes import osv
-from tests.fakes.oci import build_image, make_layer
+from tests.fakes.oci import build_image, build_multiplatform, make_layer
 from tests.fakes.receiver import Receiver
 from tests.fakes.scan_images import build_debian_image
 from tests.fakes.skopeo import pull, push
@@ -154,3 +154,28 @@ def test_promotion_by_vulnerability_threshold_after_a_scan(
         assert r.status_code == 200
         assert r.headers["docker-content-digest"] == image.image.manifest_digest
         assert len(rx.received("/promo")) == 1
+
+
+def test_a_two_platform_index_is_promoted_with_its_children(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    srv = server_factory(ENV)
+    index = build_multiplatform(tmp_path / "multi", tag="v1")
+    with srv.client(auth=srv.admin_auth) as c:
+        create_repos(c, "dev", "prod")
+        push(index.ref("v1"), srv.host, "admin/dev:v1", srv.admin_auth, "--all")
+        r = c.post(
+            "/api/v0/repositories/admin/dev/tags/v1/promotion",
+            json={"targetRepository": "admin/prod", "targetTag": "v1"},
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["digest"] == index.manifest_digest
+    out = tmp_path / "pulled"
+    pull(srv.host, "admin/prod:v1", f"oci:{out}:v1", srv.admin_auth, "--all")
+    blobs = out / "blobs" / "sha256"
+    assert (blobs / index.manifest_digest.split(":")[1]).read_bytes() == index.manifest_bytes
+    for child in index.layer_digests:  # the children's manifests
+        name = child.split(":")[1]
+        assert (blobs / name).read_bytes() == (
+            index.layout / "blobs" / "sha256" / name
+        ).read_bytes()
