@@ -183,3 +183,42 @@ def no_settling(monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import timedelta
 
     monkeypatch.setattr(worker, "SETTLE", timedelta(0))
+
+
+async def test_admin_on_the_target_is_needed_for_a_policy_write_for_a_manual_promotion(
+    app: InProcess, tmp_path: Path
+) -> None:
+    password = "password-for-tests"
+    r = await app.client.post("/enzi/v0/accounts", json={"name": "bob", "password": password})
+    assert r.status_code == 201, r.text
+    r = await app.client.post(
+        "/api/v0/repositories/admin", json={"name": "pub", "visibility": "public"}
+    )
+    assert r.status_code == 201, r.text
+    bob = ("bob", password)
+    r = await app.client.post("/api/v0/repositories/bob", json={"name": "app"}, auth=bob)
+    assert r.status_code == 201, r.text
+    await push(app, "admin/pub", "v1", image(tmp_path, "one"))
+    mine = "/api/v0/repositories/bob/app/promotionPolicies"
+    # admin/prod is private: bob cannot even see it.
+    r = await app.client.post(mine, json=policy("admin/prod", [TAG_V]), auth=bob)
+    assert r.status_code == 404
+    # admin/pub is readable, not administrable, by bob.
+    r = await app.client.post(mine, json=policy("admin/pub", [TAG_V]), auth=bob)
+    assert r.status_code == 403
+    # Read on the source is enough to promote into a repository bob may write to.
+    r = await app.client.post(
+        "/api/v0/repositories/admin/pub/tags/v1/promotion",
+        json={"targetRepository": "bob/app", "targetTag": "v1"},
+        auth=bob,
+    )
+    assert r.status_code == 201, r.text
+    r = await app.client.post(
+        "/api/v0/repositories/admin/pub/tags/v1/promotion",
+        json={"targetRepository": "admin/pub", "targetTag": "v2"},
+        auth=bob,
+    )
+    assert r.status_code == 403
+    # Policies on admin's repositories are not bob's to manage.
+    r = await app.client.post(PREFIX, json=policy("bob/app", [TAG_V]), auth=bob)
+    assert r.status_code == 404
