@@ -70,7 +70,7 @@ class Credentials:
         """The `Authorization: Basic ...` value, or None for anonymous access."""
         if not self.username and not self.secret:
             return None
-        raw = f"{self.username}:{self.secret}".encode()
+        raw = f"{self.username}:{self.secret}".encode("utf-8", "replace")
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
     def __repr__(self) -> str:  # never shows the secret

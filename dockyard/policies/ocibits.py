@@ -56,7 +56,13 @@ def normalize_url(url: str) -> str:
     url = url.strip().rstrip("/")
     if "://" not in url:
         url = "https://" + url
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError as exc:
+        raise RemoteError(f"{url[:200]!r} is not a registry URL: {exc}") from None
+    if not url.isascii() and not url.isprintable():
+        raise RemoteError(f"{url[:200]!r} is not a registry URL")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RemoteError(f"{url!r} is not a registry URL (https://host[:port])")
     return f"{parts.scheme}://{parts.netloc}"

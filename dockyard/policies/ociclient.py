@@ -119,7 +119,7 @@ class RemoteRegistry:
         except aiohttp.ClientConnectorError as exc:
             reason = exc.os_error.strerror or str(exc.os_error)
             raise RemoteError(f"cannot connect to {self.hostport}: {reason}") from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise RemoteError(f"{method} {self.hostport}: {exc or type(exc).__name__}") from exc
 
     async def _request(
@@ -181,7 +181,7 @@ class RemoteRegistry:
             )
         except BlockedAddressError as exc:
             raise BlockedRemoteError(f"the token service {realm} is on a blocked network") from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise RemoteError(f"cannot reach the token service {realm}: {exc}") from exc
         async with resp:
             if resp.status in (401, 403):

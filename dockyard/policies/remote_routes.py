@@ -18,6 +18,8 @@ from dockyard.policies.ociclient import BlockedRemoteError, RemoteError, RemoteR
 from dockyard.webhooks.transport import parse_networks
 
 router = APIRouter(tags=["remote registries"])
+# A repository name as OCI's distribution spec allows it (or empty: a probe repository).
+REPOSITORY_PATTERN = r"^(|[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)$"
 Caller = Annotated[Principal, Depends(require_principal)]
 
 
@@ -45,6 +47,7 @@ class RemoteRegistryCheck(BaseModel):
     remoteRepository: str = Field(
         default="",
         max_length=512,
+        pattern=REPOSITORY_PATTERN,
         validation_alias=AliasChoices("remoteRepository", "repository"),
     )
     username: str = Field(default="", max_length=512)
