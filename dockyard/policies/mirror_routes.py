@@ -209,7 +209,7 @@ def _one(kind: str) -> None:
         reponame: str,
         policyid: str,
         principal: Caller,
-        body: Annotated[Any, dep],
+        body: Any = dep,
         initialEvaluation: Initial = True,
     ) -> dict[str, Any]:
         repo = await _admin_repo(session, principal, namespace, reponame)
