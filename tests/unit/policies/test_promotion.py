@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
-from dockyard.events.models import OutboxEvent
+from dockyard.clock import utcnow
+from dockyard.events.models import OutboxCursor, OutboxEvent
 from dockyard.policies import worker
 from dockyard.policies.worker import consume
+from dockyard.webhooks.retention import prune_events
 from tests.fakes.inprocess import InProcess, inprocess_app
 from tests.fakes.oci import OCI_MANIFEST, BuiltImage, build_image, make_layer
 
@@ -180,8 +183,6 @@ async def test_manual_promotion(app: InProcess, tmp_path: Path) -> None:
 
 @pytest.fixture(autouse=True)
 def no_settling(monkeypatch: pytest.MonkeyPatch) -> None:
-    from datetime import timedelta
-
     monkeypatch.setattr(worker, "SETTLE", timedelta(0))
 
 
@@ -222,3 +223,25 @@ async def test_admin_on_the_target_is_needed_for_a_policy_write_for_a_manual_pro
     # Policies on admin's repositories are not bob's to manage.
     r = await app.client.post(PREFIX, json=policy("bob/app", [TAG_V]), auth=bob)
     assert r.status_code == 404
+
+
+async def test_retention_keeps_events_the_promotion_engine_has_not_read(
+    app: InProcess, tmp_path: Path
+) -> None:
+    await push(app, "admin/dev", "v1", image(tmp_path, "one"))
+    async with app.services.session() as session:
+        old = utcnow() - timedelta(days=90)
+        await session.execute(update(OutboxEvent).values(dispatched_at=old, created_at=old))
+        last = await session.scalar(select(func.max(OutboxEvent.seq)))
+        # Every consumer but promotion has read them.
+        await session.execute(
+            update(OutboxCursor).where(OutboxCursor.consumer != "promotion").values(seq=last)
+        )
+        await session.commit()
+    async with app.services.session() as session:
+        assert await prune_events(session, utcnow() - timedelta(days=30)) == 0
+        await session.commit()
+    await drain(app)
+    async with app.services.session() as session:
+        assert await prune_events(session, utcnow() - timedelta(days=30)) > 0
+        await session.commit()
