@@ -27,6 +27,17 @@ class RemoteError(Exception):
     """A remote registry could not do what was asked; the message says why."""
 
 
+@dataclass(frozen=True)
+class BearerToken:
+    """A token from a realm, for one scope; renewed from the same realm before it expires."""
+
+    value: str
+    expires_at: float  # time.monotonic()
+    realm: str
+    service: str
+    scope: str
+
+
 class BlockedRemoteError(RemoteError):
     """The remote resolves only to addresses in a blocked network (the SSRF policy)."""
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -29,6 +30,7 @@ from dockyard.policies.ocibits import (
     MANIFEST_TYPES,
     SEGMENT,
     TAG_PAGES,
+    BearerToken,
     BlockedRemoteError,
     Permissions,
     Rechunker,
@@ -64,7 +66,7 @@ class RemoteRegistry:
         self.base = normalize_url(url)
         self.credentials = credentials or Credentials()
         self._ssl = trust(remote_ca, skip_tls_verification)
-        self._tokens: dict[str, str] = {}
+        self._tokens: dict[str, BearerToken] = {}
         self._basic = False
         self._resolver = GuardedResolver(blocked)
         connector = aiohttp.TCPConnector(resolver=self._resolver, limit=8, ttl_dns_cache=10)
@@ -98,7 +100,7 @@ class RemoteRegistry:
     def _auth_header(self, scope: str) -> str | None:
         token = self._tokens.get(scope)
         if token:
-            return f"Bearer {token}"
+            return f"Bearer {token.value}"
         return self.credentials.basic() if self._basic else None
 
     async def _send(
@@ -134,6 +136,9 @@ class RemoteRegistry:
     ) -> aiohttp.ClientResponse:
         """The answer (the caller releases it); a 401 is answered once by authenticating."""
         url = path if "://" in path else self.base + path
+        old = self._tokens.get(scope)
+        if old is not None and time.monotonic() > old.expires_at:
+            self._tokens[scope] = await self._fetch_token(old.realm, old.service, old.scope)
         resp = await self._send(method, url, scope, headers or {}, data, **kw)
         if resp.status != 401:
             return resp
@@ -169,7 +174,7 @@ class RemoteRegistry:
             return f"{self.hostport} refused anonymous access (401): credentials are needed"
         return f"{self.hostport} refused the credentials (401): wrong username or password?"
 
-    async def _fetch_token(self, realm: str, service: str, scope: str) -> str:
+    async def _fetch_token(self, realm: str, service: str, scope: str) -> BearerToken:
         params = {k: v for k, v in (("service", service), ("scope", scope)) if v}
         headers = {}
         basic = self.credentials.basic()
@@ -191,11 +196,14 @@ class RemoteRegistry:
             try:
                 body = json.loads(await read_bounded(resp, JSON_LIMIT, "token answer"))
                 token = body.get("token") or body.get("access_token")
-            except (ValueError, AttributeError) as exc:
+                lifetime = int(body.get("expires_in") or 60)
+            except (ValueError, AttributeError, TypeError) as exc:
                 raise RemoteError(f"the token service {realm} answered no JSON") from exc
         if not isinstance(token, str) or not token:
             raise RemoteError(f"the token service {realm} answered no token")
-        return token
+        # Renewed 30 s early (and at least every minute), so a long upload never meets a 401.
+        expires_at = time.monotonic() + max(min(lifetime, 86400) - 30, 30)
+        return BearerToken(token, expires_at, realm, service, scope)
 
     # ----- blobs -----
 
