@@ -15,7 +15,10 @@ import pytest
 from sqlalchemy import func, select, update
 
 from dockyard.clock import utcnow
+from dockyard.events.bus import record
 from dockyard.events.models import OutboxCursor, OutboxEvent
+from dockyard.events.pipeline import ScanSummary, scan_completed_event
+from dockyard.events.types import ImageRef
 from dockyard.policies import worker
 from dockyard.policies.worker import consume
 from dockyard.webhooks.retention import prune_events
@@ -245,3 +248,22 @@ async def test_retention_keeps_events_the_promotion_engine_has_not_read(
     async with app.services.session() as session:
         assert await prune_events(session, utcnow() - timedelta(days=30)) > 0
         await session.commit()
+
+
+async def test_a_scan_completing_after_a_promotion_does_not_promote_twice(
+    app: InProcess, tmp_path: Path
+) -> None:
+    r = await app.client.post(PREFIX, json=policy("admin/prod", [TAG_V]))
+    assert r.status_code == 201
+    one = image(tmp_path, "one")
+    await push(app, "admin/dev", "v1", one)
+    await drain(app)
+    assert len(await events(app, "PROMOTION")) == 1
+    async with app.services.session() as session:
+        ref = ImageRef("admin", "dev", one.manifest_digest, "linux", "amd64", "v1")
+        summary = ScanSummary(0, 0, 0, 6, utcnow())
+        record(session, scan_completed_event("dockyard.test", ref, summary, utcnow()))
+        await session.commit()
+    await drain(app)
+    assert len(await events(app, "SCAN_COMPLETED")) >= 1
+    assert len(await events(app, "PROMOTION")) == 1
