@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from dockyard.clock import utcnow
 from dockyard.config import Settings
@@ -63,6 +63,8 @@ async def _scenario(url: str) -> None:
                 cursor = OutboxCursor(consumer="scanning")
                 session.add(cursor)
             cursor.seq = max(seqs.values())
+            # Every other consumer (promotion, mirroring) has read them too.
+            await session.execute(update(OutboxCursor).values(seq=max(seqs.values())))
 
             def delivery(did: str, event: str, status: str, when: object) -> Delivery:
                 return Delivery(
