@@ -23,6 +23,7 @@ from dockyard.scanning.imports import SCANNER_VERSION
 from dockyard.scanning.models import ImageScan, ScanJob
 from dockyard.scanning.service import ScanStatus, platforms
 from dockyard.scanning.vulndb import current_db
+from dockyard.scanning.vulndb_models import IMPORTING, VulnDbVersion
 
 _DIGEST_PREFIXES = ("sha256:", "sha384:", "sha512:")
 SEARCH_LIMIT = 500
@@ -222,6 +223,19 @@ def export_csv(rows: Sequence[ImageScan]) -> str:
 
 
 async def _last_import_failed(session: AsyncSession) -> bool:
+    """Whether the last finished import failed. Read from the database versions, whose failure
+    is committed before SCANNER_UPDATE_COMPLETED is announced (the import job is marked after),
+    so the status and the webhook agree; the jobs answer when no version was ever begun."""
+    last = (
+        await session.execute(
+            select(VulnDbVersion.error)
+            .where(VulnDbVersion.status != IMPORTING)
+            .order_by(VulnDbVersion.version.desc())
+            .limit(1)
+        )
+    ).first()
+    if last is not None:
+        return bool(last.error)
     status = await session.scalar(
         select(ScanJob.status)
         .where(ScanJob.kind == "import", ScanJob.status != "pending")
