@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import select, update
 
 from dockyard.events.models import OutboxEvent
-from dockyard.policies import mirror_runs
+from dockyard.policies import mirror_runs, mirror_service
 from dockyard.policies.mirror_models import MirroringPolicy, MirrorJob
 from dockyard.policies.mirror_worker import MirrorWorker
 from dockyard.policies.ociclient import RemoteError
@@ -83,6 +84,13 @@ class FakeRemote:
 
     async def open_blob(self, repo: str, digest: str) -> AsyncIterator[bytes]:
         yield self.blobs[digest]
+
+
+@pytest.fixture(autouse=True)
+def no_settling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mirroring consumer reads events at once (on PostgreSQL it waits a few seconds for
+    late commits)."""
+    monkeypatch.setattr(mirror_service, "SETTLE", timedelta(0))
 
 
 @pytest.fixture
