@@ -6,7 +6,7 @@ session, never commits. No HTTP here.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
-from dockyard.events.models import OutboxCursor, OutboxEvent
+from dockyard.events.cursors import read_past
 from dockyard.events.types import EventType
 from dockyard.policies.credentials import Vault
 from dockyard.policies.mirror_facts import tag_facts
@@ -36,7 +36,6 @@ MAX_INITIAL = 1000  # tags an initial evaluation looks at
 CONSUMER = "mirroring"
 PUSH_BATCH = 200
 # As scanning's cursor: on PostgreSQL pass only events this old (seq is handed out at insert).
-SETTLE = timedelta(seconds=5)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -321,16 +320,7 @@ async def manual_push(
 async def consume_pushes(session: AsyncSession, limit: int = PUSH_BATCH) -> int:
     """Read TAG_PUSH events past the mirroring cursor; each enabled push policy of the
     repository whose rules hold queues a job. The caller commits (cursor and jobs together)."""
-    cursor = await session.get(OutboxCursor, CONSUMER)
-    if cursor is None:  # the migration starts it at the outbox's end; a bare schema at 0
-        cursor = OutboxCursor(consumer=CONSUMER, seq=0)
-        session.add(cursor)
-    stmt = select(OutboxEvent.seq, OutboxEvent.type, OutboxEvent.payload).where(
-        OutboxEvent.seq > cursor.seq
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.where(OutboxEvent.created_at <= utcnow() - SETTLE)
-    rows = (await session.execute(stmt.order_by(OutboxEvent.seq).limit(limit))).all()
+    cursor, rows = await read_past(session, CONSUMER, limit)
     for _seq, type_, payload in rows:
         if type_ == EventType.TAG_PUSH.value:
             await _on_tag_push(session, payload)

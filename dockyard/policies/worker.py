@@ -9,15 +9,13 @@ failure is logged and skipped (a savepoint), not retried forever.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dockyard.clock import utcnow
 from dockyard.events.bus import subscribe_wakeups
-from dockyard.events.models import OutboxCursor, OutboxEvent
+from dockyard.events.cursors import read_past
 from dockyard.events.types import EventType
 from dockyard.jobs.runner import run_forever
 from dockyard.policies.engine import evaluate_tag
@@ -29,7 +27,6 @@ CONSUMER = "promotion"
 BATCH = 100
 POLL_INTERVAL = 1.0
 # As the scanner's cursor: on PostgreSQL a lower seq may commit after a higher one.
-SETTLE = timedelta(seconds=5)
 _TYPES = (EventType.TAG_PUSH.value, EventType.SCAN_COMPLETED.value)
 
 
@@ -57,16 +54,7 @@ async def _on_event(session: AsyncSession, host: str, payload: dict[str, Any]) -
 async def consume(session: AsyncSession, host: str, limit: int = BATCH) -> int:
     """Read events past the promotion cursor and promote; returns how many were read. The caller
     commits."""
-    cursor = await session.get(OutboxCursor, CONSUMER)
-    if cursor is None:  # the migration starts it at the outbox's end; a bare schema at 0
-        cursor = OutboxCursor(consumer=CONSUMER, seq=0)
-        session.add(cursor)
-    stmt = select(OutboxEvent.seq, OutboxEvent.type, OutboxEvent.payload).where(
-        OutboxEvent.seq > cursor.seq
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.where(OutboxEvent.created_at <= utcnow() - SETTLE)
-    rows = (await session.execute(stmt.order_by(OutboxEvent.seq).limit(limit))).all()
+    cursor, rows = await read_past(session, CONSUMER, limit)
     for seq, type_, payload in rows:
         if type_ not in _TYPES:
             continue

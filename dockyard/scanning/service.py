@@ -7,7 +7,7 @@ with `events.bus.record`. No HTTP here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
-from dockyard.events.models import OutboxCursor, OutboxEvent
+from dockyard.events.cursors import read_past
 from dockyard.events.types import EventType
 from dockyard.repos import service as repos
 from dockyard.repos.content import get_manifest
@@ -28,7 +28,6 @@ PUSH_BATCH = 200
 # PostgreSQL hands out `seq` at insert, so a transaction may commit a lower seq after a higher
 # one: the cursor passes only events this old (a push's transaction is far shorter). SQLite
 # serialises writers: no wait there.
-SETTLE = timedelta(seconds=5)
 
 
 class ScanStatus(IntEnum):
@@ -211,16 +210,7 @@ async def request_scan(
 async def consume_pushes(session: AsyncSession, *, enabled: bool, limit: int = PUSH_BATCH) -> int:
     """Read TAG_PUSH events past the scanner's cursor; a repository with scanOnPush gets scan
     jobs. Returns how many events were read. The caller commits (cursor and jobs together)."""
-    cursor = await session.get(OutboxCursor, CONSUMER)
-    if cursor is None:  # the migration starts it at the outbox's end; a bare schema at 0
-        cursor = OutboxCursor(consumer=CONSUMER, seq=0)
-        session.add(cursor)
-    stmt = select(OutboxEvent.seq, OutboxEvent.type, OutboxEvent.payload).where(
-        OutboxEvent.seq > cursor.seq
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.where(OutboxEvent.created_at <= utcnow() - SETTLE)
-    rows = (await session.execute(stmt.order_by(OutboxEvent.seq).limit(limit))).all()
+    cursor, rows = await read_past(session, CONSUMER, limit)
     for _seq, type_, payload in rows:
         if enabled and type_ == EventType.TAG_PUSH.value:
             await _on_tag_push(session, payload)

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from dockyard.events import cursors
 from dockyard.events.models import OutboxEvent
-from dockyard.policies import mirror_runs, mirror_service
+from dockyard.policies import mirror_runs
 from dockyard.policies.mirror_models import MirroringPolicy, MirrorJob
 from dockyard.policies.mirror_worker import MirrorWorker
 from dockyard.policies.ociclient import RemoteError
@@ -90,7 +91,7 @@ class FakeRemote:
 def no_settling(monkeypatch: pytest.MonkeyPatch) -> None:
     """The mirroring consumer reads events at once (on PostgreSQL it waits a few seconds for
     late commits)."""
-    monkeypatch.setattr(mirror_service, "SETTLE", timedelta(0))
+    monkeypatch.setattr(cursors, "SETTLE", timedelta(0))
 
 
 @pytest.fixture

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import func, select, update
 
 from dockyard.clock import utcnow
+from dockyard.events import cursors
 from dockyard.events.bus import record
 from dockyard.events.models import OutboxCursor, OutboxEvent
 from dockyard.events.pipeline import ScanSummary, scan_completed_event
 from dockyard.events.types import ImageRef
-from dockyard.policies import worker
 from dockyard.policies.worker import consume
 from dockyard.webhooks.retention import prune_events
 from tests.fakes.inprocess import InProcess, inprocess_app
@@ -186,7 +186,7 @@ async def test_manual_promotion(app: InProcess, tmp_path: Path) -> None:
 
 @pytest.fixture(autouse=True)
 def no_settling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(worker, "SETTLE", timedelta(0))
+    monkeypatch.setattr(cursors, "SETTLE", timedelta(0))
 
 
 async def test_admin_on_the_target_is_needed_for_a_policy_write_for_a_manual_promotion(

@@ -20,8 +20,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from dockyard.clock import utcnow
+from dockyard.events import cursors
 from dockyard.events.models import OutboxCursor, OutboxEvent
-from dockyard.scanning import execute, inventory, service
+from dockyard.scanning import execute, inventory
 from dockyard.scanning.inventory import Inventory
 from dockyard.scanning.matching import Finding
 from dockyard.scanning.models import ImageScan, LayerInventory, ScanJob
@@ -37,7 +38,7 @@ from tests.fakes.scan_images import ScanImage, build_debian_image
 @pytest.fixture(autouse=True)
 def no_settling(monkeypatch: pytest.MonkeyPatch) -> None:
     """The scanner reads events at once (on PostgreSQL it waits a few seconds for late commits)."""
-    monkeypatch.setattr(service, "SETTLE", timedelta(0))
+    monkeypatch.setattr(cursors, "SETTLE", timedelta(0))
 
 
 @pytest.fixture
