@@ -7,15 +7,13 @@ scripts send them) so a bad field answers with MSR's code, never 422.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
-from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.principal import Principal
+from dockyard.api.bodies import body_doc, json_body
 from dockyard.api.responses import errors
 from dockyard.api.routing import AuthenticateFirstRoute
 from dockyard.api.uow import UnitOfWork
@@ -40,43 +38,16 @@ from dockyard.repos.lookups import repository_for
 from dockyard.repos.models import Repository
 from dockyard.rules.permissions import AccessLevel
 
-M = TypeVar("M", bound=BaseModel)
 PREFIX = "/api/v0/repositories/{namespace}/{reponame}"
 router = APIRouter(tags=["mirroring"], route_class=AuthenticateFirstRoute)
 Caller = Annotated[Principal, Depends(require_principal)]
 Initial = Annotated[bool, Query(description="Evaluate the existing tags now (push mirroring)")]
 
 
-def _parse(raw: bytes, model: type[M], code: ErrorCode) -> M:
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise DockyardError(ErrorCode.INVALID_JSON, detail={"problem": str(exc)[:200]}) from exc
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
-        raise DockyardError(code, f"{where}: {first.get('msg', 'invalid')}"[:300]) from exc
-
-
-def _body(model: type[M], code: ErrorCode) -> Callable[[Request], Coroutine[Any, Any, M]]:
-    async def parse(request: Request) -> M:
-        return _parse(await request.body(), model, code)
-
-    return parse
-
-
-def _doc(model: type[BaseModel]) -> dict[str, Any]:
-    schema = model.model_json_schema()
-    media = {"schema": schema, "example": (schema.get("examples") or [{}])[0]}
-    return {"requestBody": {"required": True, "content": {"application/json": media}}}
-
-
-_PUSH = Depends(_body(PushMirroringPolicyIn, ErrorCode.INVALID_PUSH_MIRRORING_POLICY))
-_POLL = Depends(_body(PollMirroringPolicyIn, ErrorCode.INVALID_POLL_MIRRORING_POLICY))
-_MANUAL = Depends(_body(ManualMirroringIn, ErrorCode.INVALID_PUSH_MIRRORING_POLICY))
-_JOB = Depends(_body(JobIn, ErrorCode.INVALID_PARAMETERS))
+_PUSH = Depends(json_body(PushMirroringPolicyIn, ErrorCode.INVALID_PUSH_MIRRORING_POLICY))
+_POLL = Depends(json_body(PollMirroringPolicyIn, ErrorCode.INVALID_POLL_MIRRORING_POLICY))
+_MANUAL = Depends(json_body(ManualMirroringIn, ErrorCode.INVALID_PUSH_MIRRORING_POLICY))
+_JOB = Depends(json_body(JobIn, ErrorCode.INVALID_PARAMETERS))
 
 
 async def _admin_repo(
@@ -114,7 +85,7 @@ async def list_push(
     response_model=PushMirroringPolicyOut,
     summary="Mirror the tags that meet the rules to a remote registry",
     responses=errors(400, 401, 403, 404),
-    openapi_extra=_doc(PushMirroringPolicyIn),
+    openapi_extra=body_doc(PushMirroringPolicyIn),
 )
 async def create_push(
     request: Request,
@@ -155,7 +126,7 @@ async def list_poll(
     response_model=PollMirroringPolicyOut,
     summary="Pull every tag of a remote repository in, periodically",
     responses=errors(400, 401, 403, 404),
-    openapi_extra=_doc(PollMirroringPolicyIn),
+    openapi_extra=body_doc(PollMirroringPolicyIn),
 )
 async def create_poll(
     request: Request,
@@ -199,7 +170,7 @@ def _one(kind: str) -> None:
         response_model=out,
         summary=f"Replace a {kind} mirroring policy",
         responses=errors(400, 401, 403, 404),
-        openapi_extra=_doc(inp),
+        openapi_extra=body_doc(inp),
         name=f"update_{kind}_mirroring_policy",
     )
     async def update_one(
@@ -279,7 +250,7 @@ async def delete_many(
     response_model=MirroringOut,
     summary="Push one tag to a remote registry now (admins of the repository)",
     responses=errors(400, 401, 403, 404),
-    openapi_extra=_doc(ManualMirroringIn),
+    openapi_extra=body_doc(ManualMirroringIn),
 )
 async def push_now(
     request: Request,
@@ -309,7 +280,7 @@ async def push_now(
     response_model=JobOut,
     summary="Run a job now: poll_mirror (registry admins)",
     responses=errors(400, 401, 403),
-    openapi_extra=_doc(JobIn),
+    openapi_extra=body_doc(JobIn),
 )
 async def run_job(
     session: UnitOfWork, principal: Caller, body: Annotated[JobIn, _JOB]

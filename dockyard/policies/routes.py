@@ -7,16 +7,14 @@ their content type (MSR scripts send `curl -d` without one), so a bad field keep
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.principal import Principal
+from dockyard.api.bodies import body_doc, json_body
 from dockyard.api.responses import errors
 from dockyard.api.routing import AuthenticateFirstRoute
 from dockyard.api.uow import UnitOfWork
@@ -34,7 +32,6 @@ from dockyard.repos.lookups import repository_for
 from dockyard.repos.models import Repository, Tag
 from dockyard.rules.permissions import AccessLevel
 
-M = TypeVar("M", bound=BaseModel)
 PREFIX = "/api/v0/repositories/{namespace}/{reponame}"
 INITIAL_EVALUATION_TAGS = 1000
 router = APIRouter(tags=["promotion"], route_class=AuthenticateFirstRoute)
@@ -42,34 +39,8 @@ Caller = Annotated[Principal, Depends(require_principal)]
 Initial = Annotated[bool, Query(description="Evaluate the source's existing tags now")]
 
 
-def _parse(raw: bytes, model: type[M], code: ErrorCode) -> M:
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise DockyardError(ErrorCode.INVALID_JSON, detail={"problem": str(exc)[:200]}) from exc
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
-        raise DockyardError(code, f"{where}: {first.get('msg', 'invalid')}"[:300]) from exc
-
-
-def _body(model: type[M], code: ErrorCode) -> Callable[[Request], Coroutine[Any, Any, M]]:
-    async def parse(request: Request) -> M:
-        return _parse(await request.body(), model, code)
-
-    return parse
-
-
-def _doc(model: type[BaseModel]) -> dict[str, Any]:
-    schema = model.model_json_schema()
-    media = {"schema": schema, "example": (schema.get("examples") or [{}])[0]}
-    return {"requestBody": {"required": True, "content": {"application/json": media}}}
-
-
-_POLICY = Depends(_body(PromotionPolicyIn, ErrorCode.INVALID_PROMOTION_POLICY))
-_PROMOTION = Depends(_body(PromotionIn, ErrorCode.INVALID_PARAMETERS))
+_POLICY = Depends(json_body(PromotionPolicyIn, ErrorCode.INVALID_PROMOTION_POLICY))
+_PROMOTION = Depends(json_body(PromotionIn, ErrorCode.INVALID_PARAMETERS))
 
 
 async def _named(
@@ -122,7 +93,7 @@ async def list_policies(
     status_code=201,
     summary="Create a promotion policy (admin on the source and the target)",
     responses=errors(400, 401, 403, 404),
-    openapi_extra=_doc(PromotionPolicyIn),
+    openapi_extra=body_doc(PromotionPolicyIn),
 )
 async def create_policy(
     request: Request,
@@ -166,7 +137,7 @@ async def get_policy(
     response_model=PromotionPolicyOut,
     summary="Replace a promotion policy (admin on the source and the target)",
     responses=errors(400, 401, 403, 404),
-    openapi_extra=_doc(PromotionPolicyIn),
+    openapi_extra=body_doc(PromotionPolicyIn),
 )
 async def update_policy(
     request: Request,
@@ -212,7 +183,7 @@ async def delete_policy(
     status_code=201,
     summary="Promote a tag now (read on the source, write on the target)",
     responses=errors(400, 401, 403, 404),
-    openapi_extra=_doc(PromotionIn),
+    openapi_extra=body_doc(PromotionIn),
 )
 async def promote_tag(
     request: Request,

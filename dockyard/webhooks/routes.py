@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
 from dockyard.accounts.principal import Principal
+from dockyard.api.bodies import body_doc
 from dockyard.api.responses import errors
 from dockyard.api.uow import UnitOfWork
 from dockyard.auth.deps import metrics_access, require_principal, services_of
@@ -63,11 +64,6 @@ def _body_doc(schema: dict[str, Any], example: Any) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": media}}}
 
 
-def _model_doc(model: type[BaseModel]) -> dict[str, Any]:
-    examples = model.model_json_schema().get("examples") or [{}]
-    return _body_doc(model.model_json_schema(), examples[0])
-
-
 def _runtime(request: Request) -> WebhookRuntime:
     runtime: WebhookRuntime = request.app.state.webhook_runtime
     return runtime
@@ -79,7 +75,7 @@ def _runtime(request: Request) -> WebhookRuntime:
     summary="Subscribe an endpoint to an event",
     response_model=WebhookWithSecret,
     responses=errors(400, 401, 403, 404, 413),
-    openapi_extra=_model_doc(WebhookCreate),
+    openapi_extra=body_doc(WebhookCreate),
 )
 async def create_webhook(
     request: Request,
@@ -156,7 +152,7 @@ _TEST_KIND = {
     summary="Send a sample event once to an endpoint",
     response_model=TestDelivery,
     responses=errors(400, 401, 413, 429),
-    openapi_extra=_model_doc(WebhookTest),
+    openapi_extra=body_doc(WebhookTest),
 )
 async def test_webhook(
     request: Request,
@@ -199,7 +195,7 @@ async def get_webhook(webhook_id: str, principal: Caller, session: UnitOfWork) -
     summary="Change a subscription, its endpoint included (dockyard)",
     response_model=Webhook,
     responses=errors(400, 401, 403, 404, 413),
-    openapi_extra=_model_doc(WebhookPatch),
+    openapi_extra=body_doc(WebhookPatch),
 )
 async def patch_webhook(
     request: Request,
@@ -324,7 +320,7 @@ async def redeliver(
     summary="Send again the deliveries of a status created since a time (dockyard)",
     response_model=Redelivered,
     responses=errors(400, 401, 403, 404, 413),
-    openapi_extra=_model_doc(RedeliverRequest),
+    openapi_extra=body_doc(RedeliverRequest),
 )
 async def redeliver_bulk(
     webhook_id: str,
