@@ -216,9 +216,3 @@ async def rotate_secret(
     return sub
 
 
-def signing_secrets(
-    secret: str, previous: str | None, previous_expires: datetime | None, now: datetime
-) -> list[str]:
-    if previous and previous_expires is not None and previous_expires > now:
-        return [secret, previous]
-    return [secret]

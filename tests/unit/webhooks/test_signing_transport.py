@@ -13,8 +13,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from dockyard.config import DEFAULT_BLOCKED_NETWORKS
 from dockyard.errors import DockyardError, ErrorCode
-from dockyard.webhooks.service import signing_secrets
-from dockyard.webhooks.signing import generate_secret, headers_for
+from dockyard.webhooks.signing import generate_secret, headers_for, secrets_in_use
 from dockyard.webhooks.transport import (
     is_blocked,
     parse_networks,
@@ -38,13 +37,13 @@ def test_signature_verifies_with_standardwebhooks() -> None:
 def test_rotation_signs_with_both_secrets_for_24h() -> None:
     old, new = generate_secret(), generate_secret()
     now = datetime.now(UTC)
-    in_use = signing_secrets(new, old, now + timedelta(hours=24), now)
+    in_use = secrets_in_use(new, old, now + timedelta(hours=24), now)
     assert in_use == [new, old]
     body = b"{}"
     headers = headers_for(in_use, "evt-2", int(time.time()), body)
     Webhook(old).verify(body, headers)
     Webhook(new).verify(body, headers)
-    assert signing_secrets(new, old, now - timedelta(seconds=1), now) == [new]
+    assert secrets_in_use(new, old, now - timedelta(seconds=1), now) == [new]
 
 
 @pytest.mark.parametrize(
