@@ -289,13 +289,21 @@ def supervisor_state(srv: RunningServer) -> dict[str, Any] | None:
 
 
 def running_child(srv: RunningServer, other_than: int | None = None) -> int:
+    seen: list[dict[str, Any] | None] = []
+
     def current() -> int | None:
         state = supervisor_state(srv)
+        seen[:] = [state]
         if state and state["running"] and state["pid"] != other_than:
             return int(state["pid"])
         return None
 
-    return int(wait_until(current))
+    # A loaded CI machine can take a while to start a Python child: a generous bound, and the
+    # supervisor's last record in the failure message so a real fault is told from slowness.
+    try:
+        return int(wait_until(current, timeout=120.0))
+    except AssertionError as exc:
+        raise AssertionError(f"no running delivery child; supervisor state: {seen}") from exc
 
 
 def delivery_problem(srv: RunningServer) -> str | None:
