@@ -49,10 +49,15 @@ class RepoView:
     def tabs(self) -> list[tuple[str, str]]:
         base = f"/repositories/{self.repo.namespace}/{self.repo.name}"
         tabs = [("info", base), ("tags", f"{base}/tags")]
-        # Webhooks and Settings need repository admin (the seed's prerequisite): a reader
-        # never sees a tab that would only refuse them.
+        # Promotions, Mirrors, Webhooks and Settings need repository admin (the seed's
+        # prerequisite): a reader never sees a tab that would only refuse them.
         if self.access >= AccessLevel.ADMIN:
-            tabs += [("webhooks", f"{base}/webhooks"), ("settings", f"{base}/settings")]
+            tabs += [
+                ("promotions", f"{base}/promotions"),
+                ("mirrors", f"{base}/mirrors"),
+                ("webhooks", f"{base}/webhooks"),
+                ("settings", f"{base}/settings"),
+            ]
         return tabs
 
     @property
