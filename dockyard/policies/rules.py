@@ -1,14 +1,18 @@
 """MSR's rule language for promotion and push-mirroring policies (pure: no I/O).
 
 A policy holds a list of rules ``{"field", "operator", "values"}``; an image matches
-when every rule holds.
+when every rule holds. ``updated_at`` compares with a timestamp; ``updated_at_duration`` with
+"now minus a duration": ``af`` = updated within the last duration, ``bf`` = updated before it
+(older than the duration). A duration is ISO 8601 (``P7D``, ``PT12H``, ``P1DT6H``, ``P2W``),
+Go's form (``24h``, ``1h30m``, ``90s``) or days/weeks (``7d``, ``2w``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 TAG_OPERATORS = frozenset({"eq", "sw", "ew", "c", "oo", "noo"})
@@ -22,6 +26,7 @@ FIELDS: dict[str, frozenset[str]] = {
     "component.name": SET_OPERATORS,
     "license.name": SET_OPERATORS,
     "updated_at": TIME_OPERATORS,
+    "updated_at_duration": TIME_OPERATORS,
     **{f"vulnerability_{severity}": NUMBER_OPERATORS for severity in SEVERITIES},
 }
 MAX_RULES = 100
@@ -65,6 +70,42 @@ def parse_time(value: str) -> datetime:
     return parsed
 
 
+_ISO_DURATION = re.compile(
+    r"P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?",
+    re.IGNORECASE,
+)
+_SHORT_PART = re.compile(r"(\d+)(w|d|h|m|s)", re.IGNORECASE)
+_SHORT_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+MAX_DURATION = timedelta(days=366 * 100)
+
+
+def parse_duration(value: str) -> timedelta:
+    """A positive duration: ISO 8601 ('P7D', 'PT12H'; no years or months, whose length
+    varies), Go's form ('24h', '1h30m') or days and weeks ('7d', '2w')."""
+    text = value.strip()
+    if text[:1] in ("P", "p"):
+        match = _ISO_DURATION.fullmatch(text)
+        if match is None or text.upper() in ("P", "PT") or text.upper().endswith("T"):
+            raise ValueError("not an ISO 8601 duration of weeks, days, hours, minutes, seconds")
+        parts = {k: int(v) for k, v in match.groupdict().items() if v}
+    else:
+        pieces = _SHORT_PART.findall(text)
+        if not pieces or "".join(n + u for n, u in pieces) != text:
+            raise ValueError("not a duration such as 7d, 24h or 1h30m")
+        parts = {}
+        for number, unit in pieces:
+            key = _SHORT_UNITS[unit.lower()]
+            parts[key] = parts.get(key, 0) + int(number)
+    try:
+        duration = timedelta(**parts)
+    except OverflowError:
+        raise ValueError("too long") from None
+    if duration <= timedelta(0) or duration > MAX_DURATION:
+        raise ValueError("must be longer than zero and at most 100 years")
+    return duration
+
+
 def _check_values(field: str, operator: str, values: tuple[str, ...]) -> None:
     if not values:
         raise ValueError("values must not be empty")
@@ -82,6 +123,11 @@ def _check_values(field: str, operator: str, values: tuple[str, ...]) -> None:
             parse_time(values[0])
         except ValueError as exc:
             raise ValueError(f"{values[0]!r} is not an RFC 3339 timestamp") from exc
+    elif field == "updated_at_duration":
+        try:
+            parse_duration(values[0])
+        except ValueError as exc:
+            raise ValueError(f"{values[0]!r} is not a duration: {exc}") from exc
 
 
 def _parse_one(index: int, raw: Any) -> Rule:
@@ -132,7 +178,7 @@ _NUMBER_TESTS: dict[str, Callable[[int, int], bool]] = {
 }
 
 
-def _holds(rule: Rule, facts: ImageFacts) -> bool:
+def _holds(rule: Rule, facts: ImageFacts, now: datetime) -> bool:
     if rule.field == "tag":
         return _TAG_TESTS[rule.operator](facts.tag, rule.values)
     if rule.field.startswith("vulnerability_"):
@@ -144,17 +190,24 @@ def _holds(rule: Rule, facts: ImageFacts) -> bool:
         present = facts.components if rule.field == "component.name" else facts.licenses
         found = any(value in present for value in rule.values)
         return found if rule.operator == "oo" else not found
-    moment = parse_time(rule.values[0])
+    if rule.field == "updated_at_duration":
+        moment = now - parse_duration(rule.values[0])
+    else:
+        moment = parse_time(rule.values[0])
     updated = facts.updated_at if facts.updated_at.tzinfo else facts.updated_at.replace(tzinfo=UTC)
     return updated < moment if rule.operator == "bf" else updated > moment
 
 
-def evaluate(rules: Sequence[Rule], facts: ImageFacts) -> bool:
-    """True when every rule holds (no rules: always).
+def evaluate(rules: Sequence[Rule], facts: ImageFacts, now: datetime | None = None) -> bool:
+    """True when every rule holds (no rules: always). `now` (default: the current time) is
+    what ``updated_at_duration`` counts back from.
 
     Vulnerability rules never hold on an unscanned image.
     """
-    return all(_holds(rule, facts) for rule in rules)
+    moment = now or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return all(_holds(rule, facts, moment) for rule in rules)
 
 
 def needs_scan(rules: Sequence[Rule]) -> bool:

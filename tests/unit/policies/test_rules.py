@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,6 +13,7 @@ from dockyard.policies.rules import (
     RuleError,
     evaluate,
     needs_scan,
+    parse_duration,
     parse_rules,
 )
 
@@ -167,6 +168,7 @@ def test_every_field_has_operators() -> None:
         "component.name",
         "license.name",
         "updated_at",
+        "updated_at_duration",
         "vulnerability_all",
         "vulnerability_critical",
         "vulnerability_major",
@@ -241,3 +243,69 @@ def test_needs_scan() -> None:
     assert needs_scan(rule("vulnerability_all", "eq", "0")) is True
     assert needs_scan(rule("license.name", "oo", "MIT")) is True
     assert needs_scan(rule("component.name", "noo", "zlib")) is True
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("P7D", timedelta(days=7)),
+        ("p2w", timedelta(weeks=2)),
+        ("PT12H", timedelta(hours=12)),
+        ("P1DT6H30M", timedelta(days=1, hours=6, minutes=30)),
+        ("PT90S", timedelta(seconds=90)),
+        ("7d", timedelta(days=7)),
+        ("24h", timedelta(hours=24)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("2w3d", timedelta(weeks=2, days=3)),
+        (" 45s ", timedelta(seconds=45)),
+    ],
+)
+def test_durations_in_each_form(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["", "P", "PT", "P1DT", "P1Y", "P1M", "7", "d7", "7 days", "-7d", "0d", "PT0S", "1.5h"]
+)
+def test_bad_durations_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+NOW = datetime(2026, 6, 8, 12, 0, tzinfo=UTC)  # facts() was updated 7 days before
+
+
+@pytest.mark.parametrize(
+    ("operator", "value", "expected"),
+    [
+        ("af", "P8D", True),  # updated within the last 8 days
+        ("af", "6d", False),
+        ("bf", "6d", True),  # older than 6 days
+        ("bf", "192h", False),
+        ("af", "PT169H", True),
+        ("bf", "PT167H", True),
+    ],
+)
+def test_updated_at_duration_counts_back_from_now(
+    operator: str, value: str, expected: bool
+) -> None:
+    assert evaluate(rule("updated_at_duration", operator, value), facts(), NOW) is expected
+
+
+def test_updated_at_duration_defaults_to_the_current_time() -> None:
+    fresh = facts(updated_at=datetime.now(UTC) - timedelta(hours=1))
+    assert evaluate(rule("updated_at_duration", "af", "1d"), fresh) is True
+    assert evaluate(rule("updated_at_duration", "bf", "1d"), fresh) is False
+
+
+def test_a_bad_duration_rule_is_refused_naming_it() -> None:
+    raw = [
+        {"field": "tag", "operator": "sw", "values": ["v"]},
+        {"field": "updated_at_duration", "operator": "af", "values": ["a week"]},
+    ]
+    with pytest.raises(RuleError, match=r"^rule 2 \(updated_at_duration af\): 'a week' is not"):
+        parse_rules(raw)
+    with pytest.raises(RuleError, match="exactly one value"):
+        parse_rules([R("updated_at_duration", "bf", ["1d", "2d"])])
+    with pytest.raises(RuleError, match="operator 'eq' does not apply"):
+        parse_rules([R("updated_at_duration", "eq", ["1d"])])
