@@ -75,6 +75,8 @@ class ErrorCode(StrEnum):
     NO_SUCH_MIRRORING_POLICY = "NO_SUCH_MIRRORING_POLICY"
     INVALID_PROMOTION_POLICY = "INVALID_PROMOTION_POLICY"
     NO_SUCH_PROMOTION_POLICY = "NO_SUCH_PROMOTION_POLICY"
+    INVALID_PRUNING_POLICY = "INVALID_PRUNING_POLICY"
+    NO_SUCH_PRUNING_POLICY = "NO_SUCH_PRUNING_POLICY"
     REMOTE_REGISTRY_INVALID_PERMISSIONS = "REMOTE_REGISTRY_INVALID_PERMISSIONS"
     REMOTE_REGISTRY_BLOCKED = "REMOTE_REGISTRY_BLOCKED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
@@ -152,6 +154,8 @@ _TABLE: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.NO_SUCH_MIRRORING_POLICY: (404, "No mirroring policy has the given id."),
     ErrorCode.INVALID_PROMOTION_POLICY: (400, "The promotion policy is invalid."),
     ErrorCode.NO_SUCH_PROMOTION_POLICY: (404, "No promotion policy has the given id."),
+    ErrorCode.INVALID_PRUNING_POLICY: (400, "The pruning policy is invalid."),
+    ErrorCode.NO_SUCH_PRUNING_POLICY: (404, "No pruning policy has the given id."),
     ErrorCode.INTERNAL_ERROR: (500, "An internal error occurred."),
 }
 
