@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     policy_secret_key: str = ""
     # Poll mirroring: how often (seconds) every enabled poll mirroring policy's remote is read.
     poll_mirror_interval: float = Field(default=1800.0, ge=1)
+    # Pruning: how often (seconds) every repository with an enabled pruning policy is pruned.
+    pruning_interval: float = Field(default=3600.0, ge=1)
     session_cookie_secure: bool = False
     # /health answers 503 ("disk") when the data folder's file system has less free space.
     health_min_free_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
