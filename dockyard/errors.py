@@ -77,6 +77,7 @@ class ErrorCode(StrEnum):
     NO_SUCH_PROMOTION_POLICY = "NO_SUCH_PROMOTION_POLICY"
     INVALID_PRUNING_POLICY = "INVALID_PRUNING_POLICY"
     NO_SUCH_PRUNING_POLICY = "NO_SUCH_PRUNING_POLICY"
+    INVALID_SETTINGS = "INVALID_SETTINGS"
     REMOTE_REGISTRY_INVALID_PERMISSIONS = "REMOTE_REGISTRY_INVALID_PERMISSIONS"
     REMOTE_REGISTRY_BLOCKED = "REMOTE_REGISTRY_BLOCKED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
@@ -156,6 +157,10 @@ _TABLE: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.NO_SUCH_PROMOTION_POLICY: (404, "No promotion policy has the given id."),
     ErrorCode.INVALID_PRUNING_POLICY: (400, "The pruning policy is invalid."),
     ErrorCode.NO_SUCH_PRUNING_POLICY: (404, "No pruning policy has the given id."),
+    ErrorCode.INVALID_SETTINGS: (
+        400,
+        "The submitted settings change request contains invalid values.",
+    ),
     ErrorCode.INTERNAL_ERROR: (500, "An internal error occurred."),
 }
 
