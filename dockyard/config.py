@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # Run webhook delivery workers inside `dockyard serve` (the single-process default).
     run_workers: bool = True
 
+    # A push to a missing repository creates it (in a namespace the pusher administers).
+    # POST /api/v0/meta/settings {"createRepositoryOnPush"} overrides it at run time.
+    create_repository_on_push: bool = True
     # /v2 401s challenge with Docker token auth (Bearer realm=.../auth/token); false: Basic.
     registry_token_auth: bool = True
     max_manifest_bytes: int = 4 * 1024 * 1024
