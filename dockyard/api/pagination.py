@@ -57,10 +57,12 @@ def page_params(
 
 def enzi_page_params(
     start: str = Query("", description="Key of the first record of the page."),
-    limit: int = Query(100, description="Records per page (1 to 1000)."),
+    limit: int = Query(100, description="Records per page (1 to 1000; more is read as 1000)."),
 ) -> PageParams:
-    _check_size(limit, "limit")
-    return PageParams(start, limit, True)
+    # Scripts ask eNZi for `limit=9999` to get everything: clamp (the next-page key says what
+    # is left) instead of refusing.
+    _check_size(min(limit, MAX_PAGE_SIZE), "limit")
+    return PageParams(start, min(limit, MAX_PAGE_SIZE), True)
 
 
 def set_page_headers(response: Response, page: Page[T], params: PageParams) -> None:
