@@ -11,12 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account
 from dockyard.accounts.principal import Principal
-from dockyard.api.pagination import Keyset, PageParams, keyset_page, page_params, set_page_headers
+from dockyard.api.pagination import (
+    MAX_PAGE_SIZE,
+    Keyset,
+    PageParams,
+    keyset_page,
+    page_params,
+    set_page_headers,
+)
 from dockyard.api.responses import errors
 from dockyard.api.routing import AuthenticateFirstRoute
 from dockyard.api.uow import UnitOfWork
@@ -60,6 +67,24 @@ async def _repository_page(
     return {"repositories": [repos.repository_wire(r, bool(org)) for r, org in page.items]}
 
 
+def _list_page_params(
+    request: Request,
+    limit: int | None = Query(None, description="DTR's older name for pageSize (at most 1000)."),
+    params: PageParams = Depends(page_params),
+) -> PageParams:
+    """pageSize, or `limit` (older DTR clients' name) when pageSize is not given; a limit past
+    the maximum is clamped, as eNZi's is."""
+    if limit is None or "pageSize" in request.query_params:
+        return params
+    if limit < 1:
+        raise DockyardError(
+            ErrorCode.INVALID_PARAMETERS,
+            "limit must be at least 1.",
+            detail={"field": "limit", "value": limit},
+        )
+    return PageParams(params.start, min(limit, MAX_PAGE_SIZE), params.count)
+
+
 @router.get(
     "/repositories",
     response_model=RepositoryList,
@@ -69,7 +94,7 @@ async def _repository_page(
 async def list_all(
     session: UnitOfWork,
     response: Response,
-    params: PageParams = Depends(page_params),
+    params: PageParams = Depends(_list_page_params),
     principal: Principal | None = Depends(get_principal),
 ) -> dict[str, Any]:
     return await _repository_page(session, response, principal, None, params)
