@@ -9,6 +9,7 @@ from dockyard.db.base import Base
 from dockyard.events import models as events_models
 from dockyard.policies import mirror_models as policies_mirror_models
 from dockyard.policies import models as policies_models
+from dockyard.policies import pruning_models as policies_pruning_models
 from dockyard.repos import models as repos_models
 from dockyard.scanning import models as scanning_models
 from dockyard.scanning import vulndb_models as scanning_vulndb_models
@@ -20,6 +21,7 @@ __all__ = [
     "events_models",
     "policies_mirror_models",
     "policies_models",
+    "policies_pruning_models",
     "repos_models",
     "scanning_models",
     "scanning_vulndb_models",
