@@ -19,7 +19,14 @@ from fastapi.staticfiles import StaticFiles
 from dockyard.accounts.sessions import end_session, start_session
 from dockyard.api.uow import UnitOfWork
 from dockyard.auth.deps import LoginBlocked, verify_login
-from dockyard.ui import admin_pages, repo_pages, scan_pages, subscription_pages, webhook_pages
+from dockyard.ui import (
+    admin_pages,
+    policy_pages,
+    repo_pages,
+    scan_pages,
+    subscription_pages,
+    webhook_pages,
+)
 from dockyard.ui.queries import creatable_namespaces, visible_repositories
 from dockyard.ui.render import Page, install_ui_errors, page_context, redirect, render
 from dockyard.ui.security import SecurityHeadersMiddleware
@@ -31,6 +38,7 @@ router.include_router(webhook_pages.router)
 router.include_router(subscription_pages.router)
 router.include_router(admin_pages.router)
 router.include_router(scan_pages.router)
+router.include_router(policy_pages.router)
 
 PAGE_SIZE = 20
 STATIC = Path(__file__).parent / "static"
