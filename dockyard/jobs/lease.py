@@ -4,18 +4,31 @@ A claim moves the row's due time forward by the lease and stamps a fresh token, 
 statement: `UPDATE ... WHERE id IN (SELECT ... [FOR UPDATE SKIP LOCKED]) RETURNING ...`.
 On PostgreSQL several claimers skip each other's locked rows; on SQLite the statement takes
 the single write lock, so claimers serialise. A claimer that dies leaves rows whose due time
-simply arrives again: they are claimed anew (at-least-once). Generic: knows no feature.
+simply arrives again: they are claimed anew (at-least-once). Work that may outlast its lease
+runs under `run_renewing`, which moves the due time forward every so often while the work runs
+(`renew`), and stops the work when the rows were claimed by someone else meanwhile.
+Generic: knows no feature.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Row, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class LeaseLost(Exception):
+    """The rows held under a lease were claimed by another worker; the work was stopped."""
 
 
 def new_token() -> str:
@@ -50,3 +63,55 @@ async def claim(
     )
     rows = (await session.execute(stmt)).all()
     return token, rows
+
+
+async def renew(
+    session: AsyncSession,
+    table: Table,
+    *,
+    due_column: str,
+    token_column: str,
+    token: str,
+    now: datetime,
+    lease_seconds: float,
+) -> set[Any]:
+    """Move the due time of the rows still held under `token` to `now + lease_seconds`.
+    Returns the primary keys of the rows still held (a row finished, or claimed anew by
+    another worker, is not). The caller commits."""
+    pk = next(iter(table.primary_key.columns))
+    stmt = (
+        update(table)
+        .where(table.c[token_column] == token)
+        .values({due_column: now + timedelta(seconds=lease_seconds)})
+        .returning(pk)
+    )
+    return set((await session.execute(stmt)).scalars())
+
+
+async def run_renewing(
+    work: Awaitable[T], renew_once: Callable[[], Awaitable[bool]], every: float
+) -> T:
+    """Run `work`, calling `renew_once()` every `every` seconds until it ends. When
+    `renew_once` answers False (the rows are no longer held) the work is cancelled and
+    `LeaseLost` raised; a renewal that fails (the database unreachable for a moment) is
+    logged and tried again at the next interval, as the lease still has time left."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=every)
+            if done:
+                return task.result()
+            try:
+                held = await renew_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("job.lease.renew_failed")
+                continue
+            if not held:
+                raise LeaseLost()
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

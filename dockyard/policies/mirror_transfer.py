@@ -1,7 +1,8 @@
 """Moving one image between local storage and a remote registry (`policies.ociclient`).
 
 Push: each child of an index first, then for each manifest the blobs the remote lacks (HEAD
-first), streamed from local storage in chunks, then the manifest itself. Pull: the remote's
+first; mounted from another repository of the same remote when this worker has seen the blob
+there, else streamed from local storage in chunks), then the manifest itself. Pull: the remote's
 manifest (children first), each blob the local repository lacks streamed into local storage
 through the driver's upload API (the digest verified on commit), the manifest stored and its
 rows written by the content service (which records TAG_PUSH as a push would). No HTTP routes.
@@ -12,8 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -37,11 +39,32 @@ MAX_CONFIG_BYTES = 1024 * 1024
 MAX_CHILDREN = 64
 
 
+class BlobHomes:
+    """Which repository of a remote host each blob was last seen in (pushed, mounted, or found
+    by HEAD), so a blob one repository lacks can be mounted from another instead of uploaded.
+    In memory, per worker process, the oldest forgotten past `limit`: a worker that restarts
+    just uploads again (a durable table would be the next step)."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._limit = limit
+        self._homes: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    def where(self, host: str, digest: str) -> str | None:
+        return self._homes.get((host, digest))
+
+    def saw(self, host: str, digest: str, repository: str) -> None:
+        self._homes[(host, digest)] = repository
+        self._homes.move_to_end((host, digest))
+        while len(self._homes) > self._limit:
+            self._homes.popitem(last=False)
+
+
 @dataclass
 class Local:
     sessionmaker: async_sessionmaker[AsyncSession]
     storage: BlobStore
     host: str
+    homes: BlobHomes = field(default_factory=BlobHomes)
 
 
 async def _read_all(storage: BlobStore, digest: str, limit: int) -> bytes:
@@ -85,14 +108,34 @@ async def push_image(
         if kind == "manifest":
             await push_image(local, repo, child, remote, remote_repo, child, depth + 1)
     for blob, kind in refs:
-        if kind != "blob" or await remote.blob_exists(remote_repo, blob):
-            continue
-        size = await local.storage.stat(blob)
-        if size is None:
-            raise RemoteError(f"the blob {blob} is missing from local storage")
-        await remote.push_blob(remote_repo, blob, size, local.storage.read(blob))
+        if kind == "blob":
+            await _push_blob(local, remote, remote_repo, blob)
     body = await _read_all(local.storage, manifest.digest, 4 * 1024 * 1024)
     await remote.put_manifest(remote_repo, reference, body, manifest.media_type)
+
+
+async def _push_blob(local: Local, remote: RemoteRegistry, remote_repo: str, blob: str) -> None:
+    """One blob onto the remote unless it is there: a mount when it was seen in another
+    repository of the same host, else a streamed upload."""
+    host = remote.hostport
+    if await remote.blob_exists(remote_repo, blob):
+        local.homes.saw(host, blob, remote_repo)
+        return
+    home = local.homes.where(host, blob)
+    if home is not None and home != remote_repo:
+        try:
+            mounted = await remote.mount(remote_repo, blob, home)
+        except RemoteError:
+            # e.g. the credentials cannot read `home` (any more): uploading still works.
+            mounted = False
+        if mounted:
+            local.homes.saw(host, blob, remote_repo)
+            return
+    size = await local.storage.stat(blob)
+    if size is None:
+        raise RemoteError(f"the blob {blob} is missing from local storage")
+    await remote.push_blob(remote_repo, blob, size, local.storage.read(blob))
+    local.homes.saw(host, blob, remote_repo)
 
 
 async def _pull_blob(local: Local, remote: RemoteRegistry, remote_repo: str, digest: str) -> int:

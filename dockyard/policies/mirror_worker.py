@@ -2,8 +2,10 @@
 it runs the workers itself), as the scanner is. Each step reads new TAG_PUSH events through the
 mirroring outbox cursor (push mirroring: a job per policy whose rules hold), queues a poll job per
 enabled poll policy every DOCKYARD_POLL_MIRROR_INTERVAL seconds, then claims due mirror jobs with
-a lease (`jobs.lease.claim`) and runs them one by one. A failed job is retried with backoff
-(RETRY_SECONDS doubled per attempt) up to MAX_ATTEMPTS; each outcome is the policy's lastStatus.
+a lease (`jobs.lease.claim`) and runs them one by one, renewing the lease while a job runs (a
+long transfer outlasts it) so no other worker takes the job over. A failed job is retried with
+backoff (RETRY_SECONDS doubled per attempt) up to MAX_ATTEMPTS; each outcome is the policy's
+lastStatus.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.clock import utcnow
 from dockyard.events.bus import subscribe_wakeups
-from dockyard.jobs.lease import claim
+from dockyard.jobs.lease import LeaseLost, claim, renew, run_renewing
 from dockyard.jobs.runner import run_forever
 from dockyard.policies.credentials import CredentialsError, Vault
 from dockyard.policies.mirror_models import MirroringPolicy, MirrorJob
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 
 _JOBS: Table = MirrorJob.__table__  # type: ignore[assignment]
 LEASE_SECONDS = 600.0
+RENEWALS_PER_LEASE = 4  # the lease is renewed every quarter of its length while a job runs
 CLAIM_BATCH = 4
 MAX_ATTEMPTS = 5
 RETRY_SECONDS = 10.0
@@ -56,6 +59,7 @@ class MirrorWorker:
         self.next_poll = time.monotonic() + min(self.interval, 60.0)
         self.replica = f"{socket.gethostname()[:60]}-{os.getpid()}-mirror"
         self.retry_seconds = RETRY_SECONDS
+        self.lease_seconds = LEASE_SECONDS
 
     async def step(self) -> int:
         async with self.sessionmaker() as session:
@@ -75,7 +79,7 @@ class MirrorWorker:
                 due_column="next_attempt_at",
                 token_column="lease_token",
                 now=utcnow(),
-                lease_seconds=LEASE_SECONDS,
+                lease_seconds=self.lease_seconds,
                 limit=CLAIM_BATCH,
                 returning=("id",),
             )
@@ -115,19 +119,48 @@ class MirrorWorker:
             await self._finish(job, "done", "the policy was deleted or disabled")
             return
         try:
-            if job.kind == "poll" and policy is not None:
-                detail = await run_poll(self.ctx, policy, repo)
-                await self._finish(job, "done", "", (200, detail))
-            else:
-                remote = Remote.of_policy(policy) if policy else Remote.of_target(job.target)
-                await run_push(self.ctx, job, repo, remote)
+            await run_renewing(
+                self._transfer(job, repo, policy),
+                lambda: self._renew(job),
+                self.lease_seconds / RENEWALS_PER_LEASE,
+            )
         except asyncio.CancelledError:
             raise
+        except LeaseLost:
+            # Another worker claimed the job after our lease ran out: it is theirs now.
+            log.warning("mirror.job.lease_lost", extra={"job": job.id})
         except (RemoteError, CredentialsError, OSError) as exc:
             await self._retry(job, str(exc) or type(exc).__name__)
         except Exception as exc:
             log.exception("mirror.job.failed", extra={"job": job.id, "kind": job.kind})
             await self._retry(job, f"{type(exc).__name__}: {exc}")
+
+    async def _transfer(
+        self, job: MirrorJob, repo: Repository, policy: MirroringPolicy | None
+    ) -> None:
+        if job.kind == "poll" and policy is not None:
+            detail = await run_poll(self.ctx, policy, repo)
+            await self._finish(job, "done", "", (200, detail))
+        else:
+            remote = Remote.of_policy(policy) if policy else Remote.of_target(job.target)
+            await run_push(self.ctx, job, repo, remote)
+
+    async def _renew(self, job: MirrorJob) -> bool:
+        """Extend the lease of the batch `job` was claimed in; False once `job` is not held."""
+        if not job.lease_token:
+            return True
+        async with self.sessionmaker() as session:
+            held = await renew(
+                session,
+                _JOBS,
+                due_column="next_attempt_at",
+                token_column="lease_token",
+                token=job.lease_token,
+                now=utcnow(),
+                lease_seconds=self.lease_seconds,
+            )
+            await session.commit()
+        return job.id in held
 
     async def _finish(
         self, job: MirrorJob, state: str, error: str, outcome: tuple[int, str] | None = None

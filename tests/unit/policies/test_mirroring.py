@@ -47,6 +47,8 @@ PUSH = {
 class FakeRemote:
     """A remote registry in memory: blobs, manifests by reference, and what was asked of it."""
 
+    hostport = "dr.example.com:443"
+
     def __init__(self) -> None:
         self.blobs: dict[str, bytes] = {}
         self.manifests: dict[str, tuple[bytes, str]] = {}
@@ -63,6 +65,9 @@ class FakeRemote:
 
     async def blob_exists(self, repo: str, digest: str) -> bool:
         return digest in self.blobs
+
+    async def mount(self, repo: str, digest: str, from_repo: str) -> bool:
+        return False
 
     async def push_blob(self, repo: str, digest: str, size: int, chunks: Any) -> None:
         data = b"".join([c async for c in chunks])
