@@ -202,9 +202,14 @@ def app_factory() -> FastAPI:
 def _mount_promotion(app: FastAPI, settings: Settings, background: list[BackgroundTask]) -> None:
     """Promotion policies (issue 11): the promotion API; the promotion engine runs beside the
     delivery engine (`dockyard worker`, or here when RUN_WORKERS is true)."""
+    from dockyard.policies.pruning_routes import router as pruning_router
+    from dockyard.policies.pruning_worker import run_pruning_worker
     from dockyard.policies.routes import router as promotion_router
     from dockyard.policies.worker import run_promotion_worker
 
     app.include_router(promotion_router)
+    # Pruning policies (issue 12): their worker runs beside the promotion engine.
+    app.include_router(pruning_router)
     if settings.run_workers:
         background.append(run_promotion_worker)
+        background.append(run_pruning_worker)

@@ -132,8 +132,10 @@ def worker(config: ConfigOpt = None) -> None:
         require_writable(settings.data_dir)
         upgrade(settings.resolved_database_url)
     from dockyard.policies.mirror_worker import run_mirror_worker
+    from dockyard.policies.pruning_worker import run_pruning_worker
     from dockyard.policies.worker import run_promotion_worker
     from dockyard.scanning.worker import run_scanner
 
     typer.echo(f"dockyard {__version__} webhook worker running", err=True)
-    main(settings, companions=(run_scanner, run_promotion_worker, run_mirror_worker))
+    workers = (run_scanner, run_promotion_worker, run_mirror_worker, run_pruning_worker)
+    main(settings, companions=workers)
