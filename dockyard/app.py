@@ -153,6 +153,10 @@ def _mount_features(
     from dockyard.policies.remote_routes import router as remote_registry_router
 
     app.include_router(remote_registry_router)
+    # Registry settings and cluster status (issue 12): /api/v0/meta.
+    from dockyard.meta.routes import router as meta_router
+
+    app.include_router(meta_router)
     _mount_mirroring(app, settings, background)
     _mount_promotion(app, settings, background)
 

@@ -7,6 +7,7 @@ migrations and tests.
 from dockyard.accounts import models as accounts_models
 from dockyard.db.base import Base
 from dockyard.events import models as events_models
+from dockyard.meta import models as meta_models
 from dockyard.policies import mirror_models as policies_mirror_models
 from dockyard.policies import models as policies_models
 from dockyard.policies import pruning_models as policies_pruning_models
@@ -19,6 +20,7 @@ __all__ = [
     "Base",
     "accounts_models",
     "events_models",
+    "meta_models",
     "policies_mirror_models",
     "policies_models",
     "policies_pruning_models",
