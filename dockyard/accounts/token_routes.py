@@ -135,11 +135,12 @@ def _cutoff(usedbefore: str) -> datetime | None:
     return cutoff
 
 
+# MSR answers both deletes with 200 ("Successfully deleted API token"), and MSR clients check for
+# it; the body (dockyard's) is what was deleted.
 @router.delete(
     "",
-    status_code=204,
-    summary="Delete API tokens in bulk (MSR's cleanup)",
-    response_class=Response,
+    summary="Delete API tokens in bulk (MSR's cleanup); answers the tokens deleted",
+    response_model=list[TokenOut],
     responses=errors(400, *AUTH, 403, 404),
 )
 async def delete_tokens(
@@ -148,10 +149,13 @@ async def delete_tokens(
     usedbefore: str = Query("", description="Only tokens last used before this RFC 3339 time."),
     generatedby: str = Query("", description="Only tokens created by this user."),
     principal: Principal = Caller,
-) -> None:
+) -> list[TokenOut]:
     cutoff = _cutoff(usedbefore)
     user = await _target_user(session, principal, username)
-    await accounts.delete_tokens(session, user, generated_by=generatedby, used_before=cutoff)
+    deleted = await accounts.delete_tokens(
+        session, user, generated_by=generatedby, used_before=cutoff
+    )
+    return [TokenOut.of(token, owner) for token, owner in deleted]
 
 
 @router.get(
@@ -180,11 +184,12 @@ async def update_token(
 
 @router.delete(
     "/{hashed}",
-    status_code=204,
-    summary="Delete an API token",
-    response_class=Response,
+    summary="Delete an API token (and the docker login refresh token it is); answers it",
+    response_model=TokenOut,
     responses=errors(*AUTH, 404),
 )
-async def delete_token(hashed: str, session: UnitOfWork, principal: Principal = Caller) -> None:
-    token, _owner = await _visible_token(session, principal, hashed)
+async def delete_token(hashed: str, session: UnitOfWork, principal: Principal = Caller) -> TokenOut:
+    token, owner = await _visible_token(session, principal, hashed)
+    answer = TokenOut.of(token, owner)
     await accounts.delete_token(session, token)
+    return answer

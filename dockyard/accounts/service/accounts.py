@@ -38,7 +38,15 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# eNZi addresses an account by id as `id:<uuid>` wherever it takes a name (a name never holds a
+# colon, so the prefix cannot shadow one).
+ID_PREFIX = "id:"
+
+
 async def get_account(session: AsyncSession, name_or_id: str) -> Account | None:
+    """An account by name, by `id:<uuid>` (eNZi's form) or by its bare id."""
+    if name_or_id.startswith(ID_PREFIX):
+        return await session.get(Account, name_or_id[len(ID_PREFIX) :])
     row = await session.scalar(select(Account).where(Account.name == name_or_id))
     if row is None:
         row = await session.get(Account, name_or_id)
@@ -79,15 +87,33 @@ async def authenticate(session: AsyncSession, name: str, secret: str) -> Princip
         return None
     token = await session.get(ApiToken, hash_token(secret))
     if token is not None and token.is_active and token.account_id == account.id:
-        now = utcnow()
-        # lastUsed to the minute is enough; do not turn every registry request into a write.
-        if token.last_used is None or (now - token.last_used).total_seconds() > 60:
-            # The caller commits (its session is dirty only when this changed).
-            token.last_used = now
-        return Principal(account.id, account.name, account.is_admin, token.hashed_token)
+        return _token_principal(token, account)
     if account.password_hash and await verify_password_async(account.password_hash, secret):
         return Principal(account.id, account.name, account.is_admin)
     return None
+
+
+async def authenticate_token(session: AsyncSession, secret: str) -> Principal | None:
+    """An API token alone (DTR's `?refresh_token=`, the OAuth2 refresh grant): the active user it
+    belongs to; None when it is unknown, turned off or its user is deactivated."""
+    if not secret:
+        return None
+    token = await session.get(ApiToken, hash_token(secret))
+    if token is None or not token.is_active:
+        return None
+    account = await session.get(Account, token.account_id)
+    if account is None or account.is_org or not account.is_active:
+        return None
+    return _token_principal(token, account)
+
+
+def _token_principal(token: ApiToken, account: Account) -> Principal:
+    now = utcnow()
+    # lastUsed to the minute is enough; do not turn every registry request into a write.
+    if token.last_used is None or (now - token.last_used).total_seconds() > 60:
+        # The caller commits (its session is dirty only when this changed).
+        token.last_used = now
+    return Principal(account.id, account.name, account.is_admin, token.hashed_token)
 
 
 async def ensure_admin(session: AsyncSession, password: str | None) -> str | None:

@@ -10,7 +10,7 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account, OrgMember, Team, TeamMember
-from dockyard.accounts.service.accounts import validate_account_name
+from dockyard.accounts.service.accounts import ID_PREFIX, validate_account_name
 from dockyard.errors import DockyardError, ErrorCode
 
 # --- members --------------------------------------------------------------------
@@ -99,6 +99,9 @@ async def list_teams(session: AsyncSession, org: Account) -> list[Team]:
 
 
 async def get_team(session: AsyncSession, org: Account, name_or_id: str) -> Team | None:
+    """A team of `org` by name, by eNZi's `id:<uuid>` or by its bare id."""
+    if name_or_id.startswith(ID_PREFIX):
+        name_or_id = name_or_id[len(ID_PREFIX) :]
     team: Team | None = await session.scalar(
         select(Team).where(Team.org_id == org.id, Team.name == name_or_id)
     )

@@ -103,17 +103,21 @@ async def delete_tokens(
     *,
     generated_by: str = "",
     used_before: datetime | None = None,
-) -> None:
+) -> list[tuple[ApiToken, Account]]:
     """MSR's mass cleanup: the account's tokens made by `generated_by` (any when empty) and not
-    used since `used_before` (any when None; a never-used token counts as not used)."""
-    for token, _owner in await list_tokens(session, account):
+    used since `used_before` (any when None; a never-used token counts as not used). Returns
+    the tokens deleted."""
+    deleted: list[tuple[ApiToken, Account]] = []
+    for token, owner in await list_tokens(session, account):
         if generated_by and token.generated_by != generated_by:
             continue
         used = token.last_used
         if used_before is not None and used is not None and used >= used_before:
             continue
         await session.delete(token)
+        deleted.append((token, owner))
     await session.flush()
+    return deleted
 
 
 async def get_token(session: AsyncSession, hashed: str) -> tuple[ApiToken, Account] | None:
