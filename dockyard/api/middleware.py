@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,6 +24,21 @@ from dockyard.storage import space
 
 log = logging.getLogger("dockyard.access")
 errors_log = logging.getLogger("dockyard.api.errors")
+
+# Query parameters that carry a secret (DTR clients authenticate with `?refresh_token=`): the
+# access line keeps the name and drops the value.
+SECRET_QUERY_PARAMETERS = frozenset({"refresh_token", "access_token", "password", "token"})
+REDACTED = "[redacted]"
+QUERY_LOG_LIMIT = 1000
+
+
+def loggable_query(raw: bytes) -> str:
+    """The query string as the access line records it: secrets redacted, bounded in length."""
+    if not raw:
+        return ""
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    safe = [(k, REDACTED if k.lower() in SECRET_QUERY_PARAMETERS else v) for k, v in pairs]
+    return urlencode(safe)[:QUERY_LOG_LIMIT]
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any], *, close: bool = False) -> None:
@@ -55,7 +71,8 @@ async def answer_unhandled(exc: Exception, scope: Scope, send: Send) -> None:
 
 class RequestLogMiddleware:
     """Outermost of ours: every response carries `X-Request-Id`, every request (the mounted
-    registry's included) gets one access line with the status sent. An exception that nothing
+    registry's included) gets one access line with the status sent and the query string with its
+    secrets redacted (`loggable_query`). An exception that nothing
     inside answered ends here, not in Starlette's ServerErrorMiddleware, which would answer
     outside this wrapper (no id, status 0 logged)."""
 
@@ -94,6 +111,7 @@ class RequestLogMiddleware:
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],
+                    "query": loggable_query(scope.get("query_string", b"")),
                     "status": status,
                     "ms": round((time.perf_counter() - started) * 1000, 2),
                 },

@@ -4,7 +4,9 @@ sends clients here is the registry's: `registry/challenge.py`).
 Clients (skopeo, podman, docker) ping /v2/, get `401 WWW-Authenticate: Bearer realm=...`,
 ask `/auth/token` for the scopes they need (with Basic credentials, or none for anonymous
 pulls of public repositories), then send `Authorization: Bearer <jwt>`. The token grants the
-intersection of what was asked and what `auth.access` allows.
+intersection of what was asked and what `auth.access` allows. Asked for one (`offline_token`,
+`access_type=offline`), the answer also carries a refresh token (`auth/refresh.py`), which the
+OAuth2 form (`grant_type=refresh_token`) exchanges for access tokens later.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from dockyard.auth.deps import (
     check_credentials,
     parse_basic,
     services_of,
+)
+from dockyard.auth.refresh import (
+    issue_refresh_token,
+    principal_for_refresh_token,
+    refresh_token_resolver,
 )
 from dockyard.auth.tokens import (
     Scope,
@@ -67,7 +74,10 @@ async def _grant(services: Services, principal: Principal | None, scope: Scope) 
 
 
 async def _token_answer(
-    request: Request, principal: Principal | None, scopes: list[str]
+    request: Request,
+    principal: Principal | None,
+    scopes: list[str],
+    refresh_token: str | None = None,
 ) -> JSONResponse:
     services = services_of(request)
     key: SigningKey = request.app.state.registry_signing_key
@@ -91,20 +101,33 @@ async def _token_answer(
         extra=extra,
     )
     issued_at = datetime.fromtimestamp(issued, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return JSONResponse(
-        {
-            "token": token,
-            "access_token": token,
-            "expires_in": expires_in,
-            "issued_at": issued_at,
-        },
-        headers={"Cache-Control": "no-store"},
-    )
+    body: dict[str, object] = {
+        "token": token,
+        "access_token": token,
+        "expires_in": expires_in,
+        "issued_at": issued_at,
+    }
+    if refresh_token is not None:
+        body["refresh_token"] = refresh_token
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+def _asks_offline(value: object) -> bool:
+    return str(value).lower() in ("true", "1", "yes")
+
+
+async def _new_refresh_token(request: Request, principal: Principal | None) -> str | None:
+    """A refresh token for a signed-in caller who asked for one (anonymous callers get none)."""
+    if principal is None:
+        return None
+    agent = request.headers.get("user-agent", "")
+    return await issue_refresh_token(services_of(request), principal, agent)
 
 
 @router.get("/auth/token")
 async def token_get(request: Request) -> JSONResponse:
-    """Docker token spec: Basic credentials (or none, for anonymous) and `scope` parameters."""
+    """Docker token spec: Basic credentials (or none, for anonymous) and `scope` parameters;
+    `offline_token=true` adds a `refresh_token` (what `docker login` stores)."""
     header = request.headers.get("authorization", "")
     principal: Principal | None = None
     creds = parse_basic(header) if header else None
@@ -115,34 +138,54 @@ async def token_get(request: Request) -> JSONResponse:
         if not name:
             raise DockyardError(ErrorCode.NOT_AUTHENTICATED, "The Basic credentials are malformed.")
         principal = await check_credentials(request, services_of(request), name, secret)
-    return await _token_answer(request, principal, request.query_params.getlist("scope"))
+    refresh = None
+    if _asks_offline(request.query_params.get("offline_token", "")):
+        refresh = await _new_refresh_token(request, principal)
+    return await _token_answer(request, principal, request.query_params.getlist("scope"), refresh)
+
+
+def _required(form: dict[str, str], field: str) -> str:
+    value = form.get(field, "")
+    if not value:
+        raise DockyardError(
+            ErrorCode.INVALID_PARAMETERS, f"{field} is required.", detail={"field": field}
+        )
+    return value
 
 
 @router.post("/auth/token")
 async def token_post(request: Request) -> JSONResponse:
-    """The OAuth2 password grant some clients use (form fields instead of Basic)."""
-    form = await request.form()
-    grant_type = str(form.get("grant_type", ""))
+    """Docker's OAuth2 form: `grant_type=password` (username and password; `access_type=offline`
+    adds a refresh token) or `grant_type=refresh_token` (a refresh token from before)."""
+    raw = await request.form()
+    form = {key: str(value) for key, value in raw.items()}
+    scopes = [str(v) for v in raw.getlist("scope")]
+    offline = form.get("access_type", "") == "offline"
+    grant_type = form.get("grant_type", "")
+    if grant_type == "refresh_token":
+        refresh = _required(form, "refresh_token")
+        principal = await principal_for_refresh_token(services_of(request), refresh)
+        # The same refresh token stays good: hand it back when the client asks to keep one.
+        return await _token_answer(request, principal, scopes, refresh if offline else None)
     if grant_type != "password":
         raise DockyardError(
             ErrorCode.INVALID_PARAMETERS,
-            "Only grant_type=password is supported.",
-            detail={"field": "grant_type", "value": grant_type},
+            "grant_type is password or refresh_token.",
+            detail={"field": "grant_type", "value": grant_type[:100]},
         )
-    name = str(form.get("username", ""))
-    secret = str(form.get("password", ""))
-    if not name:
-        raise DockyardError(
-            ErrorCode.INVALID_PARAMETERS, "username is required.", detail={"field": "username"}
-        )
-    principal = await check_credentials(request, services_of(request), name, secret)
-    scopes = [str(v) for v in form.getlist("scope")]
-    answer = await _token_answer(request, principal, scopes)
-    return answer
+    name = _required(form, "username")
+    principal = await check_credentials(
+        request, services_of(request), name, form.get("password", "")
+    )
+    new_refresh = await _new_refresh_token(request, principal) if offline else None
+    return await _token_answer(request, principal, scopes, new_refresh)
 
 
 def install_token_auth(app: FastAPI, settings: Settings) -> None:
     """Mount /auth/token with the key it signs registry tokens with (the registry application
-    verifies them with its own copy of the key)."""
+    verifies them with its own copy of the key), and accept `?refresh_token=` on the APIs."""
     app.state.registry_signing_key = load_or_create_key(settings.data_dir)
+    # First: a `?refresh_token=` the request carries decides who it is (a wrong one is a 401
+    # even beside other credentials, never silently ignored).
+    app.state.principal_resolvers.insert(0, refresh_token_resolver)
     app.include_router(router)
