@@ -23,6 +23,7 @@ from dockyard.api.middleware import (
     UnhandledErrorMiddleware,
 )
 from dockyard.api.responses import without_validation_422
+from dockyard.api.version import router as version_router
 from dockyard.auth.deps import PrincipalResolver, basic_resolver
 from dockyard.auth.ratelimit import LoginRateLimiter
 from dockyard.config import Settings, settings_from_env
@@ -81,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(UnhandledErrorMiddleware)
     app.include_router(health_router)
+    app.include_router(version_router)
     _mount_features(app, settings, background, resolvers)
     _mount_registry(app, services)
     # Outermost: every request, /v2 included, gets its id and access line.
