@@ -80,13 +80,15 @@ def test_each_operation_is_typed(document: dict[str, Any], method: str, path: st
         assert "requestBody" not in operation
 
 
-# Routes under /api/v0/repositories that other domains own (webhooks, promotion, mirroring).
+# Routes under /api/v0/repositories that other domains own (webhooks, promotion, mirroring,
+# pruning).
 OTHER_DOMAINS = (
     "/webhooks",
     "/promotion",
     "MirroringPolicies",
     "/mirroringPolicies",
     "/pushMirroring",
+    "/pruningPolicies",
 )
 
 
