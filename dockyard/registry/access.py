@@ -25,6 +25,7 @@ from dockyard.api.uow import unit_of_work_scope
 from dockyard.auth.access import namespace_access, repository_access
 from dockyard.auth.deps import get_principal, services_of
 from dockyard.errors import DockyardError, ErrorCode
+from dockyard.meta import service as meta_settings
 from dockyard.repos.models import Repository
 from dockyard.repos.service import (
     REPOSITORY_NAME_RE,
@@ -141,6 +142,15 @@ async def _auto_create(services: Services, principal: Principal, namespace: str,
         raise DockyardError(ErrorCode.NAME_INVALID, f"{name!r} is a reserved repository name")
     try:
         async with unit_of_work_scope(services) as session:
+            # Read at each creation: an admin turning it off refuses the next push at once.
+            if not await meta_settings.create_repository_on_push(session, services.settings):
+                raise DockyardError(
+                    ErrorCode.NAME_UNKNOWN,
+                    f"repository {namespace}/{name} does not exist and this registry does not "
+                    "create repositories on push (createRepositoryOnPush is off): create it "
+                    f"first (POST /api/v0/repositories/{namespace})",
+                    detail={"name": f"{namespace}/{name}"},
+                )
             account = await _creatable_namespace(session, principal, namespace, name)
             try:
                 await create_repository(session, account, name, principal.name)
