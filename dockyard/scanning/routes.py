@@ -22,6 +22,7 @@ from dockyard.api.uow import UnitOfWork
 from dockyard.auth.deps import get_principal, require_principal, services_of
 from dockyard.auth.orgs import forbidden
 from dockyard.errors import DockyardError, ErrorCode
+from dockyard.meta import service as meta_settings
 from dockyard.repos.lookups import repository_for
 from dockyard.rules.permissions import AccessLevel
 from dockyard.scanning import results
@@ -62,8 +63,10 @@ router = APIRouter(
 )
 
 
-def _enabled(request: Request) -> bool:
-    return bool(services_of(request).settings.scanning_enabled)
+async def _enabled(request: Request, session: Any) -> bool:
+    """scanningEnabled as it applies now (the configured value, or the one set through
+    /api/v0/meta/settings)."""
+    return await meta_settings.scanning_enabled(session, services_of(request).settings)
 
 
 @router.post(
@@ -85,7 +88,8 @@ async def scan_image(
     repo, _ns = await repository_for(
         session, principal, namespace, reponame, AccessLevel.READ_WRITE, "scan this repository"
     )
-    jobs = await scanning.request_scan(session, repo, tag, os, arch, enabled=_enabled(request))
+    enabled = await _enabled(request, session)
+    jobs = await scanning.request_scan(session, repo, tag, os, arch, enabled=enabled)
     return {"message": "Successfully submitted image to jobrunner", "jobs": jobs}
 
 
@@ -98,7 +102,7 @@ async def scan_image(
 async def status(
     request: Request, session: UnitOfWork, _p: Principal = Depends(require_principal)
 ) -> dict[str, Any]:
-    return await results.scanner_status(session, _enabled(request))
+    return await results.scanner_status(session, await _enabled(request, session))
 
 
 async def _scans(

@@ -21,6 +21,7 @@ from dockyard.clock import utcnow
 from dockyard.events.bus import subscribe_wakeups
 from dockyard.jobs.lease import claim
 from dockyard.jobs.runner import run_forever
+from dockyard.meta import service as meta_settings
 from dockyard.scanning import replicas
 from dockyard.scanning.execute import Context, Target, fail, run_check, run_scan
 from dockyard.scanning.imports import import_and_announce
@@ -55,7 +56,7 @@ class ScanWorker:
     def __init__(self, services: Any, role: str = "worker") -> None:
         settings = services.settings
         self.sessionmaker: async_sessionmaker[AsyncSession] = services.sessionmaker
-        self.enabled: bool = settings.scanning_enabled
+        self.settings = settings
         self.ctx = Context(
             self.sessionmaker,
             services.storage,
@@ -78,7 +79,9 @@ class ScanWorker:
 
     async def step(self) -> int:
         async with self.sessionmaker() as session:
-            read = await consume_pushes(session, enabled=self.enabled)
+            # scanningEnabled is read at each step: turning it off stops scan on push at once.
+            enabled = await meta_settings.scanning_enabled(session, self.settings)
+            read = await consume_pushes(session, enabled=enabled)
             await session.commit()
         return read + await self._work()
 
