@@ -45,6 +45,11 @@ from dockyard.webhooks.send import Endpoint, Sender
 
 log = logging.getLogger(__name__)
 
+# At most this many new deliveries of one batch are handed straight to the sender; the rest wait
+# for the claim stage, which takes due deliveries in bounded batches too. A push to a repository
+# with 10,000 subscriptions thus never puts 10,000 jobs (bodies, signed headers) in memory at once.
+HANDOFF_LIMIT = 100
+
 _OUTBOX: Table = OutboxEvent.__table__  # type: ignore[assignment]
 _DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
 
@@ -255,7 +260,12 @@ class Dispatcher:
         try:
             async with self.sessionmaker() as session:
                 result = await dispatch_batch(
-                    session, now, lease_token=token, lease_seconds=self.lease_seconds, take=take
+                    session,
+                    now,
+                    lease_token=token,
+                    lease_seconds=self.lease_seconds,
+                    lease_limit=HANDOFF_LIMIT,
+                    take=take,
                 )
                 await session.commit()
         finally:
