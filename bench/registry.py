@@ -1,13 +1,17 @@
-"""Benchmark dockyard against Debian's docker-registry (CNCF Distribution 2.8), side by side.
+"""Benchmark dockyard against Debian's docker-registry (CNCF Distribution 2.8), as users see it.
 
-Not a test: it prints figures and dockyard/docker-registry ratios. Run from the repository:
+Not a test: it prints medians, spread and dockyard/docker-registry ratios. Run from the repository:
 
-    .venv/bin/python bench/registry.py            # full sizes (512 MiB layer, 200 x 64 KiB, 30 s)
-    .venv/bin/python bench/registry.py --quick    # smaller sizes, for a smoke run
+    .venv/bin/python bench/registry.py                 # 200 MiB layer, 200 x 100 KiB, 3 rounds
+    .venv/bin/python bench/registry.py --quick         # 64 MiB, 50 x 100 KiB, 3 s of wrk
+    .venv/bin/python bench/registry.py --tuned 4       # adds a column: dockyard with 4 workers
 
-Measures, for each server: skopeo push/pull of one large layer, skopeo push/pull of many small
-layers, aiohttp monolithic upload and GET of the large blob, manifest GET requests per second
-(wrk, concurrency 32), and peak server RSS during the large push.
+Same machine, same run, same clients: skopeo pushes and pulls one large layer and many small
+ones; wrk (2 threads, 32 connections, a registry bearer token as clients send) GETs the manifest
+of a 3-layer image and of a 200-layer one. Rounds are interleaved (dockyard, peer, then peer,
+dockyard, ...) so that a load elsewhere on the machine falls on both. dockyard runs with its
+defaults (`make run`: no flags) unless --workers is given; `--src DIR` runs the dockyard source
+in DIR (a checkout of another commit) for before/after figures.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -234,28 +239,33 @@ def wait_ready(url: str, headers: dict[str, str], proc: subprocess.Popen[bytes])
     raise RuntimeError(f"server at {url} did not start")
 
 
-def start_dockyard(work: Path, workers: int) -> Server:
+def start_dockyard(work: Path, name: str, workers: int | None, src: Path | None) -> Server:
+    """dockyard with its defaults; `workers` None leaves the worker count to dockyard."""
     port = free_port()
-    env = {
-        **os.environ,
-        "DOCKYARD_DATA_DIR": str(work / "dockyard-data"),
-        "DOCKYARD_PORT": str(port),
-        "DOCKYARD_HOST": "127.0.0.1",
-        "DOCKYARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "DOCKYARD_LOG_LEVEL": "WARNING",
-        "DOCKYARD_WORKERS": str(workers),
-    }
-    env.pop("DOCKYARD_DATABASE_URL", None)
-    log = (work / "dockyard.log").open("wb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
+    env.update(
+        {
+            "DOCKYARD_DATA_DIR": str(work / f"{name}-data"),
+            "DOCKYARD_PORT": str(port),
+            "DOCKYARD_HOST": "127.0.0.1",
+            "DOCKYARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "DOCKYARD_LOG_LEVEL": "WARNING",
+        }
+    )
+    if src is not None:
+        # PYTHONPATH reaches the exec'd server too (`python -P` drops only the working folder).
+        env["PYTHONPATH"] = str(src)
+    flags = ["--workers", str(workers)] if workers else []
+    log = (work / f"{name}.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dockyard", "serve", "--workers", str(workers)],
+        [sys.executable, "-m", "dockyard", "serve", *flags],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        cwd=REPO,
+        cwd=src or REPO,
     )
-    server = Server("dockyard", port, proc, ("admin", ADMIN_PASSWORD))
+    server = Server(name, port, proc, ("admin", ADMIN_PASSWORD))
     wait_ready(f"http://{server.host}/v2/", server.auth_header(), proc)
     return server
 
@@ -325,7 +335,8 @@ def pull(server: Server, image: str, work: Path) -> float:
 async def http_upload_and_get(
     server: Server, blob: Path, digest: str, repo: str, blob_size: int
 ) -> tuple[float, float]:
-    """Monolithic POST ?digest= of the blob, then a streamed GET of it (discarded)."""
+    """POST, then PUT ?digest= with the whole body (Distribution 2.8 has no monolithic POST),
+    then a streamed GET of the blob (discarded)."""
     headers = server.auth_header()
     timeout = aiohttp.ClientTimeout(total=1800)
     async with aiohttp.ClientSession(timeout=timeout) as client:
@@ -336,7 +347,6 @@ async def http_upload_and_get(
                     yield chunk
 
         started = time.perf_counter()
-        # POST then PUT ?digest= with the whole body: Distribution 2.8 has no monolithic POST.
         async with client.post(
             f"http://{server.host}/v2/{repo}/blobs/uploads/", headers=headers
         ) as resp:
@@ -346,11 +356,14 @@ async def http_upload_and_get(
         if location.startswith("/"):
             location = f"http://{server.host}{location}"
         sep = "&" if "?" in location else "?"
-        size = str(blob_size)
         async with client.put(
             f"{location}{sep}digest={digest}",
             data=body(),
-            headers={**headers, "Content-Type": "application/octet-stream", "Content-Length": size},
+            headers={
+                **headers,
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(blob_size),
+            },
         ) as resp:
             if resp.status != 201:
                 raise RuntimeError(f"{server.name} upload: {resp.status} {await resp.text()}")
@@ -367,23 +380,17 @@ async def http_upload_and_get(
 
 
 def bearer_header(server: Server, repo: str) -> dict[str, str]:
-    """A registry bearer token, as docker/skopeo/podman use after the 401 challenge; falls back
-    to Basic when the server offers no token endpoint."""
+    """A registry bearer token for `repo`, as docker/skopeo/podman send after the 401 challenge
+    (the peer runs without auth: no header)."""
     import urllib.request
 
     if not server.auth:
         return {}
     url = f"http://{server.host}/auth/token?service={server.host}&scope=repository:{repo}:pull"
-    try:
-        req = urllib.request.Request(url, headers=server.auth_header())
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            body = json.loads(resp.read())
-        token = body.get("token") or body.get("access_token")
-        if token:
-            return {"Authorization": f"Bearer {token}"}
-    except (OSError, ValueError):
-        pass
-    return server.auth_header()
+    req = urllib.request.Request(url, headers=server.auth_header())
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        body = json.loads(resp.read())
+    return {"Authorization": f"Bearer {body.get('token') or body['access_token']}"}
 
 
 def wrk_rps(server: Server, path: str, seconds: int, auth: dict[str, str]) -> float:
@@ -398,93 +405,145 @@ def wrk_rps(server: Server, path: str, seconds: int, auth: dict[str, str]) -> fl
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
-        print(f"  warning: {server.name} answered {non2xx.group(1)} non-2xx responses")
+        raise RuntimeError(f"{server.name} answered {non2xx.group(1)} non-2xx responses to wrk")
     return float(match.group(1)) if match else 0.0
+
+
+@dataclass
+class Plan:
+    large: Path
+    small: Path
+    blob: Path
+    seconds: int
+
+
+def namespace(server: Server) -> str:
+    return "admin" if server.auth else "bench"
+
+
+def run_round(server: Server, plan: Plan, round_no: int, work: Path) -> dict[str, float]:
+    """One round on one server: every path once, RSS of its process tree sampled throughout."""
+    ns, tag = namespace(server), f"r{round_no}"
+    out: dict[str, float] = {}
+    server.start_sampling()
+    out["push 1 large layer s"] = push(server, plan.large, f"{ns}/large{round_no}:{tag}")
+    out["pull 1 large layer s"] = pull(server, f"{ns}/large{round_no}:{tag}", work)
+    out["push small layers s"] = push(server, plan.small, f"{ns}/small{round_no}:{tag}")
+    out["pull small layers s"] = pull(server, f"{ns}/small{round_no}:{tag}", work)
+    blob_digest = "sha256:" + plan.blob.name
+    up, get = asyncio.run(
+        http_upload_and_get(server, plan.blob, blob_digest, f"{ns}/raw{round_no}", size(plan.blob))
+    )
+    out["HTTP blob upload s"], out["HTTP blob GET s"] = up, get
+    for label, repo in (("3 layers", "m3"), ("200 layers", "m200")):
+        auth = bearer_header(server, f"{ns}/{repo}")
+        out[f"manifest GET req/s, {label}"] = wrk_rps(
+            server, f"/v2/{ns}/{repo}/manifests/v1", plan.seconds, auth
+        )
+    server.stop_sampling()
+    out["peak RSS MB (tree)"] = server.rss_peak_kb / 1024
+    out["peak PSS MB (tree)"] = server.pss_peak_kb / 1024
+    return out
+
+
+def size(path: Path) -> int:
+    return path.stat().st_size
+
+
+def lower_is_better(key: str) -> bool:
+    return key.endswith(" s") or key.startswith("peak")
+
+
+def summary(values: list[float], key: str) -> tuple[float, str]:
+    """The median (the worst round for memory: a peak is a peak) and the spread as min-max."""
+    mid = max(values) if key.startswith("peak") else statistics.median(values)
+    return mid, f"{min(values):.3g}-{max(values):.3g}"
+
+
+def report(results: dict[str, list[dict[str, float]]], peer_name: str) -> None:
+    names = [n for n in results if n != peer_name]
+    head = f"{'path':28}" + "".join(f" {n:>22}" for n in [*names, peer_name])
+    head += "".join(f" {'ratio ' + n:>16}" for n in names)
+    print("\n" + head + "   (median [min-max]; ratio > 1: dockyard better)")
+    for key in results[names[0]][0]:
+        cells, medians = [], {}
+        for name in [*names, peer_name]:
+            mid, spread = summary([r[key] for r in results[name]], key)
+            medians[name] = mid
+            cells.append(f" {mid:9.3f} [{spread:>11}]")
+        line = f"{key:28}" + "".join(cells)
+        for name in names:
+            a, b = medians[name], medians[peer_name]
+            ratio = (b / a if a else 0.0) if lower_is_better(key) else (a / b if b else 0.0)
+            line += f" {'' if key.startswith('peak') else f'{ratio:.2f}':>16}"
+        print(line)
+
+
+def seed(servers: list[Server], work: Path) -> None:
+    """The images wrk GETs: 3 layers (a normal image) and 200 layers, tag v1 in m3 and m200."""
+    images = {"m3": [100 << 10] * 3, "m200": [8 << 10] * 200}
+    for repo, layers in images.items():
+        layout = build_layout(work / f"seed-{repo}", layers)
+        for server in servers:
+            push(server, layout, f"{namespace(server)}/{repo}:v1")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="64 MiB, 50 small layers, 5 s")
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("DOCKYARD_WORKERS", 2)))
+    parser.add_argument("--quick", action="store_true", help="64 MiB, 50 small layers, 3 s")
+    parser.add_argument("--workers", type=int, default=None, help="default: dockyard's own")
+    parser.add_argument(
+        "--tuned",
+        type=int,
+        default=None,
+        metavar="WORKERS",
+        help="also run dockyard with this many workers (a 'tuned' column)",
+    )
+    parser.add_argument("--src", type=Path, default=None, help="dockyard source to run")
     parser.add_argument("--large-mib", type=int, default=None)
     parser.add_argument("--small-count", type=int, default=None)
-    parser.add_argument("--seconds", type=int, default=None)
-    parser.add_argument("--rounds", type=int, default=1, help="repeat pushes/pulls; best is kept")
+    parser.add_argument("--seconds", type=int, default=None, help="wrk duration per round")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    large_mib = args.large_mib or (64 if args.quick else 512)
+    large_mib = args.large_mib or (64 if args.quick else 200)
     small_count = args.small_count or (50 if args.quick else 200)
-    seconds = args.seconds or (5 if args.quick else 30)
+    seconds = args.seconds or (3 if args.quick else 10)
 
     work = Path(tempfile.mkdtemp(prefix="dockyard-bench-"))
-    print(f"work dir {work}; dockyard workers={args.workers}")
-    print(f"building layouts: 1 x {large_mib} MiB, {small_count} x 64 KiB ...")
+    print(f"work dir {work}; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.2f}")
+    print(f"dockyard workers: {args.workers or 'default'}; tuned: {args.tuned}; src: {args.src}")
+    print(f"layouts: 1 x {large_mib} MiB, {small_count} x 100 KiB; wrk -t2 -c32 {seconds} s")
     large = build_layout(work / "large", [large_mib << 20])
-    small = build_layout(work / "small", [64 << 10] * small_count)
-    large_blob = max((large / "blobs" / "sha256").iterdir(), key=lambda p: p.stat().st_size)
-    large_digest = "sha256:" + large_blob.name
+    small = build_layout(work / "small", [100 << 10] * small_count)
+    blob = max((large / "blobs" / "sha256").iterdir(), key=size)
+    plan = Plan(large, small, blob, seconds)
 
-    servers = [start_dockyard(work, args.workers), start_distribution(work)]
-    results: dict[str, dict[str, float]] = {}
+    servers = [start_dockyard(work, "dockyard", args.workers, args.src)]
+    if args.tuned:
+        servers.append(start_dockyard(work, "tuned", args.tuned, args.src))
+    servers.append(start_distribution(work))
+    results: dict[str, list[dict[str, float]]] = {s.name: [] for s in servers}
     try:
+        seed(servers, work)
+        for round_no in range(args.rounds):
+            # Interleaved: A B, then B A, ...: a drift in the machine's load falls on both.
+            order = servers if round_no % 2 == 0 else servers[::-1]
+            for server in order:
+                figures = run_round(server, plan, round_no, work)
+                results[server.name].append(figures)
+                print(
+                    f"round {round_no} {server.name}: "
+                    + ", ".join(f"{k}={v:.3f}" for k, v in figures.items()),
+                    flush=True,
+                )
         for server in servers:
-            r: dict[str, float] = {}
-            ns = "admin" if server.auth else "bench"
-            best: dict[str, float] = {}
-            for round_no in range(args.rounds):
-                tag = f"r{round_no}"
-                server.start_sampling()
-                t = push(server, large, f"{ns}/large{round_no}:{tag}")
-                rss = server.stop_sampling()
-                best["large push s"] = min(best.get("large push s", 1e9), t)
-                best["peak RSS MB (large push)"] = max(
-                    best.get("peak RSS MB (large push)", 0), rss / 1024
-                )
-                best["peak PSS MB (large push)"] = max(
-                    best.get("peak PSS MB (large push)", 0), server.pss_peak_kb / 1024
-                )
-                t = pull(server, f"{ns}/large{round_no}:{tag}", work)
-                best["large pull s"] = min(best.get("large pull s", 1e9), t)
-                t = push(server, small, f"{ns}/small{round_no}:{tag}")
-                best["small push s"] = min(best.get("small push s", 1e9), t)
-                t = pull(server, f"{ns}/small{round_no}:{tag}", work)
-                best["small pull s"] = min(best.get("small pull s", 1e9), t)
-            r.update(best)
-            up, get = asyncio.run(
-                http_upload_and_get(
-                    server, large_blob, large_digest, f"{ns}/raw", large_blob.stat().st_size
-                )
-            )
-            r["http monolithic upload s"] = up
-            r["http blob GET s"] = get
-            path = f"/v2/{ns}/small0/manifests/r0"
-            r["manifest GET req/s"] = wrk_rps(
-                server, path, seconds, bearer_header(server, f"{ns}/small0")
-            )
-            if server.auth:
-                r["manifest GET req/s (Basic)"] = wrk_rps(
-                    server, path, seconds, server.auth_header()
-                )
-            results[server.name] = r
             for label, kb in sorted(server.rss_by_process_kb.items()):
-                print(f"  {server.name} peak RSS, last large push: {kb / 1024:6.1f} MB  {label}")
-            print(f"{server.name}: " + ", ".join(f"{k}={v:.3f}" for k, v in r.items()))
+                print(f"  {server.name} peak RSS, last round: {kb / 1024:6.1f} MB  {label}")
     finally:
         for server in servers:
             server.stop()
-
-    ours, peer = results["dockyard"], results["docker-registry"]
-    print()
-    print(
-        f"{'measure':34} {'dockyard':>12} {'registry':>12} {'ratio':>8}"
-        "  (ratio > 1: dockyard better)"
-    )
-    for key in ours:
-        a, b = ours[key], peer.get(key, peer.get(key.replace(" (Basic)", ""), 0.0))
-        if key.endswith(" s") or key.startswith("peak"):
-            ratio = b / a if a else 0.0  # time/memory: lower is better
-        else:
-            ratio = a / b if b else 0.0
-        print(f"{key:34} {a:12.3f} {b:12.3f} {ratio:8.2f}")
+    report(results, "docker-registry")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
     shutil.rmtree(work, ignore_errors=True)
 
 
