@@ -18,6 +18,7 @@ from dockyard.auth.deps import PrincipalResolver, basic_resolver, bearer_resolve
 from dockyard.auth.tokens import load_or_create_key
 from dockyard.errors import ErrorCode
 from dockyard.registry.challenge import challenge
+from dockyard.registry.fastpath import RegistryReadFastPath
 from dockyard.registry.routes import router
 from dockyard.services import Services
 
@@ -73,7 +74,9 @@ def create_registry_app(services: Services) -> FastAPI:
     app.state.registry_signing_key = load_or_create_key(services.settings.data_dir)
     install_error_handlers(app, OCI_DIALECT)
     app.include_router(router)
-    # Added first, so it answers inside the version header: a 500 or 507 says it too.
+    # Innermost: manifest and blob reads skip the router (answers and errors stay the routes').
+    app.add_middleware(RegistryReadFastPath)
+    # Added next, so it answers inside the version header: a 500 or 507 says it too.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(ApiVersionMiddleware)
     return app

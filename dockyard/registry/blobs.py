@@ -1,5 +1,7 @@
-"""Blob HEAD/GET (with Range) and DELETE. GET sends the file with Starlette's FileResponse, so
-Granian can use the zero-copy `pathsend` extension; drivers without local files stream.
+"""Blob HEAD/GET (with Range) and DELETE. HEAD/GET read repository, access and blob with one
+plain query (`registry/preload.py`: a push HEADs every layer, a pull GETs each). GET sends the
+file with Starlette's FileResponse, so Granian can use the zero-copy `pathsend` extension;
+drivers without local files stream.
 DELETE is one unit of work (`UnitOfWork`): it commits when the handler returns."""
 
 from __future__ import annotations
@@ -8,8 +10,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from dockyard.api.uow import UnitOfWork
+from dockyard.auth.deps import get_principal
 from dockyard.errors import DockyardError, ErrorCode
-from dockyard.registry.access import open_repository
+from dockyard.registry.access import open_repository, validate_name
+from dockyard.registry.preload import load_blob
 from dockyard.registry.ranges import RangeError, check_ranges, parse_range
 from dockyard.repos import content
 from dockyard.rules.permissions import AccessLevel
@@ -51,9 +55,14 @@ def _blob_unknown(digest: str) -> DockyardError:
 async def get_blob(request: Request, namespace: str, repository: str, digest: str) -> Response:
     check_digest(digest)
     services = request.app.state.services
+    validate_name(namespace, repository)
+    # The caller first: a credential check may need its own connection (see get_manifest).
+    await get_principal(request)
     async with services.session() as session:
-        ctx = await open_repository(request, session, namespace, repository, AccessLevel.READ_ONLY)
-        size = await content.blob_size(session, ctx.repository.id, digest)
+        preloaded, size = await load_blob(services, session, namespace, repository, digest)
+        await open_repository(
+            request, session, namespace, repository, AccessLevel.READ_ONLY, preloaded=preloaded
+        )
     storage = services.storage
     if size is None or await storage.stat(digest) is None:
         raise _blob_unknown(digest)

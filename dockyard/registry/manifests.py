@@ -14,16 +14,13 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 
+from cachetools import LRUCache
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
 
-from dockyard.accounts.models import Account
 from dockyard.api.uow import UnitOfWork, unit_of_work_scope
 from dockyard.auth.deps import get_principal
-from dockyard.db.engine import fetch_one
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.registry.access import RepoContext, open_repository, validate_name
 from dockyard.registry.blobs import in_use
@@ -37,9 +34,10 @@ from dockyard.registry.mediatypes import (
     parse_manifest,
     platform_of_config,
 )
+from dockyard.registry.preload import load_for_pull
 from dockyard.registry.pulls import outbox_row, pull_recorder
 from dockyard.repos import content
-from dockyard.repos.models import Manifest, Repository
+from dockyard.repos.models import Manifest
 from dockyard.rules.permissions import AccessLevel
 from dockyard.services import Services
 from dockyard.storage.digest import algorithm, is_valid_digest, new_hasher
@@ -245,63 +243,28 @@ async def _store(services: Services, digest: str, body: bytes) -> None:
         await services.storage.upload_cancel(upload_id)
 
 
+# Content named by its digest never changes, so the bytes of recently pulled manifests are kept
+# per process (the database row still decides whether the manifest exists and who may read it).
+# Only the event loop touches it: no lock.
+_BODIES: LRUCache[str, bytes] = LRUCache(maxsize=8 << 20, getsizeof=len)
+_MAX_CACHED_BODY = 256 << 10
+
+
 def _read_manifest_bytes(services: Services, manifest: Manifest) -> bytes | None:
+    body = _BODIES.get(manifest.digest)
+    if body is not None:
+        return body
     path = services.storage.local_path(manifest.digest)
     if path is None:
         return None
     try:
         # Manifests are small (<= 4 MiB, usually a few KiB): a direct read beats a thread hop.
-        return path.read_bytes()
+        body = path.read_bytes()
     except FileNotFoundError:
         return None
-
-
-_PULL_COLUMNS = (
-    "SELECT r.id, r.namespace_id, r.visibility, a.is_org, m.digest, m.media_type, m.size, m.os, "
-    "m.architecture FROM repositories r JOIN accounts a ON a.id = r.namespace_id "
-)
-_PULL_BY_TAG = (
-    _PULL_COLUMNS + "LEFT JOIN tags t ON t.repository_id = r.id AND t.name = :ref "
-    "LEFT JOIN manifests m ON m.repository_id = r.id AND m.digest = t.digest "
-    "WHERE r.namespace = :ns AND r.name = :name"
-)
-_PULL_BY_DIGEST = (
-    _PULL_COLUMNS + "LEFT JOIN manifests m ON m.repository_id = r.id AND m.digest = :ref "
-    "WHERE r.namespace = :ns AND r.name = :name"
-)
-
-
-async def _load_for_pull(
-    services: Services, session: AsyncSession, namespace: str, name: str, reference: str
-) -> tuple[Repository | None, Manifest | None]:
-    """Repository, namespace account and manifest in one plain SELECT: pulls are the hot path,
-    and ORM loading costs more than the query. The repository and its namespace are handed to
-    `session` as if loaded, so `repository_access` finds the namespace without a round trip."""
-    sql = _PULL_BY_DIGEST if _is_digest_ref(reference) else _PULL_BY_TAG
-    row = await fetch_one(services.engine, sql, {"ref": reference, "ns": namespace, "name": name})
-    if row is None:
-        return None, None
-    repo_id, namespace_id, visibility, is_org, digest, media_type, size, os_name, arch = row
-    account = Account(id=namespace_id, name=namespace, is_org=bool(is_org))
-    repo = Repository(
-        id=repo_id, namespace_id=namespace_id, namespace=namespace, name=name, visibility=visibility
-    )
-    for loaded in (account, repo):
-        make_transient_to_detached(loaded)
-        session.add(loaded)
-    # The identity map holds objects weakly: keep the account alive for the session's life.
-    session.info["namespace_account"] = account
-    if digest is None:
-        return repo, None
-    manifest = Manifest(
-        repository_id=repo_id,
-        digest=digest,
-        media_type=media_type,
-        size=int(size),
-        os=os_name,
-        architecture=arch,
-    )
-    return repo, manifest
+    if len(body) <= _MAX_CACHED_BODY:
+        _BODIES[manifest.digest] = body
+    return body
 
 
 @router.head("/v2/{namespace}/{repository}/manifests/{reference}")
@@ -319,7 +282,7 @@ async def get_manifest(
     # ours meanwhile would let concurrent requests exhaust the pool waiting on each other.
     await get_principal(request)
     async with services.session() as session:
-        preloaded, manifest = await _load_for_pull(
+        preloaded, manifest = await load_for_pull(
             services, session, namespace, repository, reference
         )
         ctx = await open_repository(

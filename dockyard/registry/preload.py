@@ -1,0 +1,93 @@
+"""One plain SELECT for what a read needs: the repository, its namespace account and the
+manifest (a manifest GET) or the blob's size (a blob GET/HEAD, the HEAD a push makes per layer).
+
+Reads are the hot paths and ORM loading costs more than the query: on SQLite `fetch_one` runs
+on the event loop with a per-process connection (no thread hop). The repository and its
+namespace are handed to the caller's session as if loaded, so `open_repository` (and
+`auth.access.repository_access` under it) decides without another round trip.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+
+from dockyard.accounts.models import Account
+from dockyard.db.engine import fetch_one
+from dockyard.repos.models import Manifest, Repository
+from dockyard.services import Services
+
+_REPOSITORY = (
+    "SELECT r.id, r.namespace_id, r.visibility, a.is_org, {extra} FROM repositories r "
+    "JOIN accounts a ON a.id = r.namespace_id "
+)
+_WHERE = "WHERE r.namespace = :ns AND r.name = :name"
+_MANIFEST = "m.digest, m.media_type, m.size, m.os, m.architecture"
+_PULL_BY_TAG = (
+    _REPOSITORY.format(extra=_MANIFEST)
+    + "LEFT JOIN tags t ON t.repository_id = r.id AND t.name = :ref "
+    "LEFT JOIN manifests m ON m.repository_id = r.id AND m.digest = t.digest " + _WHERE
+)
+_PULL_BY_DIGEST = (
+    _REPOSITORY.format(extra=_MANIFEST)
+    + "LEFT JOIN manifests m ON m.repository_id = r.id AND m.digest = :ref "
+    + _WHERE
+)
+_BLOB = (
+    _REPOSITORY.format(extra="b.size")
+    + "LEFT JOIN repository_blobs rb ON rb.repository_id = r.id AND rb.digest = :ref "
+    "LEFT JOIN blobs b ON b.digest = rb.digest " + _WHERE
+)
+
+
+def _attach(
+    session: AsyncSession, namespace: str, name: str, row: tuple[object, ...]
+) -> Repository:
+    repo_id, namespace_id, visibility, is_org = row[:4]
+    account = Account(id=namespace_id, name=namespace, is_org=bool(is_org))
+    repo = Repository(
+        id=repo_id, namespace_id=namespace_id, namespace=namespace, name=name, visibility=visibility
+    )
+    for loaded in (account, repo):
+        make_transient_to_detached(loaded)
+        session.add(loaded)
+    # The identity map holds objects weakly: keep the account alive for the session's life.
+    session.info["namespace_account"] = account
+    return repo
+
+
+async def load_for_pull(
+    services: Services, session: AsyncSession, namespace: str, name: str, reference: str
+) -> tuple[Repository | None, Manifest | None]:
+    """The repository (None: no such repository) and the manifest `reference` (a tag, or a
+    digest when it holds a ':') names in it (None: no such manifest)."""
+    sql = _PULL_BY_DIGEST if ":" in reference else _PULL_BY_TAG
+    row = await fetch_one(services.engine, sql, {"ref": reference, "ns": namespace, "name": name})
+    if row is None:
+        return None, None
+    repo = _attach(session, namespace, name, row)
+    digest, media_type, size, os_name, arch = row[4:]
+    if digest is None:
+        return repo, None
+    manifest = Manifest(
+        repository_id=repo.id,
+        digest=digest,
+        media_type=media_type,
+        size=int(size),
+        os=os_name,
+        architecture=arch,
+    )
+    return repo, manifest
+
+
+async def load_blob(
+    services: Services, session: AsyncSession, namespace: str, name: str, digest: str
+) -> tuple[Repository | None, int | None]:
+    """The repository (None: no such repository) and the size of blob `digest` when it is
+    linked to it (None: not visible there)."""
+    row = await fetch_one(services.engine, _BLOB, {"ref": digest, "ns": namespace, "name": name})
+    if row is None:
+        return None, None
+    repo = _attach(session, namespace, name, row)
+    size = row[4]
+    return repo, None if size is None else int(size)
