@@ -67,6 +67,7 @@ async def attempt(
             headers=headers if "Content-Type" in headers else {**JSON, **headers},
             allow_redirects=False,
             ssl=ssl_arg,
+            timeout=transport.timeout,
         ) as resp:
             length = resp.content_length
             if length is not None and length <= MAX_READ:

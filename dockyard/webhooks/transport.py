@@ -274,6 +274,7 @@ class Transport:
             ttl_dns_cache=10,
             enable_cleanup_closed=False,
         )
+        self.connect_timeout = connect_timeout
         self.timeout = aiohttp.ClientTimeout(
             total=total_timeout, sock_connect=connect_timeout, connect=connect_timeout
         )
@@ -288,6 +289,14 @@ class Transport:
         self._default_ssl = ssl.create_default_context()
         # One context per pinned PEM; the least recently used goes first when there are many.
         self._contexts: LRUCache[str, ssl.SSLContext] = LRUCache(maxsize=1024)
+
+    def set_total_timeout(self, total: float) -> None:
+        """A new limit for each attempt from now on (webhookTimeout changed at run time); the
+        connect limit stays within it. Requests pass `self.timeout` explicitly."""
+        if total == self.timeout.total:
+            return
+        connect = min(self.connect_timeout, total)
+        self.timeout = aiohttp.ClientTimeout(total=total, sock_connect=connect, connect=connect)
 
     def ssl_for(self, tls_cert: str, skip_verification: bool) -> ssl.SSLContext | bool:
         if skip_verification:

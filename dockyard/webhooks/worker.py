@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.config import Settings
 from dockyard.jobs.runner import run_forever
+from dockyard.meta import service as meta_settings
 from dockyard.webhooks import liveness
 from dockyard.webhooks import wake as wakeups
 from dockyard.webhooks.claim import Claimer
@@ -38,6 +39,8 @@ from dockyard.webhooks.transport import Transport
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.1
+# How often the delivery process re-reads webhookTimeout (POST /api/v0/meta/settings).
+SETTINGS_SECONDS = 2.0
 
 
 class DeliveryEngine:
@@ -103,6 +106,24 @@ class DeliveryEngine:
         )
 
 
+async def follow_webhook_timeout(services: Any, transport: Transport) -> None:
+    """Apply the stored webhookTimeout (else DOCKYARD_WEBHOOK_TOTAL_TIMEOUT) to the attempts
+    that start from now on, re-read every SETTINGS_SECONDS: the setting is changed by the HTTP
+    processes, this process only reads it."""
+    while True:
+        try:
+            async with services.sessionmaker() as session:
+                seconds = await meta_settings.webhook_timeout(session, services.settings)
+            if seconds != transport.timeout.total:
+                transport.set_total_timeout(seconds)
+                log.info("webhook.timeout.applied", extra={"seconds": seconds})
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("webhook.timeout.read_failed")
+        await asyncio.sleep(SETTINGS_SECONDS)
+
+
 # Other background work the delivery process runs beside the engine (the scanner).
 Companion = Callable[[Any], Awaitable[None]]
 
@@ -128,6 +149,7 @@ async def run_workers(services: Any, companions: Sequence[Companion] = ()) -> No
     others: list[asyncio.Future[None]] = [
         asyncio.ensure_future(run(services)) for run in companions
     ]
+    others.append(asyncio.ensure_future(follow_webhook_timeout(services, transport)))
     log.info("webhook.workers.started")
     try:
         await engine.run()
