@@ -1,6 +1,7 @@
 """MSR's mirroring API: push and poll mirroring policies of a repository (admin on it), the
 generic mirroring policy list, a manual push mirroring of a tag, and `POST /api/v0/jobs
-{"action": "poll_mirror"}` (registry admins). Thin: authorize, call `policies.mirror_service`,
+{"action": "poll_mirror" | "tag_pruning"}` (registry admins). Thin: authorize, call
+`policies.mirror_service` (or `pruning_service` for `tag_pruning`),
 answer; the unit of work commits. Bodies are parsed here (whatever their content type, as MSR
 scripts send them) so a bad field answers with MSR's code, never 422.
 """
@@ -21,6 +22,7 @@ from dockyard.auth.deps import require_principal, services_of
 from dockyard.auth.orgs import require_admin
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.policies import mirror_service as mirrors
+from dockyard.policies import pruning_service as pruning
 from dockyard.policies.credentials import Vault
 from dockyard.policies.mirror_schemas import (
     JobIn,
@@ -278,15 +280,21 @@ async def push_now(
     "/api/v0/jobs",
     status_code=202,
     response_model=JobOut,
-    summary="Run a job now: poll_mirror (registry admins)",
+    summary="Run a job now: poll_mirror, tag_pruning (registry admins)",
     responses=errors(400, 401, 403),
     openapi_extra=body_doc(JobIn),
 )
 async def run_job(
-    session: UnitOfWork, principal: Caller, body: Annotated[JobIn, _JOB]
+    request: Request, session: UnitOfWork, principal: Caller, body: Annotated[JobIn, _JOB]
 ) -> dict[str, Any]:
     require_admin(principal)
+    if body.action == "tag_pruning":
+        # Every enabled pruning policy, in this request (each repository's run is bounded).
+        deleted = await pruning.prune_all(session, services_of(request).registry_host)
+        return {"id": f"tag_pruning-{deleted}", "action": "tag_pruning", "status": "done"}
     if body.action != "poll_mirror":
-        raise DockyardError(ErrorCode.INVALID_PARAMETERS, "action must be poll_mirror")
+        raise DockyardError(
+            ErrorCode.INVALID_PARAMETERS, "action must be poll_mirror or tag_pruning"
+        )
     count = await mirrors.enqueue_polls(session)
     return {"id": f"poll_mirror-{count}", "action": "poll_mirror", "status": "waiting"}

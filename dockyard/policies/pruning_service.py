@@ -8,6 +8,7 @@ never commits. No HTTP here.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,7 @@ from dockyard.policies.rules import Rule, RuleError, evaluate, needs_scan, parse
 from dockyard.repos.content import delete_tag
 from dockyard.repos.models import Repository, Tag
 
+log = logging.getLogger(__name__)
 MAX_POLICIES_PER_REPOSITORY = 50
 # Tags deleted by one run of one repository (one transaction); the next run deletes the rest.
 MAX_DELETIONS_PER_RUN = 1000
@@ -195,3 +197,24 @@ async def repositories_to_prune(session: AsyncSession) -> list[str]:
         .order_by(PruningPolicy.repository_id)
     )
     return list(rows)
+
+
+async def prune_safely(session: AsyncSession, host: str, repo: Repository) -> int:
+    """`prune_repository` in a savepoint: a failure (a tag deleted meanwhile by another run) is
+    logged and undone for this repository only."""
+    try:
+        async with session.begin_nested():
+            return await prune_repository(session, host, repo)
+    except Exception:
+        log.exception("pruning.repository.failed", extra={"repository": repo.id})
+        return 0
+
+
+async def prune_all(session: AsyncSession, host: str) -> int:
+    """One run of every repository with an enabled policy; returns how many tags were deleted."""
+    deleted = 0
+    for repository_id in await repositories_to_prune(session):
+        repo = await session.get(Repository, repository_id)
+        if repo is not None:
+            deleted += await prune_safely(session, host, repo)
+    return deleted

@@ -18,9 +18,8 @@ from dockyard.events.bus import subscribe_wakeups
 from dockyard.events.cursors import read_past
 from dockyard.events.types import EventType
 from dockyard.jobs.runner import run_forever
-from dockyard.policies.pruning_service import prune_repository, repositories_to_prune
+from dockyard.policies.pruning_service import prune_all, prune_safely
 from dockyard.repos import service as repos
-from dockyard.repos.models import Repository
 
 log = logging.getLogger(__name__)
 CONSUMER = "pruning"
@@ -28,15 +27,6 @@ BATCH = 100
 POLL_INTERVAL = 1.0
 # The first scheduled run waits at most this long after the worker starts.
 FIRST_RUN_SECONDS = 60.0
-
-
-async def _prune_safely(session: AsyncSession, host: str, repo: Repository) -> int:
-    try:
-        async with session.begin_nested():
-            return await prune_repository(session, host, repo)
-    except Exception:
-        log.exception("pruning.repository.failed", extra={"repository": repo.id})
-        return 0
 
 
 def _pushed_repositories(rows: list[tuple[int, str, Any]]) -> list[tuple[str, str]]:
@@ -59,21 +49,10 @@ async def consume(session: AsyncSession, host: str, limit: int = BATCH) -> int:
     for namespace, name in _pushed_repositories(rows):
         repo = await repos.get_repository(session, namespace, name)
         if repo is not None:
-            await _prune_safely(session, host, repo)
+            await prune_safely(session, host, repo)
     if rows:
         cursor.seq = int(rows[-1][0])
     return len(rows)
-
-
-async def prune_all(session: AsyncSession, host: str) -> int:
-    """One run of every repository with an enabled policy; returns how many tags were deleted.
-    The caller commits."""
-    deleted = 0
-    for repository_id in await repositories_to_prune(session):
-        repo = await session.get(Repository, repository_id)
-        if repo is not None:
-            deleted += await _prune_safely(session, host, repo)
-    return deleted
 
 
 class PruningWorker:

@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from dockyard.events import cursors
 from dockyard.events.models import OutboxEvent
-from dockyard.policies.pruning_worker import consume, prune_all
+from dockyard.policies.pruning_service import prune_all
+from dockyard.policies.pruning_worker import consume
 from tests.fakes.inprocess import InProcess, inprocess_app
 from tests.unit.policies.test_promotion import image, push
 
@@ -244,3 +245,19 @@ async def test_only_repository_admins_manage_pruning(app: InProcess) -> None:
     r = await app.client.post(pub, json=TF_BODY, auth=None)
     assert r.status_code == 401
     assert json.loads(r.content)["errors"][0]["code"] == "NOT_AUTHENTICATED"
+
+
+async def test_the_tag_pruning_job_runs_every_enabled_policy(
+    app: InProcess, tmp_path: Path
+) -> None:
+    await push_tags(app, tmp_path, "admin/dev", "v1", "latest")
+    await drain(app)
+    r = await app.client.post(PREFIX, json=TF_BODY)
+    assert r.status_code == 201
+    r = await app.client.post("/api/v0/jobs", json={"action": "tag_pruning"})
+    assert r.status_code == 202, r.text
+    assert r.json()["action"] == "tag_pruning" and isinstance(r.json()["id"], str)
+    assert await tags(app) == ["latest"]
+    assert [e["contents"]["tag"] for e in await tag_deletes(app)] == ["v1"]
+    r = await app.client.post("/api/v0/jobs", json={"action": "nope"})
+    assert r.status_code == 400
