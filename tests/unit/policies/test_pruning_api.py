@@ -17,7 +17,7 @@ from sqlalchemy import select
 from dockyard.events import cursors
 from dockyard.events.models import OutboxEvent
 from dockyard.policies.pruning_service import prune_all
-from dockyard.policies.pruning_worker import consume
+from dockyard.policies.pruning_worker import PruningWorker, consume
 from tests.fakes.inprocess import InProcess, inprocess_app
 from tests.unit.policies.test_promotion import image, push
 
@@ -261,3 +261,18 @@ async def test_the_tag_pruning_job_runs_every_enabled_policy(
     assert [e["contents"]["tag"] for e in await tag_deletes(app)] == ["v1"]
     r = await app.client.post("/api/v0/jobs", json={"action": "nope"})
     assert r.status_code == 400
+
+
+async def test_the_worker_runs_the_schedule_when_it_is_due(app: InProcess, tmp_path: Path) -> None:
+    await push_tags(app, tmp_path, "admin/dev", "v1", "latest")
+    worker = PruningWorker(app.services)
+    assert worker.interval == app.services.settings.pruning_interval
+    await worker.step()  # reads the pushes: no policy yet, nothing goes
+    r = await app.client.post(PREFIX, json=TF_BODY)
+    assert r.status_code == 201
+    await worker.step()  # not due yet
+    assert await tags(app) == ["latest", "v1"]
+    worker.next_run = 0.0
+    await worker.step()
+    assert await tags(app) == ["latest"]
+    assert worker.next_run > 0.0
