@@ -85,13 +85,14 @@ def rule_rows(rules: list[Any]) -> list[dict[str, str]]:
         {
             "field": str(rule.get("field", "")),
             "operator": str(rule.get("operator", "")),
-            "values": ", ".join(str(v) for v in rule.get("values") or []),
+            # Not "values": in a template `row.values` would be the dict's method.
+            "text": ", ".join(str(v) for v in rule.get("values") or []),
         }
         for rule in rules
         if isinstance(rule, dict)
     ]
     empty = max(RULE_ROWS - len(rows), 1)
-    return rows + [{"field": "", "operator": "", "values": ""} for _ in range(empty)]
+    return rows + [{"field": "", "operator": "", "text": ""} for _ in range(empty)]
 
 
 def explain(exc: DockyardError | ValidationError) -> str:

@@ -104,6 +104,8 @@ def test_promotion_policy_from_the_form_promotes_and_promote_now(
         assert bad.status_code == 400
         assert "rule 1 (tag zz)" in _text(bad) and 'role="alert"' in bad.text
         assert 'value="' + dst + '"' in bad.text  # the form keeps what was typed
+        assert 'name="rule-0-values" value="v"' in bad.text
+        assert 'name="rule-1-values" value=""' in bad.text  # then empty rows
         missing = client.post(base, data={**form, "target_repository": "nope-" + dst})
         assert missing.status_code == 400 and "does not exist" in _text(missing)
 
