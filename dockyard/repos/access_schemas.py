@@ -14,6 +14,7 @@ from dockyard.accounts.schemas import AccountOut, TeamOut
 from dockyard.repos.schemas import RepositoryOut
 
 _LEVELS = "read-only, read-write or admin"
+_LEVEL_VALUES = ["read-only", "read-write", "admin"]
 
 
 def _first_example(model: type[BaseModel]) -> Any:
@@ -36,7 +37,7 @@ def _examples(example: dict[str, Any]) -> ConfigDict:
 class RepositoryAccessOut(BaseModel):
     model_config = _examples({"accessLevel": "read-write", "repository": _REPO})
 
-    accessLevel: str = Field(description=_LEVELS)
+    accessLevel: str = Field(description=_LEVELS, json_schema_extra={"enum": _LEVEL_VALUES})
     repository: RepositoryOut
 
 
@@ -57,6 +58,9 @@ class TeamRepositoryAccessList(BaseModel):
 class UserRepositoryAccessOut(BaseModel):
     model_config = _examples({"accessLevel": "read-only", "user": _USER, "repository": _REPO})
 
-    accessLevel: str = Field(description=f"{_LEVELS}; empty when the user has none")
+    accessLevel: str = Field(
+        description=f"{_LEVELS}; empty when the user has none",
+        json_schema_extra={"enum": ["", *_LEVEL_VALUES]},
+    )
     user: AccountOut
     repository: RepositoryOut
