@@ -55,6 +55,20 @@ def page_params(
     return PageParams(pageStart, pageSize, count)
 
 
+def sized_page_params(default: int, what: str = "Records") -> Callable[..., PageParams]:
+    """`page_params` with another default page size (a list MSR answers whole, which dockyard
+    pages so that an answer costs a page, not what the registry holds)."""
+
+    def params(
+        pageStart: str = Query("", description="Key of the first record of the page."),
+        pageSize: int = Query(default, description=f"{what} per page (1 to {MAX_PAGE_SIZE})."),
+        count: bool = Query(False, description="Include X-Resource-Count in the answer."),
+    ) -> PageParams:
+        return page_params(pageStart, pageSize, count)
+
+    return params
+
+
 def enzi_page_params(
     start: str = Query("", description="Key of the first record of the page."),
     limit: int = Query(100, description="Records per page (1 to 1000; more is read as 1000)."),
@@ -111,8 +125,11 @@ async def keyset_page(
     found = result.scalars() if len(stmt.column_descriptions) == 1 else result
     rows = cast("list[T]", list(found))
     next_start = keyset.token(rows[params.size]) if len(rows) > params.size else ""
-    total = -1
-    if params.count:
-        counted = select(func.count()).select_from(stmt.order_by(None).subquery())
-        total = int(await session.scalar(counted) or 0)
+    total = await count_rows(session, stmt) if params.count else -1
     return Page(rows[: params.size], next_start, total)
+
+
+async def count_rows(session: AsyncSession, stmt: Select[*tuple[Any, ...]]) -> int:
+    """How many rows `stmt` selects, counted in SQL."""
+    counted = select(func.count()).select_from(stmt.order_by(None).subquery())
+    return int(await session.scalar(counted) or 0)

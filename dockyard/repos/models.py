@@ -26,7 +26,13 @@ BigIntId = BigInteger().with_variant(Integer, "sqlite")
 
 class Repository(Base):
     __tablename__ = "repositories"
-    __table_args__ = (UniqueConstraint("namespace", "name"),)
+    __table_args__ = (
+        # Lists page by (namespace, name): everything (this constraint's index), the public
+        # ones and one namespace's, each an index range in that order (`repos/visible.py`).
+        UniqueConstraint("namespace", "name"),
+        Index("ix_repositories_visibility_order", "visibility", "namespace", "name"),
+        Index("ix_repositories_namespace_order", "namespace_id", "namespace", "name"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     namespace_id: Mapped[str] = mapped_column(
@@ -121,7 +127,11 @@ class ManifestReference(Base):
 
 class Tag(Base):
     __tablename__ = "tags"
-    __table_args__ = (UniqueConstraint("repository_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("repository_id", "name"),
+        # The UI's Tags tab: newest first, paged by (updated_at, id).
+        Index("ix_tags_repository_updated", "repository_id", "updated_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     repository_id: Mapped[str] = mapped_column(

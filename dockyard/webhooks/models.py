@@ -32,6 +32,11 @@ class Subscription(Base):
     __table_args__ = (
         # The dispatcher's lookup: active subscriptions by (event type, key).
         Index("ix_webhook_subscriptions_match", "event_type", "key", "inactive"),
+        # The lists page by (created_at, id): every subscription (an admin's), an author's,
+        # and by key then creation: a repository's and a namespace's (a range of keys).
+        Index("ix_webhook_subscriptions_created", "created_at", "id"),
+        Index("ix_webhook_subscriptions_author_created", "author_id", "created_at", "id"),
+        Index("ix_webhook_subscriptions_key_created", "key", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_hex_id)
