@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account, OrgMember
@@ -25,6 +25,7 @@ from dockyard.repos.models import Manifest, Repository, Tag
 from dockyard.repos.namespaces import namespaces_with_access
 from dockyard.repos.service import readable_repositories
 from dockyard.rules.permissions import AccessLevel
+from dockyard.ui.windows import Window, keyset_window
 
 
 @dataclass(frozen=True)
@@ -101,33 +102,56 @@ class TagRow:
     size: int
 
 
-async def repository_tags(
-    session: AsyncSession, repo: Repository, name: str | None = None
-) -> list[TagRow]:
-    """Tags with their manifest's platform and size, newest first (or the one named)."""
-    stmt = (
+# The Tags tab's order, newest first: served by the index (repository_id, updated_at, id).
+TAG_ORDER = (Tag.updated_at, Tag.id)
+
+
+def _tags_with_manifests(repo: Repository) -> Select[Tag, Manifest]:
+    return (
         select(Tag, Manifest)
         .outerjoin(
             Manifest,
             (Manifest.repository_id == Tag.repository_id) & (Manifest.digest == Tag.digest),
         )
         .where(Tag.repository_id == repo.id)
-        .order_by(Tag.updated_at.desc(), Tag.name)
     )
+
+
+def _tag_row(tag: Tag, manifest: Manifest | None) -> TagRow:
+    if manifest is None:
+        return TagRow(tag, "", "", "", 0)
+    return TagRow(tag, manifest.media_type, manifest.os, manifest.architecture, manifest.image_size)
+
+
+async def repository_tags(
+    session: AsyncSession, repo: Repository, name: str | None = None, limit: int | None = None
+) -> list[TagRow]:
+    """Tags with their manifest's platform and size, newest first (or the one named), the
+    first `limit` of them when given."""
+    stmt = _tags_with_manifests(repo).order_by(*(c.desc() for c in TAG_ORDER))
     if name is not None:
         stmt = stmt.where(Tag.name == name)
-    rows = []
-    for tag, manifest in (await session.execute(stmt)).all():
-        rows.append(
-            TagRow(
-                tag,
-                manifest.media_type if manifest else "",
-                manifest.os if manifest else "",
-                manifest.architecture if manifest else "",
-                manifest.image_size if manifest else 0,
-            )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [_tag_row(tag, manifest) for tag, manifest in (await session.execute(stmt)).all()]
+
+
+async def tags_window(
+    session: AsyncSession, repo: Repository, search: str, start: str, size: int
+) -> Window[TagRow]:
+    """One page of the Tags tab, newest first, from the tag named `start` (the first page when
+    it names none), filtered by a substring of the name: in SQL, over the index's order."""
+    stmt = _tags_with_manifests(repo)
+    if search:
+        stmt = stmt.where(Tag.name.contains(search, autoescape=True))
+    begin = None
+    if start:
+        found = await session.execute(
+            select(*TAG_ORDER).where(Tag.repository_id == repo.id, Tag.name == start)
         )
-    return rows
+        begin = found.first()
+    window = await keyset_window(session, stmt, TAG_ORDER, begin, size, descending=True)
+    return window.map(lambda row: _tag_row(row[0], row[1]), lambda row: row[0].name)
 
 
 async def account_names(session: AsyncSession, ids: list[str]) -> dict[str, str]:

@@ -24,7 +24,7 @@ from dockyard.repos import service as repos_service
 from dockyard.repos.models import Repository
 from dockyard.rules.permissions import AccessLevel
 from dockyard.scanning.views import tag_counts, tag_scans
-from dockyard.ui.queries import creatable_namespaces, repository_tags
+from dockyard.ui.queries import creatable_namespaces, repository_tags, tags_window
 from dockyard.ui.render import (
     FORBIDDEN,
     Page,
@@ -37,6 +37,8 @@ from dockyard.ui.render import (
 from dockyard.webhooks import service as webhooks
 
 router = APIRouter()
+
+TAGS_PER_PAGE = 50
 
 
 @dataclass(frozen=True)
@@ -157,10 +159,17 @@ async def repository_info(
 
 @router.get("/repositories/{namespace}/{name}/tags")
 async def repository_tags_page(
-    namespace: str, name: str, session: UnitOfWork, page: Page = Depends(page_context)
+    namespace: str,
+    name: str,
+    session: UnitOfWork,
+    q: str = "",
+    start: str = "",
+    page: Page = Depends(page_context),
 ) -> Response:
     view = await load_repo(page, session, namespace, name)
-    tags = await repository_tags(session, view.repo)
+    # One page of tags, newest first, filtered and cut in SQL (a repository may hold many).
+    window = await tags_window(session, view.repo, q.strip(), start, TAGS_PER_PAGE)
+    tags = window.items
     scans = await tag_counts(session, view.repo, [(r.tag.name, r.tag.digest) for r in tags])
     return render(
         page,
@@ -168,6 +177,8 @@ async def repository_tags_page(
         view=view,
         tab="tags",
         tags=tags,
+        window=window,
+        q=q.strip(),
         scans=scans,
         host=_pull_host(page),
     )

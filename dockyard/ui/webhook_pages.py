@@ -8,7 +8,6 @@ redirect is sent).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -30,6 +29,7 @@ from dockyard.ui.webhook_scope import (
     repo_scope,
     scope_of,
 )
+from dockyard.ui.windows import Window, keyset_window
 from dockyard.webhooks import service as webhooks
 from dockyard.webhooks.models import Subscription
 from dockyard.webhooks.schemas import WebhookCreate
@@ -37,20 +37,23 @@ from dockyard.webhooks.schemas import WebhookCreate
 router = APIRouter()
 
 
-async def _subscriptions(
-    page: Page, session: AsyncSession, scope: Scoped
-) -> Sequence[Subscription]:
-    if scope.kind == "repository":
-        ns, _, name = scope.key.partition("/")
-        return await webhooks.list_for_repository(session, page.user, ns, name)
-    if scope.kind == "namespace":
-        subs = await webhooks.list_for_namespace(session, page.user, scope.key)
-        return [s for s in subs if s.key == scope.key]
-    return [s for s in await webhooks.list_visible(session, page.user, None) if not s.key]
+WEBHOOKS_PER_PAGE = 50
+
+
+async def _subscriptions(page: Page, session: AsyncSession, scope: Scoped) -> Window[Subscription]:
+    """One page of the scope's subscriptions (exactly its key: a repository's, a namespace's
+    own, or the key-less registry-wide ones), oldest first, in SQL. The scope has checked that
+    the caller may manage them."""
+    start = page.request.query_params.get("start", "")
+    begin = await webhooks.page_start(session, start)
+    stmt = webhooks.keyed_subscriptions(scope.key)
+    window = await keyset_window(session, stmt, webhooks.PAGE_ORDER, begin, WEBHOOKS_PER_PAGE)
+    return window.map(lambda row: row[0], lambda row: row[0].id)
 
 
 async def _list_page(page: Page, session: AsyncSession, scope: Scoped) -> Response:
-    subs = await _subscriptions(page, session, scope)
+    window = await _subscriptions(page, session, scope)
+    subs = window.items
     authors = await account_names(session, sorted({s.author_id for s in subs}))
     msg = {
         "deleted": "The webhook was deleted. It will receive nothing more.",
@@ -64,6 +67,7 @@ async def _list_page(page: Page, session: AsyncSession, scope: Scoped) -> Respon
         view=scope.view,
         tab="webhooks",
         subs=subs,
+        window=window,
         authors=authors,
         msg=msg,
     )

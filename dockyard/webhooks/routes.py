@@ -14,8 +14,10 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
+from sqlalchemy import Select
 
 from dockyard.accounts.principal import Principal
+from dockyard.api import pagination
 from dockyard.api.bodies import body_doc
 from dockyard.api.responses import errors
 from dockyard.api.uow import UnitOfWork
@@ -26,6 +28,7 @@ from dockyard.events.schemas import event_schema
 from dockyard.webhooks import history, metrics, service
 from dockyard.webhooks.checks import parse_json
 from dockyard.webhooks.delivery import failure_message
+from dockyard.webhooks.models import Subscription
 from dockyard.webhooks.retry import ErrorKind
 from dockyard.webhooks.runtime import WebhookRuntime
 from dockyard.webhooks.schemas import (
@@ -58,10 +61,23 @@ def _body(model: type[M]) -> Callable[[Request], Coroutine[Any, Any, M]]:
     return parse
 
 
-def _body_doc(schema: dict[str, Any], example: Any) -> dict[str, Any]:
-    """The request body for the OpenAPI document (the body is parsed by `_body`, not FastAPI)."""
-    media = {"schema": schema, "example": example}
-    return {"requestBody": {"required": True, "content": {"application/json": media}}}
+_list_params = pagination.sized_page_params(100, "Subscriptions")  # MSR: every one, at once
+
+
+async def _subscription_page(
+    session: UnitOfWork,
+    response: Response,
+    stmt: Select[Subscription],
+    params: pagination.PageParams,
+) -> list[Webhook]:
+    """One page in `service.PAGE_ORDER`, in SQL; its token: the id of its first subscription."""
+    start = await service.page_start(session, params.start)
+    keyset: pagination.Keyset[Subscription] = pagination.Keyset(
+        service.PAGE_ORDER, lambda _t: start, lambda s: s.id
+    )
+    page = await pagination.keyset_page(session, stmt, keyset, params)
+    pagination.set_page_headers(response, page, params)
+    return [Webhook.of(s) for s in page.items]
 
 
 def _runtime(request: Request) -> WebhookRuntime:
@@ -98,9 +114,12 @@ async def create_webhook(
 async def list_webhooks(
     principal: Caller,
     session: UnitOfWork,
+    response: Response,
+    params: Annotated[pagination.PageParams, Depends(_list_params)],
     webhookType: Annotated[str | None, Query(description="An event type, or any.")] = None,
 ) -> list[Webhook]:
-    return [Webhook.of(s) for s in await service.list_visible(session, principal, webhookType)]
+    stmt = service.visible_subscriptions(principal, webhookType)
+    return await _subscription_page(session, response, stmt, params)
 
 
 @router.get(
@@ -116,6 +135,11 @@ async def webhook_schema(event_type: str) -> dict[str, Any]:
 
 
 _UPDATE_SCHEMA = WebhookUpdate.model_json_schema()
+_UPDATE_MEDIA = {
+    "schema": {"anyOf": [_UPDATE_SCHEMA, {"type": "array", "items": _UPDATE_SCHEMA}]},
+    "example": _UPDATE_SCHEMA["examples"][0],
+}
+_UPDATE_BODY = {"requestBody": {"required": True, "content": {"application/json": _UPDATE_MEDIA}}}
 
 
 @router.post(
@@ -123,10 +147,7 @@ _UPDATE_SCHEMA = WebhookUpdate.model_json_schema()
     summary="Change subscriptions (MSR: one item or a list)",
     response_model=list[Webhook],
     responses=errors(400, 401, 403, 404, 413),
-    openapi_extra=_body_doc(
-        {"anyOf": [_UPDATE_SCHEMA, {"type": "array", "items": _UPDATE_SCHEMA}]},
-        _UPDATE_SCHEMA["examples"][0],
-    ),
+    openapi_extra=_UPDATE_BODY,
 )
 async def update_webhooks(
     request: Request, principal: Caller, session: UnitOfWork
@@ -339,10 +360,15 @@ async def redeliver_bulk(
     responses=errors(401, 403, 404),
 )
 async def repository_webhooks(
-    namespace: str, repository: str, principal: Caller, session: UnitOfWork
+    namespace: str,
+    repository: str,
+    principal: Caller,
+    session: UnitOfWork,
+    response: Response,
+    params: Annotated[pagination.PageParams, Depends(_list_params)],
 ) -> list[Webhook]:
-    subs = await service.list_for_repository(session, principal, namespace, repository)
-    return [Webhook.of(s) for s in subs]
+    stmt = await service.repository_subscriptions(session, principal, namespace, repository)
+    return await _subscription_page(session, response, stmt, params)
 
 
 @router.get(
@@ -358,9 +384,14 @@ async def repository_webhooks(
     responses=errors(401, 403, 404),
 )
 async def namespace_webhooks(
-    namespace: str, principal: Caller, session: UnitOfWork
+    namespace: str,
+    principal: Caller,
+    session: UnitOfWork,
+    response: Response,
+    params: Annotated[pagination.PageParams, Depends(_list_params)],
 ) -> list[Webhook]:
-    return [Webhook.of(s) for s in await service.list_for_namespace(session, principal, namespace)]
+    stmt = await service.namespace_subscriptions(session, principal, namespace)
+    return await _subscription_page(session, response, stmt, params)
 
 
 @router.get("/metrics", include_in_schema=False, dependencies=[Depends(metrics_access)])

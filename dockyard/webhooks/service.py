@@ -9,11 +9,10 @@ the request's unit of work does. No HTTP here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account
@@ -73,22 +72,43 @@ def _type_filter(webhook_type: str | None) -> ResolvedType | None:
     return resolve_type(webhook_type, "webhookType")
 
 
-async def list_visible(
-    session: AsyncSession, principal: Principal, webhook_type: str | None
-) -> Sequence[Subscription]:
-    """GET /api/v0/webhooks: a user's own subscriptions; an admin's: every one."""
+# Every list pages by (created_at, id), oldest first, over an index that serves the order
+# (`models.Subscription`); a page's token is the id of its first subscription.
+PAGE_ORDER = (Subscription.created_at, Subscription.id)
+
+
+async def page_start(session: AsyncSession, webhook_id: str) -> tuple[Any, ...] | None:
+    """The (created_at, id) a page starting at this subscription starts from; None when it is
+    no subscription (the list starts at its beginning)."""
+    if not webhook_id:
+        return None
+    created = await session.scalar(
+        select(Subscription.created_at).where(Subscription.id == webhook_id)
+    )
+    return None if created is None else (created, webhook_id)
+
+
+def visible_subscriptions(principal: Principal, webhook_type: str | None) -> Select[Subscription]:
+    """GET /api/v0/webhooks: a user's own subscriptions; an admin's: every one (unordered:
+    the caller pages them in `PAGE_ORDER`)."""
     rtype = _type_filter(webhook_type)
-    stmt = select(Subscription).order_by(Subscription.created_at, Subscription.id)
+    stmt = select(Subscription)
     if not principal.is_admin:
         stmt = stmt.where(Subscription.author_id == principal.account_id)
     if rtype is not None:
         stmt = stmt.where(Subscription.type == rtype.wire)
-    return (await session.scalars(stmt)).all()
+    return stmt
 
 
-async def list_for_repository(
+def keyed_subscriptions(key: str) -> Select[Subscription]:
+    """The subscriptions on exactly this key (a repository, a namespace itself, or "" for the
+    registry-wide ones), for a caller that has checked it may manage them."""
+    return select(Subscription).where(Subscription.key == key)
+
+
+async def repository_subscriptions(
     session: AsyncSession, principal: Principal, namespace: str, name: str
-) -> Sequence[Subscription]:
+) -> Select[Subscription]:
     repo = await get_repository(session, namespace, name)
     if repo is None:
         raise DockyardError(ErrorCode.NO_SUCH_REPOSITORY)
@@ -97,29 +117,19 @@ async def list_for_repository(
         if level < AccessLevel.READ_ONLY:
             raise DockyardError(ErrorCode.NO_SUCH_REPOSITORY)
         raise DockyardError(ErrorCode.NOT_AUTHORIZED, "Listing webhooks needs repository admin.")
-    stmt = (
-        select(Subscription)
-        .where(Subscription.key == f"{namespace}/{name}")
-        .order_by(Subscription.created_at, Subscription.id)
-    )
-    return (await session.scalars(stmt)).all()
+    return keyed_subscriptions(f"{namespace}/{name}")
 
 
-async def list_for_namespace(
+async def namespace_subscriptions(
     session: AsyncSession, principal: Principal, namespace: str
-) -> Sequence[Subscription]:
+) -> Select[Subscription]:
     """Subscriptions on the namespace itself and on the repositories in it."""
     account = await account_by_name(session, namespace)
     if account is None:
         raise DockyardError(ErrorCode.NO_SUCH_ACCOUNT)
     if await namespace_access(session, principal, account) < AccessLevel.ADMIN:
         raise DockyardError(ErrorCode.NOT_AUTHORIZED, "Listing webhooks needs namespace owner.")
-    stmt = (
-        select(Subscription)
-        .where(_in_namespace(namespace))
-        .order_by(Subscription.created_at, Subscription.id)
-    )
-    return (await session.scalars(stmt)).all()
+    return select(Subscription).where(_in_namespace(namespace))
 
 
 def _in_namespace(namespace: str) -> Any:
@@ -214,5 +224,3 @@ async def rotate_secret(
     sub.previous_secret_expires_at = (now or utcnow()) + SECRET_OVERLAP
     sub.secret = generate_secret()
     return sub
-
-
