@@ -10,16 +10,31 @@ import html
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
-from tests.fakes.server import RunningServer, free_port
+from tests.fakes.databases import create_database, drop_database
+from tests.fakes.server import RunningServer, free_port, make_server
 from tests.integration.registry_helpers import push
 from tests.integration.test_ui_pages import signed_in
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """The shared module server, with a start that waits longer on a busy machine and never
+    leaves a server behind when it does not come up."""
+    folder = tmp_path_factory.mktemp("policy-ui-server")
+    srv = make_server(folder, create_database(folder))
+    try:
+        srv.start(timeout=180)
+        yield srv
+    finally:
+        srv.kill()
+        drop_database(srv.database_url)
 
 
 def _name(prefix: str) -> str:
