@@ -37,7 +37,9 @@ def _after(start: tuple[str, str] | None, inclusive: bool) -> ColumnElement[bool
     return key >= tuple_(*start) if inclusive else key > tuple_(*start)
 
 
-def _branch(where: ColumnElement[bool], after: ColumnElement[bool] | None, limit: int) -> Subquery:
+def _branch(
+    where: ColumnElement[bool], after: ColumnElement[bool] | None, limit: int | None
+) -> Subquery:
     """One source of candidates: an index range in page order, cut at the page's size."""
     stmt = select(Repository.id).where(where)
     if after is not None:
@@ -60,26 +62,37 @@ def _candidates(
     principal: Principal | None, after: ColumnElement[bool] | None, limit: int
 ) -> Select[Any] | CompoundSelect[Any] | None:
     """Ids of at most `limit` repositories per source after the start, a superset of the
-    readable ones on this page. None: every repository is a candidate (an administrator)."""
+    readable ones on this page. None: every repository is a candidate (an administrator).
+
+    A source cut at the page's size must hold only repositories the rule lets the caller read
+    (else a refused one could take the place of a readable one further on, which the page would
+    then skip): each source below implies the rule's grant at READ_ONLY. A bearer token's names
+    are few and not cut."""
     if principal is not None and principal.scopes is not None:
         names = _scoped_names(principal)
         wanted = tuple_(*ORDER).in_(names) if names else Repository.id.is_(None)
-        return select(_branch(wanted, after, limit).c.id)
+        return select(_branch(wanted, after, None).c.id)
     public = Repository.visibility == "public"
     if principal is None:
         return select(_branch(public, after, limit).c.id)
     if principal.is_admin:
         return None
     me = principal.account_id
+    member_orgs = select(OrgMember.org_id).where(OrgMember.user_id == me)
     my_teams = select(TeamMember.team_id).where(TeamMember.user_id == me)
-    namespaces = union(
-        select(OrgMember.org_id).where(OrgMember.user_id == me),
-        select(NamespaceTeamAccess.namespace_id).where(NamespaceTeamAccess.team_id.in_(my_teams)),
+    # Whole namespaces: the caller's own, the organizations they own, and those where they are
+    # a member whose team holds a namespace grant (every grant level allows reading).
+    whole = union(
+        member_orgs.where(OrgMember.is_admin.is_(True)),
+        select(NamespaceTeamAccess.namespace_id).where(
+            NamespaceTeamAccess.team_id.in_(my_teams),
+            NamespaceTeamAccess.namespace_id.in_(member_orgs),
+        ),
     )
-    in_namespaces = (Repository.namespace_id == me) | Repository.namespace_id.in_(namespaces)
+    in_namespaces = (Repository.namespace_id == me) | Repository.namespace_id.in_(whole)
     granted = Repository.id.in_(
         select(RepositoryTeamAccess.repository_id).where(RepositoryTeamAccess.team_id.in_(my_teams))
-    )
+    ) & Repository.namespace_id.in_(member_orgs)
     branches = [_branch(where, after, limit) for where in (public, in_namespaces, granted)]
     return union(*(select(b.c.id) for b in branches))
 
