@@ -152,13 +152,7 @@ def _mount_features(
         background.append(lambda services: forward_commits(services.settings.data_dir))
 
     _mount_scanning(app, settings, background)
-    from dockyard.policies.remote_routes import router as remote_registry_router
-
-    app.include_router(remote_registry_router)
-    # Registry settings and cluster status (issue 12): /api/v0/meta.
-    from dockyard.meta.routes import router as meta_router
-
-    app.include_router(meta_router)
+    _mount_meta(app)
     _mount_mirroring(app, settings, background)
     _mount_promotion(app, settings, background)
 
@@ -183,9 +177,20 @@ def _mount_scanning(app: FastAPI, settings: Settings, background: list[Backgroun
         background.append(run_scanner)
 
 
+def _mount_meta(app: FastAPI) -> None:
+    """Registry settings and cluster status (issue 12): /api/v0/meta."""
+    from dockyard.meta.routes import router as meta_router
+
+    app.include_router(meta_router)
+
+
 def _mount_mirroring(app: FastAPI, settings: Settings, background: list[BackgroundTask]) -> None:
-    """Push and poll mirroring (issue 11): the policies API; the mirror worker runs beside the
-    delivery engine (`dockyard worker`, or here when RUN_WORKERS is true)."""
+    """Push and poll mirroring (issue 11): the remote registry check and the policies API; the
+    mirror worker runs beside the delivery engine (`dockyard worker`, or here when RUN_WORKERS is
+    true)."""
+    from dockyard.policies.remote_routes import router as remote_registry_router
+
+    app.include_router(remote_registry_router)
     from dockyard.policies.mirror_routes import router as mirroring_router
     from dockyard.policies.mirror_worker import run_mirror_worker
 
