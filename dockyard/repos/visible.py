@@ -59,7 +59,7 @@ def _scoped_names(principal: Principal) -> list[tuple[str, str]]:
 
 
 def _candidates(
-    principal: Principal | None, after: ColumnElement[bool] | None, limit: int
+    principal: Principal | None, after: ColumnElement[bool] | None, limit: int | None
 ) -> Select[Any] | CompoundSelect[Any] | None:
     """Ids of at most `limit` repositories per source after the start, a superset of the
     readable ones on this page. None: every repository is a candidate (an administrator).
@@ -100,13 +100,14 @@ def _candidates(
 def candidates_filter(
     principal: Principal | None,
     start: tuple[str, str] | None,
-    limit: int,
+    limit: int | None,
     *,
     inclusive: bool = False,
 ) -> ColumnElement[bool] | None:
     """A WHERE clause narrowing a readable-repositories statement paged in (namespace, name)
-    order from `start` (after it, or from it when `inclusive`) to this page's candidates; None
-    when every repository is one (an administrator: the order's index alone serves)."""
+    order from `start` (after it, or from it when `inclusive`) to this page's candidates (all
+    of them, for a count, when `limit` is None); None when every repository is one (an
+    administrator: the order's index alone serves)."""
     candidates = _candidates(principal, _after(start, inclusive), limit)
     return None if candidates is None else Repository.id.in_(candidates)
 

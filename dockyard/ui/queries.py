@@ -3,7 +3,8 @@ depends on a permission filters with that rule's SQL rendering (`rules.permissio
 cannot disagree with the check `auth.access` makes on one object:
 
 - the repository lists use the read rule's rendering, through `repos.service`, and are searched
-  and paged in SQL (a window and a count: the pages number their pages);
+  and paged in SQL (a window and a count: the pages number their pages), over the caller's
+  candidates read from indexes (`repos.visible`) when there is no search;
 - the namespaces offered for a new repository use the namespace rule's rendering (ADMIN),
   through `repos.namespaces`;
 - the Organizations page lists the organizations one belongs to (all of them for an admin):
@@ -15,15 +16,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account, OrgMember
 from dockyard.accounts.principal import Principal
+from dockyard.api.pagination import count_rows
 from dockyard.repos.content import tag_counts
 from dockyard.repos.models import Manifest, Repository, Tag
 from dockyard.repos.namespaces import namespaces_with_access
 from dockyard.repos.service import readable_repositories
+from dockyard.repos.visible import candidates_filter
 from dockyard.rules.permissions import AccessLevel
 from dockyard.ui.windows import Window, keyset_window
 
@@ -43,32 +46,68 @@ async def visible_repositories(
     namespace: str | None = None,
 ) -> tuple[list[RepoRow], int]:
     """The repositories `principal` may at least read (the read rule's SQL rendering, through
-    repos.service), filtered by a search string and paged in SQL, with the total."""
+    repos.service), filtered by a search string and paged in SQL, with the total.
+
+    Without a search, the page and the total read the caller's candidates from indexes
+    (`repos.visible`), so they cost what the caller can see, not what the registry holds. A
+    search (a substring: no index serves it) reads every row the caller can see."""
     ns_account = None
     if namespace is not None:
         ns_account = await session.scalar(select(Account).where(Account.name == namespace))
         if ns_account is None:
             return [], 0
     stmt = readable_repositories(principal, ns_account)
-    if search:
-        # Case-insensitive substring of "namespace/name" or the short description, in SQL
-        # (SQLite's lower() folds ASCII only; names are ASCII).
-        needle = search.lower()
-        full_name = Repository.namespace + "/" + Repository.name
-        stmt = stmt.where(
-            or_(
-                func.lower(full_name).contains(needle, autoescape=True),
-                func.lower(Repository.short_description).contains(needle, autoescape=True),
-            )
-        )
-    total = int(
-        await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    )
+    matches = _search(search)
+    if matches is not None:
+        stmt = stmt.where(matches)
+    total = await _count(session, principal, ns_account, matches)
+    if matches is None:
+        narrow = candidates_filter(principal, None, offset + limit)
+        if narrow is not None:
+            stmt = stmt.where(narrow)
     page = stmt.order_by(Repository.namespace, Repository.name).offset(offset).limit(limit)
     window = [repo for repo, _is_org in await session.execute(page)]
     counts = await tag_counts(session, [repo.id for repo in window])
     rows = [RepoRow(repo, counts.get(repo.id, 0)) for repo in window]
     return rows, total
+
+
+def _search(search: str) -> ColumnElement[bool] | None:
+    """Case-insensitive substring of "namespace/name" or the short description, in SQL
+    (SQLite's lower() folds ASCII only; names are ASCII)."""
+    if not search:
+        return None
+    needle = search.lower()
+    full_name = Repository.namespace + "/" + Repository.name
+    return or_(
+        func.lower(full_name).contains(needle, autoescape=True),
+        func.lower(Repository.short_description).contains(needle, autoescape=True),
+    )
+
+
+async def _count(
+    session: AsyncSession,
+    principal: Principal,
+    namespace: Account | None,
+    matches: ColumnElement[bool] | None,
+) -> int:
+    """How many repositories the list holds: an administrator's counts the table alone (no
+    join), a user's counts their candidates (all of them) filtered by the rule."""
+    if principal.is_admin:
+        stmt = select(func.count()).select_from(Repository)
+        if namespace is not None:
+            stmt = stmt.where(Repository.namespace_id == namespace.id)
+        if matches is not None:
+            stmt = stmt.where(matches)
+        return int(await session.scalar(stmt) or 0)
+    readable = readable_repositories(principal, namespace)
+    if matches is not None:
+        readable = readable.where(matches)
+    else:
+        narrow = candidates_filter(principal, None, None)
+        if narrow is not None:
+            readable = readable.where(narrow)
+    return await count_rows(session, readable)
 
 
 async def creatable_namespaces(session: AsyncSession, principal: Principal) -> list[Account]:

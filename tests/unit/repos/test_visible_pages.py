@@ -2,8 +2,8 @@
 and lets the read rule filter those candidates: paging through it, a page at a time, must give
 exactly the list the rule alone gives, in (namespace, name) order, for every kind of caller
 (anonymous, a user with every kind of grant, another user, an administrator, a bearer token
-naming some repositories). The database holds one repository per situation (the read rule
-test's, `test_repos_read_rule._build`).
+naming some repositories); so must the UI's list, page after page, with its total. The
+database holds one repository per situation (the read rule test's, `_build`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dockyard.db.migrate import upgrade
 from dockyard.repos.models import Repository
 from dockyard.repos.service import readable_repositories
 from dockyard.repos.visible import readable_page
+from dockyard.ui.queries import visible_repositories
 from tests.unit.repos.test_repos_read_rule import _build
 
 
@@ -42,6 +43,17 @@ async def _expected(session: AsyncSession, principal: Principal | None) -> list[
     return found
 
 
+async def _ui_pages(session: AsyncSession, principal: Principal) -> list[str]:
+    """The UI's repository list (offset pages and a total), page after page."""
+    names: list[str] = []
+    while True:
+        rows, total = await visible_repositories(session, principal, "", len(names), 4)
+        names += [row.repo.full_name for row in rows]
+        if not rows:
+            assert total == len(names)
+            return names
+
+
 async def _scenario(url: str) -> list[tuple[str, int]]:
     engine = create_engine(url)
     maker = create_sessionmaker(engine)
@@ -61,6 +73,8 @@ async def _scenario(url: str) -> list[tuple[str, int]]:
                     assert got == expected, (who, size)
                 who = "token" if principal is scoped else who
                 checked.append((who, len(expected)))
+                if principal is not None and principal is not scoped:
+                    assert await _ui_pages(session, principal) == expected, who
     finally:
         await engine.dispose()
     return checked
