@@ -18,6 +18,7 @@ from dockyard.clock import utcnow
 from dockyard.events.bus import record
 from dockyard.events.pipeline import mirroring_event
 from dockyard.events.types import EventType, ImageRef
+from dockyard.kit.ssrf import Network
 from dockyard.policies.credentials import Vault
 from dockyard.policies.mirror_models import MirroringPolicy, MirrorJob
 from dockyard.policies.mirror_service import iso
@@ -26,7 +27,6 @@ from dockyard.policies.ociclient import RemoteError, RemoteRegistry
 from dockyard.policies.templates import is_valid_tag
 from dockyard.repos import content
 from dockyard.repos.models import Repository, Tag
-from dockyard.webhooks.transport import Network
 
 MAX_POLLED_TAGS = 1000
 AUTHOR = "mirroring"

@@ -4,10 +4,11 @@ manifests (negotiated GET, PUT), tags. No database.
 Auth: anonymous first; on a 401 the `WWW-Authenticate` challenge says how: `Basic` (the
 credentials, a token given as the password) or `Bearer realm,service,scope` (a token fetched from
 the realm with the credentials, cached per scope, the request retried once; an
-`insufficient_scope` challenge fetches a token for the scope it names). Connections go through the
-webhooks' SSRF guard (`webhooks.transport.GuardedResolver`): a remote on a blocked network is
-refused at connect time, whatever its DNS says later. Answers are never trusted: JSON and manifest
-bodies are bounded, errors become `RemoteError` with a message a user can act on.
+`insufficient_scope` challenge fetches a token for the scope it names). Connections go through
+the SSRF guard the webhooks use (`kit.ssrf`: `GuardedResolver`, `literal_guard`): a remote on a
+blocked network is refused at connect time, whatever its DNS says later. Answers are never
+trusted: JSON and manifest bodies are bounded, errors become `RemoteError` with a message a user
+can act on.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import aiohttp
 
+from dockyard import __version__
+from dockyard.kit.ssrf import BlockedAddressError, GuardedResolver, Network, literal_guard
 from dockyard.policies.ociauth import Credentials, parse_challenge, scope_for
 from dockyard.policies.ocibits import (
     ACCEPT_MANIFESTS,
@@ -40,13 +43,8 @@ from dockyard.policies.ocibits import (
     read_bounded,
     trust,
 )
-from dockyard.webhooks.transport import (
-    USER_AGENT,
-    BlockedAddressError,
-    GuardedResolver,
-    Network,
-    _literal_guard,
-)
+
+USER_AGENT = f"dockyard/{__version__}"
 
 
 class RemoteRegistry:
@@ -77,7 +75,7 @@ class RemoteRegistry:
             ),
             headers={"User-Agent": USER_AGENT},
             auto_decompress=False,
-            trace_configs=[_literal_guard(blocked)] if blocked else None,
+            trace_configs=[literal_guard(blocked)] if blocked else None,
         )
 
     async def __aenter__(self) -> RemoteRegistry:

@@ -13,9 +13,9 @@ from dockyard.accounts.principal import Principal
 from dockyard.api.responses import errors
 from dockyard.auth.deps import require_principal, services_of
 from dockyard.errors import DockyardError, ErrorCode
+from dockyard.kit.ssrf import parse_networks
 from dockyard.policies.ociauth import Credentials
 from dockyard.policies.ociclient import BlockedRemoteError, RemoteError, RemoteRegistry
-from dockyard.webhooks.transport import parse_networks
 
 router = APIRouter(tags=["remote registries"])
 # A repository name as OCI's distribution spec allows it (or empty: a probe repository).

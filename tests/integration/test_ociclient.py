@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.kit.ssrf import parse_networks
 from dockyard.policies import ociclient
 from dockyard.policies.ociauth import Credentials
 from dockyard.policies.ociclient import BlockedRemoteError, RemoteError, RemoteRegistry
-from dockyard.webhooks.transport import parse_networks
 from tests.conftest import ServerFactory
 from tests.fakes import skopeo
 from tests.fakes.oci import OCI_INDEX, build_image, build_multiplatform, make_layer, sha256
