@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 
 from dockyard.api.uow import UnitOfWork
 from dockyard.clock import utcnow
+from dockyard.meta import service as meta_settings
 from dockyard.repos.models import Tag
 from dockyard.scanning import service as scanning
 from dockyard.scanning.uploads import NotAnArchive, save_archive
@@ -45,7 +46,7 @@ async def scan_tag(
             "The tag was deleted or moved meanwhile. Go back to the Tags tab.",
         )
     base = f"/repositories/{namespace}/{name}/tags/{tag}"
-    if not page.services.settings.scanning_enabled:
+    if not await meta_settings.scanning_enabled(session, page.services.settings):
         return redirect(page, f"{base}?msg=scan-disabled")
     queued = await scanning.enqueue_tag(session, view.repo, tag, row.digest)
     return redirect(page, f"{base}?msg={'scan-queued' if queued else 'scan-nothing'}")
@@ -60,7 +61,7 @@ async def _database_page(
         "scanning_admin.html",
         status=status,
         state=state,
-        enabled=page.services.settings.scanning_enabled,
+        enabled=await meta_settings.scanning_enabled(session, page.services.settings),
         error=error,
         msg=ADMIN_MESSAGES.get(page.request.query_params.get("msg", "")),
     )
