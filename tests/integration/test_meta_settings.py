@@ -20,6 +20,7 @@ from tests.fakes.receiver import Receiver, Reply
 from tests.fakes.server import RunningServer, make_server
 from tests.integration.accounts_helpers import PASSWORD, create_user
 from tests.integration.registry_helpers import error_code, push
+from tests.integration.test_ui_pages import signed_in
 
 ENV = {"DOCKYARD_WEBHOOK_BLOCKED_NETWORKS": "127.0.0.2/32"}
 SETTINGS = "/api/v0/meta/settings"
@@ -169,3 +170,16 @@ def test_cluster_status_shows_the_worker(srv: RunningServer, admin: httpx.Client
     assert replica == admin.get(SETTINGS).json()["replicaID"]
     assert body["replica_readonly"] == {replica: False} and replica in body["replica_timestamp"]
     assert body["current_issues"] == []
+
+
+def test_the_ui_scan_button_follows_scanning_enabled(
+    srv: RunningServer, admin: httpx.Client
+) -> None:
+    push(admin, "admin/uiscan", "1")
+    assert admin.post(SETTINGS, json={"scanningEnabled": False}).status_code == 202
+    with signed_in(srv, "admin", srv.admin_password) as (client, token):
+        answer = client.post("/repositories/admin/uiscan/tags/1/scan", data={"csrf_token": token})
+        assert answer.status_code == 303 and "msg=scan-disabled" in answer.headers["location"]
+        assert admin.post(SETTINGS, json={"scanningEnabled": True}).status_code == 202
+        answer = client.post("/repositories/admin/uiscan/tags/1/scan", data={"csrf_token": token})
+        assert answer.status_code == 303 and "scan-disabled" not in answer.headers["location"]
