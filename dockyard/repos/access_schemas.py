@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from dockyard.accounts.schemas import AccountOut, TeamOut
 from dockyard.repos.schemas import RepositoryOut
 
 _LEVELS = "read-only, read-write or admin"
-_LEVEL_VALUES = ["read-only", "read-write", "admin"]
+_LEVEL_VALUES: list[JsonValue] = ["read-only", "read-write", "admin"]
 
 
 def _first_example(model: type[BaseModel]) -> Any:
