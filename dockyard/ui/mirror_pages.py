@@ -29,6 +29,7 @@ from dockyard.ui.policy_forms import (
     admin_view,
     describe_rule,
     explain,
+    recent_tags,
     rule_rows,
     rules_from_form,
 )
@@ -38,7 +39,6 @@ from dockyard.ui.repo_pages import RepoView, undo
 
 router = APIRouter()
 BASE = "/repositories/{namespace}/{name}"
-TAG_CHOICES = 200
 KINDS = (mirrors.PUSH, mirrors.POLL)
 MESSAGES = {
     "created-push": "The push mirroring policy was created.",
@@ -67,7 +67,7 @@ async def _page(
         if p.mirroring_type == mirrors.PUSH
     ]
     poll = [p for p in policies if p.mirroring_type == mirrors.POLL]
-    tags = [row.tag.name for row in (await repository_tags(session, view.repo))[:TAG_CHOICES]]
+    tags = await recent_tags(session, view.repo)
     values = values or {}
     return render(
         page,

@@ -8,15 +8,18 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.errors import DockyardError
 from dockyard.policies.rules import FIELDS
+from dockyard.repos.models import Repository, Tag
 from dockyard.ui.render import FORBIDDEN, Page, form_value
 from dockyard.ui.repo_pages import RepoView, load_repo
 
 RULE_ROWS = 3  # empty rule rows a form offers without JavaScript
 MAX_RULE_ROWS = 50
+TAG_CHOICES = 200  # the newest tags offered as suggestions for a tag field
 
 FIELD_LABELS = {
     "tag": "Tag",
@@ -114,3 +117,14 @@ async def admin_view(page: Page, session: AsyncSession, namespace: str, name: st
     if not view.is_admin:
         raise FORBIDDEN
     return view
+
+
+async def recent_tags(session: AsyncSession, repo: Repository) -> list[str]:
+    """The newest tags' names, as suggestions (one query with a limit, however many tags)."""
+    stmt = (
+        select(Tag.name)
+        .where(Tag.repository_id == repo.id)
+        .order_by(Tag.updated_at.desc(), Tag.name)
+        .limit(TAG_CHOICES)
+    )
+    return list(await session.scalars(stmt))

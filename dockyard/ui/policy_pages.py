@@ -32,6 +32,7 @@ from dockyard.ui.policy_forms import (
     admin_view,
     describe_rule,
     explain,
+    recent_tags,
     rule_rows,
     rules_from_form,
 )
@@ -42,7 +43,6 @@ from dockyard.ui.repo_pages import RepoView, undo
 router = APIRouter()
 BASE = "/repositories/{namespace}/{name}"
 INITIAL_EVALUATION_TAGS = 1000  # as the API's initialEvaluation
-TAG_CHOICES = 200
 
 MESSAGES = {
     "created": "The promotion policy was created.",
@@ -83,7 +83,7 @@ async def _page(
         await promotions.wire(session, p)
         for p in await promotions.list_policies(session, view.repo, source=False)
     ]
-    tags = [row.tag.name for row in (await repository_tags(session, view.repo))[:TAG_CHOICES]]
+    tags = await recent_tags(session, view.repo)
     values = values or {}
     query = page.request.query_params
     return render(

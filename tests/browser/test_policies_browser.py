@@ -13,14 +13,31 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Dialog, Page, expect
 
-from tests.browser.conftest import login, shot
+from tests.browser.conftest import _off_loop, login, shot
 from tests.browser.test_ui import _name, api_create_repo, reload_until
+from tests.fakes.databases import create_database, drop_database
 from tests.fakes.oci import build_image, make_layer
-from tests.fakes.server import RunningServer
+from tests.fakes.server import RunningServer, make_server
 from tests.fakes.skopeo import push
 from tests.integration.test_mirroring_e2e import DOCKER_REGISTRY, Distribution, raw_digest
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """conftest's server (loopback remotes allowed), with a start that waits longer on a busy
+    machine and never leaves a server behind when it does not come up."""
+    folder = tmp_path_factory.mktemp("policy-browser-server")
+    srv = make_server(
+        folder, _off_loop(create_database, folder), {"DOCKYARD_WEBHOOK_BLOCKED_NETWORKS": ""}
+    )
+    try:
+        srv.start(timeout=180)
+        yield srv
+    finally:
+        srv.kill()
+        _off_loop(drop_database, srv.database_url)
 
 
 @pytest.fixture
