@@ -10,12 +10,24 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.fakes.server import RunningServer
+from tests.fakes.databases import create_database, drop_database
+from tests.fakes.server import RunningServer, make_server
 from tests.integration.registry_helpers import image_manifest, put_manifest
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 LINK = re.compile(r'href="([^"]+)" rel="(next|prev)"')
 ROW = re.compile(r"<tr data-webhook-id=\"([0-9a-f]+)\"")
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """The shared module server, given time to start on a loaded machine."""
+    folder = tmp_path_factory.mktemp("list-pages")
+    srv = make_server(folder, create_database(folder))
+    srv.start(timeout=300)
+    yield srv
+    srv.kill()
+    drop_database(srv.database_url)
 
 
 @pytest.fixture(scope="module")
