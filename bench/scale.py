@@ -6,6 +6,7 @@ the RSS of each server process. Run from the repository:
 
     .venv/bin/python bench/scale.py                  # N = 100, 1,000, 10,000
     .venv/bin/python bench/scale.py --max 100000     # and 100,000 (several minutes to populate)
+    .venv/bin/python bench/scale.py --sizes 100,100000  # only these two
 
 The server is the real `dockyard serve`, started by the bench with its default settings (SQLite
 in its data folder, one HTTP worker and the delivery process). The registry is populated fast,
@@ -318,13 +319,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max", type=int, default=10_000, help="largest N (100,000 is allowed)")
     parser.add_argument("--rounds", type=int, default=30, help="timed requests per cell")
+    parser.add_argument("--sizes", default="", help="only these N, e.g. 100,100000")
     args = parser.parse_args()
     sizes = [n for n in (100, 1_000, 10_000, 100_000) if n <= args.max]
+    if args.sizes:
+        sizes = sorted(int(n) for n in args.sizes.split(","))
 
     folder = Path(tempfile.mkdtemp(prefix="dockyard-scale-"))
     url = f"sqlite+aiosqlite:///{folder / 'data' / 'dockyard.db'}"
     srv = make_server(folder, url, {"DOCKYARD_LOG_LEVEL": "WARNING"})
-    srv.start()
+    srv.start(timeout=300)  # a loaded machine starts it slowly
     print(f"server log: {srv.log_path}", flush=True)
     population = Population(url)
     results: dict[int, dict[str, tuple[float, float]]] = {}
