@@ -81,7 +81,10 @@ SETTABLE: dict[str, Setting] = {
 }
 # Keys the GET answer carries that a change may repeat unchanged (a client that reads the
 # settings, edits one and posts the whole object back) but not alter.
-READ_ONLY = ("dtrHost", "replicaID", "logLevel", "sources", "notImplemented")
+READ_ONLY = ("dtrHost", "logLevel")
+# Keys of the GET answer that describe the node or the answer itself: a change may carry them
+# with any value (another node answered the GET, or a setting changed since) and they are ignored.
+DESCRIPTIVE = ("replicaID", "sources", "notImplemented")
 
 
 @dataclass(frozen=True)
@@ -155,12 +158,13 @@ def view(now: Effective, settings: Settings, replica: str) -> dict[str, Any]:
 def check_change(body: Any, shown: Mapping[str, Any]) -> dict[str, Any]:
     """The settable keys of a change and their values (None: back to the configured value), or
     400 INVALID_SETTINGS naming every unknown, read-only or wrongly typed key. `shown` is the
-    current GET answer: a read-only key repeated with its shown value is ignored."""
+    current GET answer: a read-only key repeated with its shown value is ignored, and so are
+    the descriptive keys."""
     if not isinstance(body, dict):
         raise DockyardError(
             ErrorCode.INVALID_SETTINGS, "The settings change must be a JSON object."
         )
-    unknown = sorted(k for k in body if k not in SETTABLE and k not in READ_ONLY)
+    unknown = sorted(k for k in body if k not in (*SETTABLE, *READ_ONLY, *DESCRIPTIVE))
     if unknown:
         raise DockyardError(
             ErrorCode.INVALID_SETTINGS,

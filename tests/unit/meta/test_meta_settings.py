@@ -72,6 +72,9 @@ def test_read_only_keys_pass_unchanged_and_are_refused_changed() -> None:
     assert meta.check_change(echoed, SHOWN) == {"scanningEnabled": False}
     err = refused({"dtrHost": "elsewhere.example.com"})
     assert err.detail == {"readOnly": ["dtrHost"]}
+    # What describes the answer (another node's replicaID, stale sources) is ignored.
+    stale = {"replicaID": "other-worker", "sources": {}, "notImplemented": {}, "logLevel": "info"}
+    assert meta.check_change(stale, SHOWN) == {}
 
 
 @pytest.mark.parametrize(
