@@ -6,8 +6,8 @@ order an index gives. The user catalog reads its candidates from index ranges an
 those (at most a few pages' worth), so for it only the scans are checked.
 
 PostgreSQL (`EXPLAIN` with `enable_seqscan`, `enable_bitmapscan` and `enable_sort` off, so that
-tiny tables do not make a sequential scan and a sort the cheapest): no `Seq Scan` (there is an index the query can use) and, for an ordered
-list, no `Sort` node (the index gives the order).
+tiny tables do not make a sequential scan and a sort the cheapest): no `Seq Scan` (there is an
+index the query can use) and, for an ordered list, no `Sort` node (the index gives the order).
 """
 
 from __future__ import annotations
