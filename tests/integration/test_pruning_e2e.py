@@ -68,7 +68,8 @@ def tf_lifecycle(c: httpx.Client, repo: str) -> str:
 def test_terraform_policy_prunes_on_push_and_tag_deletes_arrive_once(
     server_factory: ServerFactory, tmp_path: Path
 ) -> None:
-    srv = server_factory(ENV)
+    srv = server_factory(ENV, start=False)
+    srv.start(timeout=300)  # a loaded machine starts it slowly
     image = build_image(tmp_path / "app", [make_layer({"app.txt": b"prune me\n"})], "v1")
     src = image.ref("v1")
     with Receiver() as rx, srv.client(auth=srv.admin_auth) as c:
