@@ -49,7 +49,7 @@ class RunningServer:
     def client(self, auth: tuple[str, str] | None = None, **kwargs: object) -> httpx.Client:
         return httpx.Client(base_url=self.url, auth=auth, timeout=30, **kwargs)  # type: ignore[arg-type]
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 120.0) -> None:
         env = {**os.environ, **self.env}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
