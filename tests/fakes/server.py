@@ -69,6 +69,8 @@ class RunningServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        # Never leave a half-started server (and its delivery child) behind for later tests.
+        self.kill()
         raise RuntimeError(f"dockyard did not start:\n{self.log_path.read_text()[-4000:]}")
 
     def stop(self) -> None:
