@@ -1,5 +1,6 @@
 """One plain SELECT for what a read needs: the repository, its namespace account and the
-manifest (a manifest GET) or the blob's size (a blob GET/HEAD, the HEAD a push makes per layer).
+manifest (a manifest GET), the blob's size (a blob GET/HEAD, the HEAD a push makes per layer)
+or the upload session (each request of a chunked upload).
 
 Reads are the hot paths and ORM loading costs more than the query: on SQLite `fetch_one` runs
 on the event loop with a per-process connection (no thread hop). The repository and its
@@ -91,3 +92,31 @@ async def load_blob(
     repo = _attach(session, namespace, name, row)
     size = row[4]
     return repo, None if size is None else int(size)
+
+
+_ONLY_REPOSITORY = _REPOSITORY.format(extra="NULL") + _WHERE
+_UPLOAD = (
+    _REPOSITORY.format(extra="u.id")
+    + "LEFT JOIN uploads u ON u.repository_id = r.id AND u.id = :ref "
+    + _WHERE
+)
+
+
+async def load_repository(
+    services: Services, session: AsyncSession, namespace: str, name: str
+) -> Repository | None:
+    """The repository (None: no such repository), as an upload's POST needs it."""
+    row = await fetch_one(services.engine, _ONLY_REPOSITORY, {"ns": namespace, "name": name})
+    return None if row is None else _attach(session, namespace, name, row)
+
+
+async def load_upload(
+    services: Services, session: AsyncSession, namespace: str, name: str, upload_id: str
+) -> tuple[Repository | None, bool]:
+    """The repository (None: no such repository) and whether upload `upload_id` is one of its
+    sessions, as each PATCH, PUT and status GET of a chunked upload needs them."""
+    params = {"ref": upload_id, "ns": namespace, "name": name}
+    row = await fetch_one(services.engine, _UPLOAD, params)
+    if row is None:
+        return None, False
+    return _attach(session, namespace, name, row), row[4] is not None

@@ -3,8 +3,10 @@ status GET, cancel DELETE, and cross-repository mount.
 
 The upload row (repos.models.Upload) and the bytes in storage both outlive the process, so a
 client resumes after a restart. No database session is held while a body streams: a route
-that streams one opens a unit of work only around each database step (`unit_of_work_scope`);
-the others take one unit of work for the request (`UnitOfWork`). None commits by hand.
+that streams one reads the repository and upload with one plain query first
+(`registry/preload.py`, nothing to commit) and opens a unit of work only around its writes
+(`unit_of_work_scope`); cancel takes one unit of work for the request (`UnitOfWork`). None
+commits by hand.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.api.uow import UnitOfWork, unit_of_work_scope
 from dockyard.auth.access import repository_access
+from dockyard.auth.deps import get_principal
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.registry.access import (
     RepoContext,
@@ -27,6 +30,7 @@ from dockyard.registry.access import (
 )
 from dockyard.registry.blobs import check_digest
 from dockyard.registry.bodies import drain
+from dockyard.registry.preload import load_repository, load_upload
 from dockyard.registry.ranges import RangeError, parse_content_range, upload_range_header
 from dockyard.repos import content
 from dockyard.repos.service import get_repository
@@ -158,10 +162,20 @@ async def _try_mount(
 @router.post("/v2/{namespace}/{repository}/blobs/uploads")
 async def start_upload(request: Request, namespace: str, repository: str) -> Response:
     services: Services = request.app.state.services
-    # A short step of its own (an auto-creation commits in another): a body streams after it.
-    async with unit_of_work_scope(services) as session:
+    validate_name(namespace, repository)
+    # The caller first: a credential check may need its own connection (see get_manifest).
+    await get_principal(request)
+    # A short read of its own (an auto-creation commits in another): a body streams after it.
+    async with services.session() as session:
+        preloaded = await load_repository(services, session, namespace, repository)
         ctx = await open_repository(
-            request, session, namespace, repository, AccessLevel.READ_WRITE, create=True
+            request,
+            session,
+            namespace,
+            repository,
+            AccessLevel.READ_WRITE,
+            create=True,
+            preloaded=preloaded,
         )
     params = request.query_params
     mount = params.get("mount")
@@ -216,10 +230,19 @@ async def _check_upload(
 async def _open_upload(
     request: Request, namespace: str, repository: str, upload_id: str
 ) -> RepoContext:
-    """`_check_upload` in its own short step, for routes that stream a body afterwards."""
+    """`_check_upload` as one plain query in its own short read, for the routes that stream a
+    body afterwards (PATCH, PUT) and the status GET: nothing to commit."""
     services: Services = request.app.state.services
-    async with unit_of_work_scope(services) as session:
-        return await _check_upload(request, session, namespace, repository, upload_id)
+    validate_name(namespace, repository)
+    await get_principal(request)
+    async with services.session() as session:
+        preloaded, found = await load_upload(services, session, namespace, repository, upload_id)
+        ctx = await open_repository(
+            request, session, namespace, repository, AccessLevel.READ_WRITE, preloaded=preloaded
+        )
+    if not found or not _valid_upload_id(upload_id):
+        raise _upload_unknown(upload_id)
+    return ctx
 
 
 async def _append(request: Request, ctx: RepoContext, upload_id: str) -> int:
