@@ -5,6 +5,7 @@ Not a test: it prints medians, spread and dockyard/docker-registry ratios. Run f
     .venv/bin/python bench/registry.py                 # 200 MiB layer, 200 x 100 KiB, 3 rounds
     .venv/bin/python bench/registry.py --quick         # 64 MiB, 50 x 100 KiB, 3 s of wrk
     .venv/bin/python bench/registry.py --tuned 4       # adds a column: dockyard with 4 workers
+    .venv/bin/python bench/registry.py --baseline DIR  # adds a column: the source in DIR
 
 Same machine, same run, same clients: skopeo pushes and pulls one large layer and many small
 ones; wrk (2 threads, 32 connections, a registry bearer token as clients send) GETs the manifest
@@ -224,7 +225,7 @@ def wait_ready(url: str, headers: dict[str, str], proc: subprocess.Popen[bytes])
     import urllib.error
     import urllib.request
 
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # a loaded machine starts Python slowly
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited early ({url})")
@@ -266,7 +267,11 @@ def start_dockyard(work: Path, name: str, workers: int | None, src: Path | None)
         cwd=src or REPO,
     )
     server = Server(name, port, proc, ("admin", ADMIN_PASSWORD))
-    wait_ready(f"http://{server.host}/v2/", server.auth_header(), proc)
+    try:
+        wait_ready(f"http://{server.host}/v2/", server.auth_header(), proc)
+    except BaseException:
+        server.stop()  # its whole process group: no server left behind
+        raise
     return server
 
 
@@ -289,7 +294,11 @@ def start_distribution(work: Path) -> Server:
         start_new_session=True,
     )
     server = Server("docker-registry", port, proc, None)
-    wait_ready(f"http://{server.host}/v2/", {}, proc)
+    try:
+        wait_ready(f"http://{server.host}/v2/", {}, proc)
+    except BaseException:
+        server.stop()
+        raise
     return server
 
 
@@ -500,6 +509,13 @@ def main() -> None:
         help="also run dockyard with this many workers (a 'tuned' column)",
     )
     parser.add_argument("--src", type=Path, default=None, help="dockyard source to run")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also run the dockyard source in DIR, same flags (a 'before' column, same rounds)",
+    )
     parser.add_argument("--large-mib", type=int, default=None)
     parser.add_argument("--small-count", type=int, default=None)
     parser.add_argument("--seconds", type=int, default=None, help="wrk duration per round")
@@ -518,12 +534,17 @@ def main() -> None:
     blob = max((large / "blobs" / "sha256").iterdir(), key=size)
     plan = Plan(large, small, blob, seconds)
 
-    servers = [start_dockyard(work, "dockyard", args.workers, args.src)]
-    if args.tuned:
-        servers.append(start_dockyard(work, "tuned", args.tuned, args.src))
-    servers.append(start_distribution(work))
-    results: dict[str, list[dict[str, float]]] = {s.name: [] for s in servers}
+    servers: list[Server] = []
+    results: dict[str, list[dict[str, float]]] = {}
     try:
+        # In the list as soon as started: the finally below stops whatever did start.
+        servers.append(start_dockyard(work, "dockyard", args.workers, args.src))
+        if args.baseline:
+            servers.append(start_dockyard(work, "baseline", args.workers, args.baseline))
+        if args.tuned:
+            servers.append(start_dockyard(work, "tuned", args.tuned, args.src))
+        servers.append(start_distribution(work))
+        results = {s.name: [] for s in servers}
         seed(servers, work)
         for round_no in range(args.rounds):
             # Interleaved: A B, then B A, ...: a drift in the machine's load falls on both.
