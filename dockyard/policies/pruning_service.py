@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.clock import utcnow
+from dockyard.db.transient import is_transient
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.policies.engine import image_facts
 from dockyard.policies.pruning_models import PruningPolicy
@@ -208,7 +209,9 @@ async def prune_safely(session: AsyncSession, host: str, repo: Repository) -> in
     try:
         async with session.begin_nested():
             return await prune_repository(session, host, repo)
-    except Exception:
+    except Exception as exc:
+        if is_transient(exc):
+            raise  # a locked database: the caller's step rolls back and is retried
         log.exception("pruning.repository.failed", extra={"repository": repo.id})
         return 0
 

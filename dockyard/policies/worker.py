@@ -3,7 +3,8 @@ HTTP process when it runs the workers itself). Each step reads TAG_PUSH and SCAN
 past its own outbox cursor (`promotion`; webhook retention keeps every event a cursor has not
 passed) and applies the source repository's enabled promotion policies to the tag. The cursor and
 the promotions (copies, the target's TAG_PUSH, one PROMOTION each) commit together; one event's
-failure is logged and skipped (a savepoint), not retried forever.
+failure is logged and skipped (a savepoint), not retried forever, unless the failure is a
+transient database one (a locked SQLite, a deadlock): then the step rolls back and runs again.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dockyard.db.transient import is_transient
 from dockyard.events.bus import subscribe_wakeups
 from dockyard.events.cursors import read_past
 from dockyard.events.types import EventType
@@ -61,7 +63,9 @@ async def consume(session: AsyncSession, host: str, limit: int = BATCH) -> int:
         try:
             async with session.begin_nested():
                 await _on_event(session, host, payload)
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the step rolls back, the cursor stays, the runner retries
             log.exception("promotion.event.failed", extra={"seq": seq})
     if rows:
         cursor.seq = int(rows[-1][0])

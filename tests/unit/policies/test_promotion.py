@@ -267,3 +267,33 @@ async def test_a_scan_completing_after_a_promotion_does_not_promote_twice(
     await drain(app)
     assert len(await events(app, "SCAN_COMPLETED")) >= 1
     assert len(await events(app, "PROMOTION")) == 1
+
+
+async def test_a_locked_database_leaves_the_event_for_the_next_step(
+    app: InProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from dockyard.policies import worker
+
+    r = await app.client.post(
+        PREFIX, json=policy("admin/prod", [TAG_V]), params={"initialEvaluation": "false"}
+    )
+    assert r.status_code == 201
+    await push(app, "admin/dev", "v3", image(tmp_path, "three"))
+    real = worker.evaluate_tag
+
+    async def locked(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(worker, "evaluate_tag", locked)
+    async with app.services.session() as session:
+        with pytest.raises(OperationalError):
+            await consume(session, app.services.settings.registry_host)
+        await session.rollback()
+    assert await events(app, "PROMOTION") == []
+    # Once the database answers again, the same event promotes the tag.
+    monkeypatch.setattr(worker, "evaluate_tag", real)
+    await drain(app)
+    assert [p["contents"]["tag"] for p in await events(app, "PROMOTION")] == ["v3"]
+    assert (await app.client.get("/v2/admin/prod/manifests/v3")).status_code == 200
