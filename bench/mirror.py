@@ -17,7 +17,7 @@ the same image pushed by skopeo straight from the layout on disk to another fres
 `docker-registry`: the remote's own push time. The two are interleaved (mirror first in even
 rounds, skopeo first in odd ones) so load elsewhere on the machine falls on both.
 
-Needs psutil (`.venv/bin/pip install psutil`), skopeo and docker-registry.
+Needs psutil (in the test extras, installed by `make bench`), skopeo and docker-registry.
 """
 
 from __future__ import annotations
