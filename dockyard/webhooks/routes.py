@@ -14,7 +14,6 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import Select
 
 from dockyard.accounts.principal import Principal
 from dockyard.api import pagination
@@ -28,7 +27,7 @@ from dockyard.events.schemas import event_schema
 from dockyard.webhooks import history, metrics, service
 from dockyard.webhooks.checks import parse_json
 from dockyard.webhooks.delivery import failure_message
-from dockyard.webhooks.models import Subscription
+from dockyard.webhooks.list_answers import list_params, subscriptions_answer
 from dockyard.webhooks.retry import ErrorKind
 from dockyard.webhooks.runtime import WebhookRuntime
 from dockyard.webhooks.schemas import (
@@ -59,25 +58,6 @@ def _body(model: type[M]) -> Callable[[Request], Coroutine[Any, Any, M]]:
         return parse_body(await request.body(), model)
 
     return parse
-
-
-_list_params = pagination.sized_page_params(100, "Subscriptions")  # MSR: every one, at once
-
-
-async def _subscription_page(
-    session: UnitOfWork,
-    response: Response,
-    stmt: Select[Subscription],
-    params: pagination.PageParams,
-) -> list[Webhook]:
-    """One page in `service.PAGE_ORDER`, in SQL; its token: the id of its first subscription."""
-    start = await service.page_start(session, params.start)
-    keyset: pagination.Keyset[Subscription] = pagination.Keyset(
-        service.PAGE_ORDER, lambda _t: start, lambda s: s.id
-    )
-    page = await pagination.keyset_page(session, stmt, keyset, params)
-    pagination.set_page_headers(response, page, params)
-    return [Webhook.of(s) for s in page.items]
 
 
 def _runtime(request: Request) -> WebhookRuntime:
@@ -112,14 +92,15 @@ async def create_webhook(
     responses=errors(400, 401),
 )
 async def list_webhooks(
+    request: Request,
     principal: Caller,
     session: UnitOfWork,
     response: Response,
-    params: Annotated[pagination.PageParams, Depends(_list_params)],
+    params: Annotated[pagination.PageParams, Depends(list_params)],
     webhookType: Annotated[str | None, Query(description="An event type, or any.")] = None,
-) -> list[Webhook]:
+) -> list[Webhook] | Response:
     stmt = service.visible_subscriptions(principal, webhookType)
-    return await _subscription_page(session, response, stmt, params)
+    return await subscriptions_answer(request, session, response, stmt, params)
 
 
 @router.get(
@@ -360,15 +341,16 @@ async def redeliver_bulk(
     responses=errors(401, 403, 404),
 )
 async def repository_webhooks(
+    request: Request,
     namespace: str,
     repository: str,
     principal: Caller,
     session: UnitOfWork,
     response: Response,
-    params: Annotated[pagination.PageParams, Depends(_list_params)],
-) -> list[Webhook]:
+    params: Annotated[pagination.PageParams, Depends(list_params)],
+) -> list[Webhook] | Response:
     stmt = await service.repository_subscriptions(session, principal, namespace, repository)
-    return await _subscription_page(session, response, stmt, params)
+    return await subscriptions_answer(request, session, response, stmt, params)
 
 
 @router.get(
@@ -384,14 +366,15 @@ async def repository_webhooks(
     responses=errors(401, 403, 404),
 )
 async def namespace_webhooks(
+    request: Request,
     namespace: str,
     principal: Caller,
     session: UnitOfWork,
     response: Response,
-    params: Annotated[pagination.PageParams, Depends(_list_params)],
-) -> list[Webhook]:
+    params: Annotated[pagination.PageParams, Depends(list_params)],
+) -> list[Webhook] | Response:
     stmt = await service.namespace_subscriptions(session, principal, namespace)
-    return await _subscription_page(session, response, stmt, params)
+    return await subscriptions_answer(request, session, response, stmt, params)
 
 
 @router.get("/metrics", include_in_schema=False, dependencies=[Depends(metrics_access)])
