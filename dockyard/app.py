@@ -137,13 +137,15 @@ def _mount_features(
     # here), in `dockyard worker`, or in this process when RUN_WORKERS is true.
     from dockyard.webhooks.routes import router as webhooks_router
     from dockyard.webhooks.runtime import WebhookRuntime
-    from dockyard.webhooks.worker import run_workers as run_webhook_workers
-
     webhook_runtime = WebhookRuntime(settings)
     app.state.webhook_runtime = webhook_runtime
     app.include_router(webhooks_router)
     background.append(webhook_runtime.hold)
     if settings.run_workers:
+        # Workers' modules load only where they run: the HTTP processes of a `serve` never pay
+        # their memory (the scanner's version orders, the SBOM writer, ...).
+        from dockyard.webhooks.worker import run_workers as run_webhook_workers
+
         background.append(run_webhook_workers)
     else:
         # The engine runs elsewhere (`dockyard serve`'s child, or `dockyard worker`): wake it.
@@ -169,11 +171,11 @@ def _mount_scanning(app: FastAPI, settings: Settings, background: list[Backgroun
     from dockyard.repos.listing import register_tag_extras
     from dockyard.scanning.results import tag_vuln_summaries
     from dockyard.scanning.routes import router as scanning_router
-    from dockyard.scanning.worker import run_scanner
-
     register_tag_extras(tag_vuln_summaries)
     app.include_router(scanning_router)
     if settings.run_workers:
+        from dockyard.scanning.worker import run_scanner
+
         background.append(run_scanner)
 
 
@@ -192,10 +194,10 @@ def _mount_mirroring(app: FastAPI, settings: Settings, background: list[Backgrou
 
     app.include_router(remote_registry_router)
     from dockyard.policies.mirror_routes import router as mirroring_router
-    from dockyard.policies.mirror_worker import run_mirror_worker
-
     app.include_router(mirroring_router)
     if settings.run_workers:
+        from dockyard.policies.mirror_worker import run_mirror_worker
+
         background.append(run_mirror_worker)
 
 
@@ -214,13 +216,13 @@ def _mount_promotion(app: FastAPI, settings: Settings, background: list[Backgrou
     """Promotion policies (issue 11): the promotion API; the promotion engine runs beside the
     delivery engine (`dockyard worker`, or here when RUN_WORKERS is true)."""
     from dockyard.policies.pruning_routes import router as pruning_router
-    from dockyard.policies.pruning_worker import run_pruning_worker
     from dockyard.policies.routes import router as promotion_router
-    from dockyard.policies.worker import run_promotion_worker
 
     app.include_router(promotion_router)
     # Pruning policies (issue 12): their worker runs beside the promotion engine.
     app.include_router(pruning_router)
     if settings.run_workers:
-        background.append(run_promotion_worker)
-        background.append(run_pruning_worker)
+        from dockyard.policies.pruning_worker import run_pruning_worker
+        from dockyard.policies.worker import run_promotion_worker
+
+        background.extend([run_promotion_worker, run_pruning_worker])

@@ -28,7 +28,6 @@ from dockyard.rules.permissions import AccessLevel
 from dockyard.scanning import results
 from dockyard.scanning import service as scanning
 from dockyard.scanning.models import ImageScan
-from dockyard.scanning.sbom import build_sbom
 from dockyard.scanning.schemas import (
     ScannerStatus,
     ScanSubmitted,
@@ -198,6 +197,10 @@ async def sbom(
     principal: Principal | None = Depends(get_principal),
 ) -> Response:
     rows = await _scans(session, principal, namespace, reponame, reference)
+    # The SBOM writer (cyclonedx, packageurl) loads on the first SBOM asked for, not in every
+    # HTTP process at start.
+    from dockyard.scanning.sbom import build_sbom
+
     return Response(build_sbom(rows), media_type="application/vnd.cyclonedx+json; version=1.5")
 
 
