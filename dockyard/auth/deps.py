@@ -47,7 +47,7 @@ def parse_basic(header: str) -> tuple[str, str] | None:
 
 
 def login_limiter(request: Request) -> LoginRateLimiter:
-    """The process's login rate limiter (created on first use)."""
+    """The login rate limiter (created on first use; its counts are in the database)."""
     limiter: LoginRateLimiter | None = getattr(request.app.state, "login_limiter", None)
     if limiter is None:
         limiter = LoginRateLimiter()
@@ -70,24 +70,26 @@ class LoginBlocked(Exception):
 async def verify_login(
     request: Request, services: Services, name: str, secret: str
 ) -> Principal | None:
-    """Check a name and password/API token through the process's one login limiter.
+    """Check a name and password/API token through the registry's one login limiter.
 
     Every way of signing in (HTTP Basic on the APIs and /v2, the web login form) goes through
     here, so failures from all of them count against the same (user, address) pair.
     None when the credentials are wrong; LoginBlocked while the pair is blocked."""
     limiter = login_limiter(request)
     address = client_address(request)
-    wait = limiter.retry_after(name, address)
-    if wait is not None:
-        raise LoginBlocked(int(wait) + 1)
     async with services.session() as session:
+        # The count is in the database, shared by every worker: one point read here.
+        standing = await limiter.standing(session, name, address)
+        if standing.retry_after is not None:
+            raise LoginBlocked(int(standing.retry_after) + 1)
         principal = await authenticate(session, name, secret)
-        if session.dirty:  # a token's lastUsed moved on (at most once a minute)
+        if principal is None:
+            await limiter.failed(session, name, address)
+        elif standing.remembered:
+            await limiter.succeeded(session, name, address)
+        if session.dirty or principal is None or standing.remembered:
+            # A failure or a forgotten count; or a token's lastUsed moved on (once a minute).
             await session.commit()
-    if principal is None:
-        limiter.failed(name, address)
-        return None
-    limiter.succeeded(name, address)
     return principal
 
 

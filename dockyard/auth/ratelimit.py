@@ -1,44 +1,46 @@
 """Login rate limiting: too many failed logins for one (user, address) pair block it briefly.
 
-Counted per process in memory (a password-guessing client hits the same worker through its
-keep-alive connection; with several workers the limit is per worker, still bounded). While
-blocked, even a correct password is refused: otherwise guessing would simply continue.
-The counting is `dockyard.kit.ratelimit`'s. No HTTP here.
+Counted in the database (`dockyard.db.shared_limits`), so every HTTP worker (and every node on
+one database) shares one count: N workers do not give a guesser N times the attempts. A
+successful login pays one primary-key point read; only failures, blocks and a success after
+failures write. Failures are counted in a fixed window that opens at the first failure after
+the last window closed (so at most `max_failures - 1` failures pass per window without a
+block). While blocked, even a correct password is refused: otherwise guessing would simply
+continue. No HTTP here.
 """
 
 from __future__ import annotations
 
-from dockyard.kit.ratelimit import RateLimit
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dockyard.db import shared_limits
+from dockyard.db.shared_limits import Standing
+
+SCOPE = "login"
 
 
 class LoginRateLimiter:
-    """`max_failures` failures within `window_seconds` (a moving window) block the pair for
-    `block_seconds`; a success forgets its failures."""
+    """`max_failures` failures within `window_seconds` block the pair for `block_seconds`; a
+    success forgets its failures. The caller owns the session and commits after a write."""
 
     def __init__(
-        self,
-        max_failures: int = 10,
-        window_seconds: int = 300,
-        block_seconds: int = 300,
-        max_entries: int = 65536,
+        self, max_failures: int = 10, window_seconds: int = 300, block_seconds: int = 300
     ) -> None:
-        self._failures = RateLimit(max_failures, window_seconds, max_keys=max_entries)
-        # A block is one hit of a limit of one per block_seconds, counted from that hit.
-        self._blocks = RateLimit(1, block_seconds, window="fixed", max_keys=max_entries)
+        self.max_failures = max_failures
+        self.window_seconds = window_seconds
+        self.block_seconds = block_seconds
 
-    def retry_after(self, name: str, address: str) -> float | None:
-        """Seconds until the pair may try again, or None when it is not blocked."""
-        return self._blocks.retry_after(name, address)
+    async def standing(self, session: AsyncSession, name: str, address: str) -> Standing:
+        """The pair's block (seconds left, or None) and whether failures are remembered."""
+        return await shared_limits.standing(session, SCOPE, name, address)
 
-    def failed(self, name: str, address: str) -> None:
-        self._failures.hit(name, address)
-        if self._failures.retry_after(name, address) is not None:
-            self._failures.clear(name, address)
-            self._blocks.hit(name, address)
+    async def failed(self, session: AsyncSession, name: str, address: str) -> None:
+        counted = await shared_limits.hit(
+            session, SCOPE, name, address, seconds=self.window_seconds
+        )
+        if counted.hits >= self.max_failures:
+            await shared_limits.block(session, SCOPE, name, address, seconds=self.block_seconds)
 
-    def succeeded(self, name: str, address: str) -> None:
-        self._failures.clear(name, address)
-
-    def __len__(self) -> int:
-        """How many pairs are remembered (for tests of the memory bound)."""
-        return len(self._failures) + len(self._blocks)
+    async def succeeded(self, session: AsyncSession, name: str, address: str) -> None:
+        """Forget the pair's failures (call only when its standing says it has some)."""
+        await shared_limits.forget(session, SCOPE, name, address)

@@ -162,7 +162,7 @@ async def test_webhook(
     form: Annotated[WebhookTest, Depends(_body(WebhookTest))],
 ) -> TestDelivery:
     runtime = _runtime(request)
-    runtime.check_rate(principal.account_id)
+    await runtime.check_rate(services_of(request).sessionmaker, principal.account_id)
     result = await runtime.send_test(
         form.resolved, form.endpoint, form.tlsCert, form.skipTLSVerification
     )

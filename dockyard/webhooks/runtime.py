@@ -1,15 +1,18 @@
-"""Per-process webhook state the HTTP side needs: the outbound transport for test sends and
-the per-user rate limit of the test endpoint. No HTTP framework here."""
+"""Webhook state the HTTP side needs: the process's outbound transport for test sends, and the
+per-account rate limit of the test endpoint (counted in the database, shared by every HTTP
+worker). No HTTP framework here."""
 
 from __future__ import annotations
 
 import time
 import uuid
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from dockyard.config import Settings
+from dockyard.db import shared_limits
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.samples import sample_payload
-from dockyard.kit.ratelimit import RateLimit
 from dockyard.webhooks.delivery import AttemptResult, attempt
 from dockyard.webhooks.outbound import encode_body, make_transport
 from dockyard.webhooks.service import ResolvedType
@@ -21,8 +24,6 @@ class WebhookRuntime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._transport: Transport | None = None
-        # Per account, over the last minute (a moving window).
-        self._test_limit = RateLimit(settings.webhook_test_rate_per_minute, 60)
 
     @property
     def transport(self) -> Transport:
@@ -30,13 +31,20 @@ class WebhookRuntime:
             self._transport = make_transport(self.settings)
         return self._transport
 
-    def check_rate(self, account_id: str) -> None:
-        limit = self._test_limit
-        if not limit.hit(account_id):
-            retry = int(limit.retry_after(account_id) or 0) + 1
+    async def check_rate(
+        self, sessionmaker: async_sessionmaker[AsyncSession], account_id: str
+    ) -> None:
+        """Count one test send for the account in the database, so that every HTTP worker
+        shares the limit; committed at once (a failed send still counts)."""
+        amount = self.settings.webhook_test_rate_per_minute
+        async with sessionmaker() as session:
+            counted = await shared_limits.hit(session, "webhook-test", account_id, seconds=60)
+            await session.commit()
+        if counted.hits > amount:
+            retry = int(counted.window_left) + 1
             raise DockyardError(
                 ErrorCode.RATE_LIMITED,
-                f"At most {limit.amount} webhook tests per minute; try again in {retry} s.",
+                f"At most {amount} webhook tests per minute; try again in {retry} s.",
                 headers={"Retry-After": str(retry)},
             )
 
