@@ -5,6 +5,7 @@ migrations and tests.
 """
 
 from dockyard.accounts import models as accounts_models
+from dockyard.db import shared_limits as db_shared_limits
 from dockyard.db.base import Base
 from dockyard.events import models as events_models
 from dockyard.meta import models as meta_models
@@ -19,6 +20,7 @@ from dockyard.webhooks import models as webhooks_models
 __all__ = [
     "Base",
     "accounts_models",
+    "db_shared_limits",
     "events_models",
     "meta_models",
     "policies_mirror_models",
