@@ -13,11 +13,12 @@ from typing import Any
 
 from sqlalchemy import String, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from dockyard.accounts.principal import Principal
 from dockyard.clock import rfc3339, utcnow
 from dockyard.repos import service as repos
-from dockyard.repos.models import Repository, Tag
+from dockyard.repos.models import Manifest, ManifestReference, Repository, Tag
 from dockyard.scanning import replicas
 from dockyard.scanning.imports import SCANNER_VERSION
 from dockyard.scanning.models import ImageScan, ScanJob
@@ -272,34 +273,83 @@ async def scanner_status(
     }
 
 
+async def _scan_digests(
+    session: AsyncSession, repo: Repository, digests: set[str]
+) -> dict[str, set[str]]:
+    """Each digest -> the manifests its scans are stored under: itself and, for an index, each
+    stored child image (with a config; an attestation is not scanned): `platforms` for many
+    digests in one statement."""
+    out = {digest: {digest} for digest in digests}
+    if not digests:
+        return out
+    child = aliased(Manifest)
+    rows = await session.execute(
+        select(Manifest.digest, ManifestReference.digest)
+        .join(ManifestReference, ManifestReference.manifest_id == Manifest.id)
+        .join(
+            child,
+            (child.repository_id == Manifest.repository_id)
+            & (child.digest == ManifestReference.digest),
+        )
+        .where(
+            Manifest.repository_id == repo.id,
+            Manifest.digest.in_(sorted(digests)),
+            ManifestReference.kind == "manifest",
+            child.config_digest != "",
+        )
+    )
+    for parent, child_digest in rows:
+        out[parent].add(child_digest)
+    return out
+
+
+_SUMMARY_COLUMNS = (
+    ImageScan.tag,
+    ImageScan.manifest_digest,
+    ImageScan.status,
+    ImageScan.critical,
+    ImageScan.major,
+    ImageScan.minor,
+    ImageScan.check_completed_at,
+)
+
+
 async def tag_vuln_summaries(
     session: AsyncSession, repo: Repository, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """`vuln_summary` of tag objects (registered with `repos.listing`): the image's scan, or the
-    sum over an index's platforms (the least advanced status, the latest check)."""
+    sum over an index's platforms (the least advanced status, the latest check).
+
+    Two statements for any number of tags (a page's): the platforms of every digest, then the
+    counts of every tag's scans (columns only: a scan's findings can be large)."""
+    if not keys:
+        return {}
+    under = await _scan_digests(session, repo, {digest for _tag, digest in keys})
+    found: dict[str, list[Any]] = {}
+    scans = await session.execute(
+        select(*_SUMMARY_COLUMNS).where(
+            ImageScan.repository_id == repo.id,
+            ImageScan.tag.in_(sorted({tag for tag, _digest in keys})),
+        )
+    )
+    for row in scans:
+        found.setdefault(row.tag, []).append(row)
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for tag, digest in keys:
-        digests = {p.digest for p in await platforms(session, repo, digest)} | {digest}
-        rows = list(
-            await session.scalars(
-                select(ImageScan).where(
-                    ImageScan.repository_id == repo.id,
-                    ImageScan.tag == tag,
-                    ImageScan.manifest_digest.in_(sorted(digests)),
-                )
-            )
-        )
-        if len(rows) <= 1:
-            out[(tag, digest)] = {"vuln_summary": vuln_summary(rows[0] if rows else None)}
-            continue
-        done = [r.check_completed_at for r in rows if r.check_completed_at is not None]
-        out[(tag, digest)] = {
-            "vuln_summary": {
-                "critical": sum(r.critical for r in rows),
-                "major": sum(r.major for r in rows),
-                "minor": sum(r.minor for r in rows),
-                "last_scan_status": min(int(r.status) for r in rows),
-                "check_completed_at": rfc3339(max(done) if done else None),
-            }
-        }
+        rows = [r for r in found.get(tag, []) if r.manifest_digest in under[digest]]
+        out[(tag, digest)] = {"vuln_summary": _summed(rows)}
     return out
+
+
+def _summed(rows: list[Any]) -> dict[str, Any]:
+    """One scan's counts, or the sum over several platforms' scans."""
+    if not rows:
+        return vuln_summary(None)
+    done = [r.check_completed_at for r in rows if r.check_completed_at is not None]
+    return {
+        "critical": sum(r.critical for r in rows),
+        "major": sum(r.major for r in rows),
+        "minor": sum(r.minor for r in rows),
+        "last_scan_status": min(int(r.status) for r in rows),
+        "check_completed_at": rfc3339(max(done) if done else None),
+    }
