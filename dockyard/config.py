@@ -6,6 +6,7 @@ Loaded once by the CLI and passed down; there is no module-level settings object
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,16 @@ DEFAULT_BLOCKED_NETWORKS = (
     "127.0.0.0/8,::1/128,169.254.0.0/16,fe80::/10,0.0.0.0/8,::/128,224.0.0.0/4,ff00::/8"
 )
 DEFAULT_RETRY_SCHEDULE = "5,60,300,1800,7200,18000,36000,36000"
+
+
+def default_workers() -> int:
+    """One HTTP worker per CPU this process may run on (its affinity, which containers and
+    taskset narrow; os.cpu_count() would count the host's), at least 1 and at most 64."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(64, cpus))
 
 
 class Settings(BaseSettings):
@@ -31,7 +42,7 @@ class Settings(BaseSettings):
     database_url: str = ""
     admin_password: str = ""
     log_level: str = "INFO"
-    workers: int = Field(default=1, ge=1, le=64)
+    workers: int = Field(default_factory=default_workers, ge=1, le=64)
     # Run webhook delivery workers inside `dockyard serve` (the single-process default).
     run_workers: bool = True
 

@@ -74,7 +74,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data folder.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Server worker processes.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="HTTP worker processes (default: one per CPU).")
+    ] = None,
 ) -> None:
     """Run the registry (migrates the database first)."""
     from dockyard.serve_exec import WEBHOOK_CHILD_ENV
