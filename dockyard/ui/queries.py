@@ -3,8 +3,9 @@ depends on a permission filters with that rule's SQL rendering (`rules.permissio
 cannot disagree with the check `auth.access` makes on one object:
 
 - the repository lists use the read rule's rendering, through `repos.service`, and are searched
-  and paged in SQL (a window and a count: the pages number their pages), over the caller's
-  candidates read from indexes (`repos.visible`) when there is no search;
+  and paged in SQL (a window and a count: the pages number their pages; a search is not
+  counted), over the caller's candidates read from indexes (`repos.visible`) when there is no
+  search;
 - the namespaces offered for a new repository use the namespace rule's rendering (ADMIN),
   through `repos.namespaces`;
 - the Organizations page lists the organizations one belongs to (all of them for an admin):
@@ -49,8 +50,13 @@ async def visible_repositories(
     repos.service), filtered by a search string and paged in SQL, with the total.
 
     Without a search, the page and the total read the caller's candidates from indexes
-    (`repos.visible`), so they cost what the caller can see, not what the registry holds. A
-    search (a substring: no index serves it) reads every row the caller can see."""
+    (`repos.visible`), so they cost what the caller can see, not what the registry holds.
+
+    A search (a substring: no index serves it) is not counted: the total is then a lower bound,
+    the rows up to this page and one more when another page follows (the page reads one row
+    past itself). Its rows are read in the (namespace, name) index's order and the reading
+    stops once the page is full, so a common term costs a page; a rare one still reads every
+    row the caller can see, once."""
     ns_account = None
     if namespace is not None:
         ns_account = await session.scalar(select(Account).where(Account.name == namespace))
@@ -58,15 +64,18 @@ async def visible_repositories(
             return [], 0
     stmt = readable_repositories(principal, ns_account)
     matches = _search(search)
-    if matches is not None:
-        stmt = stmt.where(matches)
-    total = await _count(session, principal, ns_account, matches)
     if matches is None:
+        total = await _count(session, principal, ns_account)
         narrow = candidates_filter(principal, None, offset + limit)
         if narrow is not None:
             stmt = stmt.where(narrow)
-    page = stmt.order_by(Repository.namespace, Repository.name).offset(offset).limit(limit)
-    window = [repo for repo, _is_org in await session.execute(page)]
+    else:
+        stmt = stmt.where(matches)
+    page = stmt.order_by(Repository.namespace, Repository.name).offset(offset).limit(limit + 1)
+    found = [repo for repo, _is_org in await session.execute(page)]
+    window = found[:limit]
+    if matches is not None:
+        total = offset + len(found)
     counts = await tag_counts(session, [repo.id for repo in window])
     rows = [RepoRow(repo, counts.get(repo.id, 0)) for repo in window]
     return rows, total
@@ -85,28 +94,18 @@ def _search(search: str) -> ColumnElement[bool] | None:
     )
 
 
-async def _count(
-    session: AsyncSession,
-    principal: Principal,
-    namespace: Account | None,
-    matches: ColumnElement[bool] | None,
-) -> int:
+async def _count(session: AsyncSession, principal: Principal, namespace: Account | None) -> int:
     """How many repositories the list holds: an administrator's counts the table alone (no
     join), a user's counts their candidates (all of them) filtered by the rule."""
     if principal.is_admin:
         stmt = select(func.count()).select_from(Repository)
         if namespace is not None:
             stmt = stmt.where(Repository.namespace_id == namespace.id)
-        if matches is not None:
-            stmt = stmt.where(matches)
         return int(await session.scalar(stmt) or 0)
     readable = readable_repositories(principal, namespace)
-    if matches is not None:
-        readable = readable.where(matches)
-    else:
-        narrow = candidates_filter(principal, None, None)
-        if narrow is not None:
-            readable = readable.where(narrow)
+    narrow = candidates_filter(principal, None, None)
+    if narrow is not None:
+        readable = readable.where(narrow)
     return await count_rows(session, readable)
 
 
