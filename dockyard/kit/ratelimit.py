@@ -5,6 +5,10 @@ last W seconds) or a fixed one (W seconds from the key's first hit). The number 
 bounded: a key is forgotten W seconds after its last hit, and under a flood of distinct keys
 beyond `max_keys` everything is forgotten rather than memory growing without bound.
 `limits` reads `time.time()`. No HTTP here.
+
+Only for limits that may be per process: with several HTTP workers each counts on its own.
+A limit that must hold for the whole registry (logins, webhook test sends) is counted in the
+database instead, by `dockyard.db.shared_limits`.
 """
 
 from __future__ import annotations
