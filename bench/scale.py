@@ -297,8 +297,13 @@ def requests(
             params={"pageSize": 10, "pageStart": deep_tag},
         ),
         "UI Tags tab": lambda: ui.get(f"/repositories/{ORG}/tagged/tags"),
-        "API webhooks (admin)": lambda: admin.get("/api/v0/webhooks"),
-        "API repository webhooks": lambda: admin.get(f"/api/v0/repositories/{ORG}/hooked/webhooks"),
+        # One page: without pageSize the subscription lists answer every subscription (as MSR).
+        "API webhooks (admin), pageSize=100": lambda: admin.get(
+            "/api/v0/webhooks", params={"pageSize": 100}
+        ),
+        "API repository webhooks, pageSize=100": lambda: admin.get(
+            f"/api/v0/repositories/{ORG}/hooked/webhooks", params={"pageSize": 100}
+        ),
         "UI Webhooks tab": lambda: ui.get(f"/repositories/{ORG}/hooked/webhooks"),
         "manifest GET": lambda: admin.get(
             f"/v2/{ORG}/tagged/manifests/latest", headers={"Accept": OCI_MANIFEST}
