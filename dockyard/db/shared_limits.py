@@ -5,8 +5,8 @@ previous window ended, and may carry a block. A hit is one upsert whose conflict
 the counting in SQL, so two workers hitting the same key at once both count (no read-modify-
 write race). Reading a key's standing is one primary-key point read, the only cost a caller
 pays when it has nothing to record (a successful login). Rows whose window and block are over
-are deleted whenever a hit is recorded, so the table holds only keys active in the last window
-or block. Times are epoch seconds from `time.time()` (tests move it). No HTTP here.
+are deleted whenever a hit is recorded (up to a batch), so the table holds only keys active in
+the last window or block. Times are epoch seconds from `time.time()` (tests move it). No HTTP here.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Integer, String, case, delete, select, update
+from sqlalchemy import Float, Integer, String, case, delete, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +26,8 @@ from dockyard.db.base import Base
 
 # Longest key: a 255-character account name and an IPv6 address with zone, as JSON.
 KEY_LENGTH = 320
+# Expired rows deleted by one hit at most (more than keys are ever created per hit).
+_CLEANUP_BATCH = 100
 
 
 class SharedLimit(Base):
@@ -100,7 +102,17 @@ async def hit(session: AsyncSession, scope: str, *key: str, seconds: int) -> Cou
         },
     ).returning(table.c.hits, table.c.window_start)
     hits, window_start = (await session.execute(stmt)).one()
-    await session.execute(delete(SharedLimit).where(SharedLimit.expires_at < now))
+    # Rows another transaction holds are skipped, not waited for: two hits each refreshing a
+    # row the other would delete would otherwise deadlock on PostgreSQL. A batch at a time.
+    expired = (
+        select(SharedLimit.scope, SharedLimit.key)
+        .where(SharedLimit.expires_at < now)
+        .limit(_CLEANUP_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    await session.execute(
+        delete(SharedLimit).where(tuple_(SharedLimit.scope, SharedLimit.key).in_(expired))
+    )
     return Counted(int(hits), max(window_start + seconds - now, 0.0))
 
 

@@ -145,3 +145,20 @@ def test_only_live_pairs_are_remembered(monkeypatch: pytest.MonkeyPatch, databas
         assert await db.remembered() == 1
 
     run(database_url, LoginRateLimiter(5, 60, 60), scenario)
+
+
+def test_concurrent_failures_clean_up_without_conflict(
+    monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    """Failures of many pairs at once, each refreshing an expired row another's clean-up would
+    delete, all succeed (on PostgreSQL the clean-up skips rows other transactions hold)."""
+    clock = FakeClock(monkeypatch)
+
+    async def scenario(db: Pair) -> None:
+        for i in range(20):
+            await db.fail(f"user{i}", "a")
+        clock.now += 61
+        await asyncio.gather(*(db.fail(f"user{i}", "a") for i in range(20)))
+        assert await db.remembered() == 20
+
+    run(database_url, LoginRateLimiter(5, 60, 60), scenario)
