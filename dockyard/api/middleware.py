@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard.api.errors import error_body, unexpected_error_body
+from dockyard.db.transient import is_unstorable_text
 from dockyard.errors import ErrorCode, default_message, status_for
 from dockyard.logging import request_id_var
 from dockyard.storage import space
@@ -64,6 +65,11 @@ async def answer_unhandled(exc: Exception, scope: Scope, send: Send) -> None:
         await _send_json(
             send, status_for(code), error_body(code, default_message(code)), close=True
         )
+        return
+    if is_unstorable_text(exc):
+        code = ErrorCode.INVALID_PARAMETERS
+        message = "Text with a NUL character (U+0000) is not accepted."
+        await _send_json(send, status_for(code), error_body(code, message), close=True)
         return
     errors_log.exception("request.failed", extra={"path": scope["path"]})
     await _send_json(send, 500, unexpected_error_body(request_id_var.get()), close=True)
