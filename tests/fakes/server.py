@@ -32,6 +32,8 @@ class RunningServer:
     proc: subprocess.Popen[bytes] | None = None
     admin_password: str = ADMIN_PASSWORD
     extra_args: list[str] = field(default_factory=list)
+    # Variables removed from the server's environment, so the registry's own default applies.
+    unset_env: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -51,6 +53,8 @@ class RunningServer:
 
     def start(self, timeout: float = 120.0) -> None:
         env = {**os.environ, **self.env}
+        for name in self.unset_env:
+            env.pop(name, None)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dockyard", "serve", *self.extra_args],
@@ -107,6 +111,9 @@ def make_server(tmp: Path, database_url: str, env: dict[str, str] | None = None)
         "DOCKYARD_DATABASE_URL": database_url,
         "DOCKYARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "DOCKYARD_LOG_LEVEL": "INFO",
+        # One HTTP worker per test server keeps the suite within its time on 2 cores; the
+        # default (one per CPU) is started by test_server_basics' worker-count test.
+        "DOCKYARD_WORKERS": "1",
     }
     base_env.update(env or {})
     return RunningServer(
