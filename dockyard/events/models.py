@@ -20,6 +20,9 @@ class OutboxEvent(Base):
     __table_args__ = (
         # The dispatcher's work list: undispatched events in order.
         Index("ix_outbox_events_pending", "dispatched_at", "seq"),
+        # The web UI's Activity pages: one repository's or namespace's events, newest first.
+        Index("ix_outbox_events_repository", "repository_key", "seq"),
+        Index("ix_outbox_events_namespace", "namespace_key", "seq"),
     )
 
     # Ordering; public identity is `id` (the `webhook-id` receivers de-duplicate on).
