@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Float,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -89,6 +91,8 @@ class Delivery(Base):
     last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Made by a replay (POST /api/v0/webhooks/{id}/replay), not by the event's dispatch.
+    replay: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class DeliveryAttempt(Base):
@@ -104,3 +108,7 @@ class DeliveryAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # delivered|retry|failed|deactivated
     error: Mapped[str] = mapped_column(Text, default="")
     response_excerpt: Mapped[str] = mapped_column(Text, default="")
+    # The request as sent: the headers dockyard set (no secret: a signature is a MAC) and the
+    # body. None for attempts recorded before these were kept.
+    request_headers: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    request_body: Mapped[str | None] = mapped_column(Text, nullable=True)

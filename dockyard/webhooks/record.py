@@ -40,6 +40,8 @@ FLUSH_INTERVAL = 0.1
 FLUSH_BATCH = 1000
 # A delivery taken while its endpoint has no place left is handed back, due again after this.
 HAND_BACK_SECONDS = 0.1
+# The start of each request body kept in the delivery log (event payloads are far smaller).
+MAX_LOGGED_BODY = 64 * 1024
 
 # One attempt's result (None: not sent, failed with the job's skip reason), and when it ended.
 Result = tuple[Job, AttemptResult | None, datetime]
@@ -107,6 +109,9 @@ def _attempt_row(
         "outcome": decision.outcome.value,
         "error": error,
         "response_excerpt": result.excerpt,
+        # The delivery log shows the request as sent (headers hold no secret, only its MAC).
+        "request_headers": job.headers,
+        "request_body": job.body[:MAX_LOGGED_BODY].decode("utf-8", "replace"),
     }
 
 
