@@ -48,6 +48,8 @@ _SUB_COLUMNS = (
     _SUBS.c.author_id,
     _SUBS.c.event_type,
     _SUBS.c.key,
+    _SUBS.c.format,
+    _SUBS.c.tls_client_sealed,
 )
 
 # One claim statement: its filter, how many it may take, and the busy endpoint it refills.

@@ -39,6 +39,7 @@ from dockyard.events.models import OutboxEvent
 from dockyard.jobs.lease import new_token
 from dockyard.webhooks import metrics
 from dockyard.webhooks.authors import deactivate_lost
+from dockyard.webhooks.filters import accepts
 from dockyard.webhooks.job import JobSource, build_jobs
 from dockyard.webhooks.models import Delivery, Subscription
 from dockyard.webhooks.send import Endpoint, Sender
@@ -168,6 +169,10 @@ async def _subscribers(
                 Subscription.previous_secret,
                 Subscription.previous_secret_expires_at,
                 Subscription.author_id,
+                Subscription.tag_filter,
+                Subscription.min_severity,
+                Subscription.format,
+                Subscription.tls_client_sealed,
             ).where(
                 Subscription.event_type.in_(types),
                 Subscription.key.in_(keys),
@@ -193,6 +198,8 @@ def _matches(
         for key in event_keys:
             for sub in index.get((e.type, key), ()):
                 if sub.repo_event_filter and sub.repo_event_filter != kind:
+                    continue
+                if not accepts(sub.tag_filter, sub.min_severity, e.type, e.payload):
                     continue
                 yield e, sub
 

@@ -63,6 +63,16 @@ class Subscription(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Beyond MSR (`webhooks.filters`, `webhooks.formats`): the tag patterns as sent, joined by
+    # commas ("" = every tag); the least severe finding a SCAN_COMPLETED must have (None = any
+    # scan); the body's format ("msr" or "cloudevents").
+    tag_filter: Mapped[str] = mapped_column(Text, default="", server_default="")
+    min_severity: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    format: Mapped[str] = mapped_column(String(16), default="msr", server_default="msr")
+    # The client certificate and key for mutual TLS, sealed together (`kit.sealing`, "" = none);
+    # only the certificate's subject is ever shown.
+    tls_client_sealed: Mapped[str] = mapped_column(Text, default="", server_default="")
+    tls_client_subject: Mapped[str] = mapped_column(String(512), default="", server_default="")
 
 
 class Delivery(Base):
