@@ -1,11 +1,14 @@
 """May a subscription's author still subscribe to what it is on? The rule of creating one
-(`webhooks.service.check_key_access`: repository admin, namespace owner, registry admin for
+(`webhooks.keys.check_key_access`: repository admin, namespace owner, registry admin for
 global or key-less subscriptions), read again when events are dispatched, so access lost later
 (removed from the organization, demoted, deactivated, deleted) stops the deliveries.
 
 Checked when events are matched to subscriptions (dispatch) and again before a retry is sent
-(the claim). Answers are cached for one batch. Lean on purpose (it runs in the delivery process):
-the facts come through `auth.access` and the rules from `auth.permissions`; no JWT, no HTTP.
+(the claim). Answers are cached for one batch. It runs in the delivery process, which never
+imports authorization code (an import contract in .importlinter says so): the facts an
+author's access rests on are read here, from the account and repository tables, and the pure
+rules of `rules.permissions` decide, as `auth.access` does for requests. An author is never a
+token holder, so no token scope narrows the answer. No JWT, no HTTP.
 """
 
 from __future__ import annotations
@@ -16,15 +19,57 @@ from typing import Any
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dockyard.accounts.models import Account
-from dockyard.accounts.principal import Principal
-from dockyard.auth.access import namespace_access, repository_access
+from dockyard.accounts.models import Account, OrgMember, TeamMember
 from dockyard.events.types import EVENT_TYPES, EventType, Scope
-from dockyard.repos.models import Repository
-from dockyard.rules.permissions import AccessLevel
+from dockyard.repos.models import NamespaceTeamAccess, Repository, RepositoryTeamAccess
+from dockyard.rules.permissions import (
+    AccessFacts,
+    AccessLevel,
+    resolve_namespace_access,
+    resolve_repository_access,
+)
 from dockyard.webhooks.models import Subscription
 
 _SUBS: Table = Subscription.__table__  # type: ignore[assignment]
+
+
+async def author_facts(
+    session: AsyncSession,
+    author: Account,
+    namespace: Account,
+    repository: Repository | None,
+) -> AccessFacts:
+    """What the rules need about a (non-admin, active) author and a namespace or repository:
+    ownership, organization membership and the author's teams' grants."""
+    if namespace.id == author.id:
+        return AccessFacts(authenticated=True, owns_namespace=True)
+    if not namespace.is_org:
+        return AccessFacts(authenticated=True)
+    membership = await session.get(OrgMember, (namespace.id, author.id))
+    if membership is None:
+        return AccessFacts(authenticated=True)
+    team_ids = select(TeamMember.team_id).where(TeamMember.user_id == author.id)
+    wire = list(
+        await session.scalars(
+            select(NamespaceTeamAccess.access_level).where(
+                NamespaceTeamAccess.namespace_id == namespace.id,
+                NamespaceTeamAccess.team_id.in_(team_ids),
+            )
+        )
+    )
+    if repository is not None:
+        wire += await session.scalars(
+            select(RepositoryTeamAccess.access_level).where(
+                RepositoryTeamAccess.repository_id == repository.id,
+                RepositoryTeamAccess.team_id.in_(team_ids),
+            )
+        )
+    return AccessFacts(
+        authenticated=True,
+        is_org_owner=membership.is_admin,
+        is_org_member=True,
+        team_levels=tuple(AccessLevel.from_wire(v) for v in wire),
+    )
 
 
 class AuthorAccess:
@@ -71,23 +116,36 @@ class AuthorAccess:
         if scope is Scope.GLOBAL or not key:
             what = "these events" if scope is Scope.GLOBAL else "every repository"
             return f"The author {author.name} is no longer a registry admin (needed for {what})."
-        principal = Principal(author.id, author.name, False)
         if scope is Scope.REPOSITORY:
-            namespace, _, name = key.partition("/")
-            repo = await self._session.scalar(
-                select(Repository).where(Repository.namespace == namespace, Repository.name == name)
-            )
-            if repo is None:
-                return f"The repository {key} no longer exists."
-            level = await repository_access(self._session, principal, repo)
+            level = await self._repository_level(author, key)
         else:
-            account = await self._session.scalar(select(Account).where(Account.name == key))
-            if account is None:
-                return f"The namespace {key} no longer exists."
-            level = await namespace_access(self._session, principal, account)
+            level = await self._namespace_level(author, key)
+        if level is None:
+            return f"The {scope.value.lower()} {key} no longer exists."
         if level < AccessLevel.ADMIN:
             return f"The author {author.name} no longer has admin access to {key}."
         return None
+
+    async def _repository_level(self, author: Account, key: str) -> AccessLevel | None:
+        namespace_name, _, name = key.partition("/")
+        repo = await self._session.scalar(
+            select(Repository).where(
+                Repository.namespace == namespace_name, Repository.name == name
+            )
+        )
+        if repo is None:
+            return None
+        namespace = await self._session.get(Account, repo.namespace_id)
+        if namespace is None:
+            return AccessLevel.NONE
+        facts = await author_facts(self._session, author, namespace, repo)
+        return resolve_repository_access(facts)
+
+    async def _namespace_level(self, author: Account, key: str) -> AccessLevel | None:
+        namespace = await self._session.scalar(select(Account).where(Account.name == key))
+        if namespace is None:
+            return None
+        return resolve_namespace_access(await author_facts(self._session, author, namespace, None))
 
 
 async def deactivate_lost(session: AsyncSession, subs: Iterable[Any]) -> dict[str, str]:
