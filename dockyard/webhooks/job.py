@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dockyard.webhooks.outbound import JSON_HEADERS, encode_body
+from dockyard.webhooks.formats import MSR, encode, headers_of
 from dockyard.webhooks.signing import headers_for, secrets_in_use
 
 INACTIVE = "The subscription is inactive."
@@ -33,6 +33,8 @@ class Job:
     headers: dict[str, str]
     # Set when the delivery must not be sent: it fails with this reason, no attempt counted.
     skip_reason: str = ""
+    # The subscription's sealed client certificate and key for mutual TLS ("" = none).
+    tls_client_sealed: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,13 +55,14 @@ class JobSource:
 
 def build_jobs(token: str, sources: Iterable[JobSource], now: datetime) -> list[Job]:
     """Jobs leased under `token`, signed with one timestamp for the batch."""
-    bodies: dict[int, bytes] = {}
+    bodies: dict[tuple[int, str], bytes] = {}
     timestamp = int(time.time())
     jobs: list[Job] = []
     for src in sources:
-        body = bodies.get(src.event_seq)
+        fmt = getattr(src.subscription, "format", None) or MSR
+        body = bodies.get((src.event_seq, fmt))
         if body is None:
-            body = bodies[src.event_seq] = encode_body(src.payload)
+            body = bodies[(src.event_seq, fmt)] = encode(fmt, src.payload, src.event_id)
         job = _build(token, src, body, now, timestamp)
         if src.skip_reason:
             job.skip_reason = src.skip_reason
@@ -94,5 +97,8 @@ def _build(token: str, src: JobSource, body: bytes, now: datetime, timestamp: in
         tls_cert=sub.tls_cert,
         skip_tls_verification=sub.skip_tls_verification,
         body=body,
-        headers=headers_for(secrets, src.event_id, timestamp, body, JSON_HEADERS),
+        headers=headers_for(
+            secrets, src.event_id, timestamp, body, headers_of(getattr(sub, "format", None) or MSR)
+        ),
+        tls_client_sealed=getattr(sub, "tls_client_sealed", None) or "",
     )
