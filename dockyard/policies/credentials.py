@@ -1,7 +1,8 @@
 """Remote registries' credentials, encrypted at rest with Fernet (`cryptography`).
 
 The key is `DOCKYARD_POLICY_SECRET_KEY`, or one generated once into the data folder
-(`policy_secret_key`, mode 0600, shared by every process). Credentials are never returned by
+(`policy_secret_key`, mode 0600, shared by every process): `kit.sealing`'s, which webhook client
+certificates are sealed with too. Credentials are never returned by
 the API and never logged: `Credentials.__repr__` hides the secret, and a token that cannot be
 decrypted raises `CredentialsError` without its content.
 """
@@ -9,35 +10,18 @@ decrypted raises `CredentialsError` without its content.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from dockyard.config import Settings
-from dockyard.kit.secretfile import read_or_create
+from dockyard.kit.sealing import KEY_FILE, load_key
 from dockyard.policies.ociauth import Credentials
 
-KEY_FILE = "policy_secret_key"
+__all__ = ["KEY_FILE", "CredentialsError", "Vault", "load_key"]
 
 
 class CredentialsError(Exception):
     """Stored credentials could not be decrypted (another key?)."""
-
-
-def load_key(settings: Settings) -> bytes:
-    if settings.policy_secret_key:
-        key = settings.policy_secret_key.strip().encode()
-    else:
-        path = Path(settings.data_dir) / KEY_FILE
-        key = read_or_create(path, Fernet.generate_key).strip()
-    try:
-        Fernet(key)
-    except ValueError:
-        raise RuntimeError(
-            "DOCKYARD_POLICY_SECRET_KEY (or the data folder's policy_secret_key) is not a "
-            "Fernet key (urlsafe base64 of 32 bytes)"
-        ) from None
-    return key
 
 
 class Vault:

@@ -56,10 +56,11 @@ async def attempt(
     *,
     tls_cert: str,
     skip_tls_verification: bool,
+    tls_client_sealed: str = "",
 ) -> AttemptResult:
     started = time.perf_counter()
     try:
-        ssl_arg = transport.ssl_for(tls_cert, skip_tls_verification)
+        ssl_arg = transport.ssl_for(tls_cert, skip_tls_verification, tls_client_sealed)
         async with transport.session.post(
             endpoint,
             data=body,

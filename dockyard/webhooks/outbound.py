@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from dockyard.config import Settings
+from dockyard.kit.sealing import Sealer
 from dockyard.webhooks.transport import Transport
 
 # The constant part of every delivery's headers, merged once per job rather than per request.
@@ -29,4 +30,5 @@ def make_transport(settings: Settings) -> Transport:
         per_endpoint=settings.webhook_max_per_endpoint,
         connect_timeout=settings.webhook_connect_timeout,
         total_timeout=settings.webhook_total_timeout,
+        sealer=Sealer.from_settings(settings),  # opens subscriptions' client certificates
     )

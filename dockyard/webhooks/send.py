@@ -7,6 +7,10 @@ is busy: the claim skips its subscriptions (`plan_claim`) and refills its backlo
 of its own when half of it has drained. A delivery that arrives for an endpoint with no place
 left is handed back (due again shortly, no attempt counted).
 
+Leases: a delivery waits for its slot under a lease the claim stage renews; one whose lease
+was lost (reclaimed elsewhere after a failed renewal) is dropped unsent (`drop`), and one whose
+lease would end before its attempt could time out is handed back rather than started.
+
 Results and hand-backs go to the record stage's buffer; signing happened when the job was built
 (`job.py`), the request is `delivery.attempt` over the shared transport. No database here.
 """
@@ -95,6 +99,7 @@ class Sender:
         # Every delivery held (waiting or sending), by id: its lease is renewed until recorded.
         self.held: dict[str, Job] = {}
         self._reserved = 0
+        self.lease_seconds = float(settings.webhook_lease_seconds)
 
     @property
     def backlog(self) -> int:
@@ -138,6 +143,11 @@ class Sender:
         if ep is None:
             ep = self.endpoints[origin] = Endpoint()
         return origin, ep
+
+    @property
+    def busy(self) -> bool:
+        """Some endpoint has all its slots taken (its refills are looked at by the claim)."""
+        return any(ep.held >= self.per_endpoint for ep in self.endpoints.values())
 
     def _full(self, ep: Endpoint) -> bool:
         return ep.held >= self.endpoint_capacity or self.held_total >= self.held_capacity
@@ -206,7 +216,9 @@ class Sender:
     def start(self, jobs: list[Job], now: datetime) -> int:
         """Send, queue or hand back each job; returns how many were not handed back."""
         taken = 0
+        lease_ends = time.monotonic() + self.lease_seconds
         for job in jobs:
+            job.lease_ends = lease_ends
             if job.skip_reason:
                 self.recorder.add(job, None, now)
                 taken += 1
@@ -235,6 +247,12 @@ class Sender:
             self._starved.pop(origin, None)
 
     def _launch(self, job: Job, ep: Endpoint) -> None:
+        if job.lease_ends and time.monotonic() + self._attempt_limit() > job.lease_ends:
+            # Its attempt could outlive the lease (renewals failed): another worker may claim
+            # it meanwhile. Back to the queue, unsent, for whoever holds it next.
+            self.held.pop(job.delivery_id, None)
+            self.recorder.hand_back([job])
+            return
         ep.sending += 1
         self.inflight += 1
         task = asyncio.create_task(self._send(job, ep))
@@ -250,6 +268,7 @@ class Sender:
                 job.headers,
                 tls_cert=job.tls_cert,
                 skip_tls_verification=job.skip_tls_verification,
+                tls_client_sealed=job.tls_client_sealed,
             )
         except Exception as exc:  # never lose a claimed delivery to a bug in the send path
             log.exception("webhook.delivery.crashed")
@@ -275,6 +294,27 @@ class Sender:
             # Half its backlog sent and more is due: refill it now rather than at the poll.
             self.claim_wake.set()
         self.room.set()
+
+    def _attempt_limit(self) -> float:
+        """How long one attempt may take at most (the transport's total timeout)."""
+        timeout = getattr(self.transport, "timeout", None)  # None in stage tests
+        total = getattr(timeout, "total", None)
+        return float(total) if total else 0.0
+
+    def drop(self, delivery_ids: set[str]) -> None:
+        """Forget the waiting deliveries whose lease is no longer ours: another worker holds
+        them now (those already sending cannot be called back)."""
+        dropped = 0
+        for ep in self.endpoints.values():
+            keep: deque[Job] = deque()
+            for job in ep.waiting:
+                if job.delivery_id in delivery_ids:
+                    self.held.pop(job.delivery_id, None)
+                    dropped += 1
+                else:
+                    keep.append(job)
+            ep.waiting = keep
+        log.warning("webhook.lease.lost", extra={"count": len(delivery_ids), "dropped": dropped})
 
     async def close(self) -> None:
         """Stop: deliveries still waiting for a slot were not sent, so they are handed back at

@@ -25,6 +25,7 @@ from cachetools import LRUCache
 
 from dockyard import __version__
 from dockyard.errors import DockyardError, ErrorCode
+from dockyard.kit.sealing import Sealer, SealError
 from dockyard.kit.ssrf import (
     BlockedAddressError,
     GuardedResolver,
@@ -33,6 +34,7 @@ from dockyard.kit.ssrf import (
     literal_guard,
     parse_networks,
 )
+from dockyard.webhooks.client_certs import load_into, open_sealed
 
 # The SSRF guard's names stay importable from here (the webhooks' and their tests' imports).
 __all__ = [
@@ -215,7 +217,10 @@ class Transport:
         per_endpoint: int,
         connect_timeout: float,
         total_timeout: float,
+        sealer: Sealer | None = None,
     ) -> None:
+        # Opens subscriptions' sealed client certificates (mutual TLS); None: none are used.
+        self.sealer = sealer
         self.blocked = parse_networks(blocked_networks)
         self._resolver = GuardedResolver(self.blocked)
         self._connector = aiohttp.TCPConnector(
@@ -238,8 +243,12 @@ class Transport:
             trace_configs=[literal_guard(self.blocked)] if self.blocked else None,
         )
         self._default_ssl = ssl.create_default_context()
-        # One context per pinned PEM; the least recently used goes first when there are many.
+        # One context per pinned PEM, and per (PEM, verification, client certificate) for the
+        # subscriptions with a client certificate; the least recently used goes first.
         self._contexts: LRUCache[str, ssl.SSLContext] = LRUCache(maxsize=1024)
+        self._client_contexts: LRUCache[tuple[str, bool, str], ssl.SSLContext] = LRUCache(
+            maxsize=1024
+        )
 
     def set_total_timeout(self, total: float) -> None:
         """A new limit for each attempt from now on (webhookTimeout changed at run time); the
@@ -249,22 +258,54 @@ class Transport:
         connect = min(self.connect_timeout, total)
         self.timeout = aiohttp.ClientTimeout(total=total, sock_connect=connect, connect=connect)
 
-    def ssl_for(self, tls_cert: str, skip_verification: bool) -> ssl.SSLContext | bool:
+    def ssl_for(
+        self, tls_cert: str, skip_verification: bool, client_sealed: str = ""
+    ) -> ssl.SSLContext | bool:
+        if client_sealed:
+            return self._client_context(tls_cert, skip_verification, client_sealed)
         if skip_verification:
             return False
         if not tls_cert:
             return self._default_ssl
         ctx = self._contexts.get(tls_cert)
         if ctx is None:
-            # cadata given: the default system roots are NOT loaded, so the PEM is the only
-            # trust root for this endpoint. PARTIAL_CHAIN lets any certificate in it anchor
-            # the chain (a pinned leaf or an intermediate), not only a self-signed root; the
-            # host name is still checked against the endpoint.
-            ctx = ssl.create_default_context(cadata=tls_cert)
-            ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+            ctx = _pinned(tls_cert)
             self._contexts[tls_cert] = ctx
+        return ctx
+
+    def _client_context(self, tls_cert: str, skip: bool, sealed: str) -> ssl.SSLContext:
+        """A context presenting the subscription's client certificate, cached per sealed pair
+        (building one reads the key, too slow to repeat per request)."""
+        key = (tls_cert, skip, sealed)
+        ctx = self._client_contexts.get(key)
+        if ctx is not None:
+            return ctx
+        if self.sealer is None:
+            raise ssl.SSLError(0, "client certificates are not available in this process")
+        try:
+            cert_pem, key_pem = open_sealed(self.sealer, sealed)
+        except (SealError, ValueError, KeyError) as exc:
+            raise ssl.SSLError(0, f"the client certificate cannot be opened: {exc}") from None
+        if skip:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        else:
+            ctx = _pinned(tls_cert) if tls_cert else ssl.create_default_context()
+        load_into(ctx, cert_pem, key_pem)
+        self._client_contexts[key] = ctx
         return ctx
 
     async def close(self) -> None:
         await self.session.close()
         await self._resolver.close()  # the connector closes only a resolver it made itself
+
+
+def _pinned(tls_cert: str) -> ssl.SSLContext:
+    # cadata given: the default system roots are NOT loaded, so the PEM is the only trust root
+    # for this endpoint. PARTIAL_CHAIN lets any certificate in it anchor the chain (a pinned leaf
+    # or an intermediate), not only a self-signed root; the host name is still checked against
+    # the endpoint.
+    ctx = ssl.create_default_context(cadata=tls_cert)
+    ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    return ctx
