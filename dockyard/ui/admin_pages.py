@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts import service as accounts
+from dockyard.accounts.models import Account, OrgMember
 from dockyard.api.uow import UnitOfWork
 from dockyard.auth.access import namespace_access
+from dockyard.auth.orgs import is_org_owner
 from dockyard.errors import DockyardError
 from dockyard.rules.permissions import AccessLevel
-from dockyard.ui.queries import visible_namespaces, visible_repositories
+from dockyard.ui.org_pages import OrgView
+from dockyard.ui.queries import visible_repositories
 from dockyard.ui.render import (
     FORBIDDEN,
     Page,
@@ -22,6 +27,7 @@ from dockyard.ui.render import (
     redirect,
     render,
 )
+from dockyard.ui.windows import keyset_window
 
 router = APIRouter()
 
@@ -32,16 +38,34 @@ _MESSAGES = {
 }
 
 
-@router.get("/orgs")
-async def organizations(session: UnitOfWork, page: Page = Depends(page_context)) -> Response:
-    orgs = await visible_namespaces(session, page.user)
+PER_PAGE = 50
+
+
+async def _orgs_page(
+    page: Page, session: AsyncSession, status: int = 200, error: str | None = None
+) -> Response:
+    """One page of the organizations the caller belongs to (all for an admin), by name."""
+    stmt = select(Account).where(Account.is_org.is_(True))
+    if not page.user.is_admin:
+        mine = select(OrgMember.org_id).where(OrgMember.user_id == page.user.account_id)
+        stmt = stmt.where(Account.id.in_(mine))
+    start = page.request.query_params.get("start", "")
+    window = await keyset_window(
+        session, stmt, (Account.name,), (start,) if start else None, PER_PAGE
+    )
     return render(
         page,
         "orgs.html",
-        orgs=orgs,
-        error=None,
+        status=status,
+        window=window.map(lambda row: row[0], lambda row: row[0].name),
+        error=error,
         msg=_MESSAGES.get(page.request.query_params.get("msg", "")),
     )
+
+
+@router.get("/orgs")
+async def organizations(session: UnitOfWork, page: Page = Depends(page_context)) -> Response:
+    return await _orgs_page(page, session)
 
 
 @router.post("/orgs")
@@ -54,9 +78,8 @@ async def create_org(session: UnitOfWork, page: Page = Depends(page_context)) ->
         await accounts.create_org(session, name)
     except DockyardError as exc:
         await session.rollback()
-        orgs = await visible_namespaces(session, page.user)
-        return render(page, "orgs.html", status=400, orgs=orgs, error=exc.message, msg=None)
-    return redirect(page, f"/orgs/{name}")
+        return await _orgs_page(page, session, 400, exc.message)
+    return redirect(page, f"/orgs/{name}?msg=org-created")
 
 
 @router.get("/orgs/{namespace}")
@@ -81,10 +104,18 @@ async def namespace_page(
     is_owner = level >= AccessLevel.ADMIN
     members = await accounts.list_org_members(session, account) if account.is_org else []
     teams = await accounts.list_teams(session, account) if account.is_org else []
+    # The organization's tabs follow /enzi/v0's rules: members see Members and Teams.
+    view = None
+    if account.is_org:
+        owner = await is_org_owner(session, principal, account)
+        view = OrgView(account, member or principal.is_admin, owner)
     return render(
         page,
         "namespace.html",
         ns=account,
+        view=view,
+        tab="repositories",
+        msg=_MESSAGES.get(page.request.query_params.get("msg", "")),
         repos=repos,
         total=total,
         is_owner=is_owner,
@@ -93,19 +124,38 @@ async def namespace_page(
     )
 
 
+async def _users_page(
+    page: Page,
+    session: AsyncSession,
+    status: int = 200,
+    error: str | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    """One page of the registry's users, by name."""
+    start = page.request.query_params.get("start", "")
+    window = await keyset_window(
+        session,
+        select(Account).where(Account.is_org.is_(False)),
+        (Account.name,),
+        (start,) if start else None,
+        PER_PAGE,
+    )
+    return render(
+        page,
+        "users.html",
+        status=status,
+        window=window.map(lambda row: row[0], lambda row: row[0].name),
+        error=error,
+        values=values or {},
+        msg=_MESSAGES.get(page.request.query_params.get("msg", "")),
+    )
+
+
 @router.get("/admin/users")
 async def users(session: UnitOfWork, page: Page = Depends(page_context)) -> Response:
     if not page.user.is_admin:
         raise FORBIDDEN
-    rows = await accounts.list_accounts(session, "users")
-    return render(
-        page,
-        "users.html",
-        users=rows,
-        error=None,
-        values={},
-        msg=_MESSAGES.get(page.request.query_params.get("msg", "")),
-    )
+    return await _users_page(page, session)
 
 
 @router.post("/admin/users")
@@ -126,8 +176,7 @@ async def create_user(session: UnitOfWork, page: Page = Depends(page_context)) -
         )
     except DockyardError as exc:
         await session.rollback()
-        rows = await accounts.list_accounts(session, "users")
-        return render(page, "users.html", status=400, users=rows, error=exc.message, values=values)
+        return await _users_page(page, session, 400, exc.message, values)
     return redirect(page, "/admin/users?msg=user-created")
 
 
@@ -153,16 +202,11 @@ async def update_user(
     except DockyardError:
         raise not_found(f"The user {name}") from None
     if user.id == principal.account_id and action in ("remove-admin", "deactivate"):
-        rows = await accounts.list_accounts(session, "users")
-        return render(
-            page,
-            "users.html",
-            status=400,
-            users=rows,
-            values={},
-            error="You cannot remove your own admin rights or deactivate yourself; "
-            "ask another administrator.",
+        error = (
+            "You cannot remove your own admin rights or deactivate yourself; "
+            "ask another administrator."
         )
+        return await _users_page(page, session, 400, error)
     await accounts.update_account(
         session, user, is_admin=changes.get("is_admin"), is_active=changes.get("is_active")
     )

@@ -20,11 +20,16 @@ from dockyard.accounts.sessions import end_session, start_session
 from dockyard.api.uow import UnitOfWork
 from dockyard.auth.deps import LoginBlocked, verify_login
 from dockyard.ui import (
+    account_pages,
+    activity_pages,
     admin_pages,
+    org_pages,
     policy_pages,
     repo_pages,
     scan_pages,
     subscription_pages,
+    tag_pages,
+    team_pages,
     webhook_pages,
 )
 from dockyard.ui.queries import creatable_namespaces, visible_repositories
@@ -34,11 +39,16 @@ from dockyard.ui.session import clear_session, new_session, write_session
 
 router = APIRouter(include_in_schema=False)
 router.include_router(repo_pages.router)
+router.include_router(tag_pages.router)
+router.include_router(activity_pages.router)
 router.include_router(webhook_pages.router)
 router.include_router(subscription_pages.router)
 router.include_router(admin_pages.router)
 router.include_router(scan_pages.router)
 router.include_router(policy_pages.router)
+router.include_router(account_pages.router)
+router.include_router(org_pages.router)
+router.include_router(team_pages.router)
 
 PAGE_SIZE = 20
 STATIC = Path(__file__).parent / "static"
