@@ -75,6 +75,18 @@ class Settings(BaseSettings):
     # A token a Prometheus scraper sends as `Authorization: Bearer <token>` (no account needed).
     metrics_token: str = ""
 
+    # Blob storage: "filesystem" (the data folder) or "s3" (any S3-compatible object store,
+    # shared by every replica). Empty S3 keys: botocore's own chain (environment, role).
+    storage: Literal["filesystem", "s3"] = "filesystem"
+    s3_endpoint: str = ""
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_prefix: str = ""
+    # Blob GETs answer 307 to a presigned URL of the object store (clients must reach it).
+    s3_redirect: bool = False
+
     webhook_connect_timeout: float = 5.0
     webhook_total_timeout: float = 15.0
     webhook_retry_schedule: str = DEFAULT_RETRY_SCHEDULE

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from dockyard.config import Settings
 from dockyard.db.engine import create_engine, create_sessionmaker
 from dockyard.storage.base import BlobStore
-from dockyard.storage.filesystem import FilesystemBlobStore
+from dockyard.storage.factory import build_storage
 
 
 @dataclass
@@ -37,9 +37,10 @@ class Services:
 def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url)
+    sessionmaker = create_sessionmaker(engine)
     return Services(
         settings=settings,
         engine=engine,
-        sessionmaker=create_sessionmaker(engine),
-        storage=FilesystemBlobStore(settings.data_dir / "storage"),
+        sessionmaker=sessionmaker,
+        storage=build_storage(settings, sessionmaker),
     )

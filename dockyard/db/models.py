@@ -15,6 +15,7 @@ from dockyard.policies import pruning_models as policies_pruning_models
 from dockyard.repos import models as repos_models
 from dockyard.scanning import models as scanning_models
 from dockyard.scanning import vulndb_models as scanning_vulndb_models
+from dockyard.storage import s3_models as storage_s3_models
 from dockyard.webhooks import models as webhooks_models
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "repos_models",
     "scanning_models",
     "scanning_vulndb_models",
+    "storage_s3_models",
     "webhooks_models",
 ]

@@ -1,5 +1,6 @@
-"""BlobStore contract for the filesystem and memory drivers: streaming uploads, offsets,
-digest verification before visibility, atomic publication, resumption after a restart."""
+"""BlobStore contract for the filesystem, memory and S3 drivers (S3 on a local moto server):
+streaming uploads, offsets, digest verification before visibility, atomic publication,
+resumption after a restart."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from dockyard.storage.base import BlobStore, DigestMismatch, UploadOffsetMismatch
 from dockyard.storage.filesystem import FilesystemBlobStore
 from dockyard.storage.memory import MemoryBlobStore
+from tests.unit.storage.conftest import S3StoreFactory
 
 
 def digest_of(data: bytes) -> str:
@@ -24,10 +26,13 @@ async def stream(*parts: bytes) -> AsyncIterator[bytes]:
         yield part
 
 
-@pytest.fixture(params=["filesystem", "memory"])
+@pytest.fixture(params=["filesystem", "memory", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
     if request.param == "filesystem":
         return FilesystemBlobStore(tmp_path / "storage")
+    if request.param == "s3":
+        factory: S3StoreFactory = request.getfixturevalue("s3_stores")
+        return factory()
     return MemoryBlobStore()
 
 
