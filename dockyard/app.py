@@ -84,6 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health_router)
     app.include_router(version_router)
     _mount_features(app, settings, background, resolvers)
+    _mount_replicas(app, settings, background)
     _mount_registry(app, services)
     # Outermost: every request, /v2 included, gets its id and access line.
     app.add_middleware(RequestLogMiddleware)
@@ -184,6 +185,18 @@ def _mount_meta(app: FastAPI) -> None:
     from dockyard.meta.routes import router as meta_router
 
     app.include_router(meta_router)
+
+
+def _mount_replicas(app: FastAPI, settings: Settings, background: list[BackgroundTask]) -> None:
+    """Several nodes (issue 17): /api/v0/replicas and its admin page; this process's heartbeat
+    and, on PostgreSQL, the wake-ups to and from other nodes (replicas/heartbeat.py)."""
+    from dockyard.replicas.heartbeat import cluster_tasks
+    from dockyard.replicas.routes import router as replicas_router
+    from dockyard.ui.replica_pages import router as replica_pages_router
+
+    app.include_router(replicas_router)
+    app.include_router(replica_pages_router)
+    background.extend(cluster_tasks(settings, "all" if settings.run_workers else "api"))
 
 
 def _mount_mirroring(app: FastAPI, settings: Settings, background: list[BackgroundTask]) -> None:

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=default_workers, ge=1, le=64)
     # Run webhook delivery workers inside `dockyard serve` (the single-process default).
     run_workers: bool = True
+    # What `dockyard serve` runs: "api" (HTTP only), "worker" (delivery, scanning, policies; no
+    # HTTP) or "all" (both). Several nodes scale API replicas and workers separately.
+    role: Literal["api", "worker", "all"] = "all"
 
     # A push to a missing repository creates it (in a namespace the pusher administers).
     # POST /api/v0/meta/settings {"createRepositoryOnPush"} overrides it at run time.
@@ -57,6 +60,12 @@ class Settings(BaseSettings):
     # Largest blob one upload may grow to; 0 means no limit.
     max_upload_bytes: int = Field(default=0, ge=0)
     secret_key: str = ""
+    # A file holding one secret from which every replica derives the same keys (UI sessions,
+    # registry tokens, remote credentials); without it, PostgreSQL keeps generated ones.
+    secret_key_file: str = ""
+    # The registry token signing key (PEM), filled in by the CLI from the file above or the
+    # database; empty: a key generated once into the data folder (one node).
+    registry_token_key: str = ""
     # Fernet key (urlsafe base64, 32 bytes) encrypting remote registries' credentials; empty:
     # a key generated once into the data folder (policy_secret_key, mode 0600).
     policy_secret_key: str = ""

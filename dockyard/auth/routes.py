@@ -184,7 +184,9 @@ async def token_post(request: Request) -> JSONResponse:
 def install_token_auth(app: FastAPI, settings: Settings) -> None:
     """Mount /auth/token with the key it signs registry tokens with (the registry application
     verifies them with its own copy of the key), and accept `?refresh_token=` on the APIs."""
-    app.state.registry_signing_key = load_or_create_key(settings.data_dir)
+    app.state.registry_signing_key = load_or_create_key(
+        settings.data_dir, settings.registry_token_key
+    )
     # First: a `?refresh_token=` the request carries decides who it is (a wrong one is a 401
     # even beside other credentials, never silently ignored).
     app.state.principal_resolvers.insert(0, refresh_token_resolver)

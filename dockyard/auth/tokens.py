@@ -54,9 +54,12 @@ def _kid(key: ec.EllipticCurvePrivateKey) -> str:
     return base64.b32encode(hashlib.sha256(der).digest()[:15]).decode()
 
 
-def load_or_create_key(data_dir: Path) -> SigningKey:
-    """Read the key, creating it on first start (several workers may race: one file wins)."""
+def load_or_create_key(data_dir: Path, pem_text: str = "") -> SigningKey:
+    """The key given (shared by every replica, `DOCKYARD_REGISTRY_TOKEN_KEY`), else the data
+    folder's, created on first start (several workers may race: one file wins)."""
     path = data_dir / KEY_FILE
+    if pem_text:
+        return _load_pem(pem_text.encode(), "the configured registry token key")
 
     def generate() -> bytes:
         return ec.generate_private_key(ec.SECP256R1()).private_bytes(
@@ -65,10 +68,13 @@ def load_or_create_key(data_dir: Path) -> SigningKey:
             serialization.NoEncryption(),
         )
 
-    pem = read_or_create(path, generate)
+    return _load_pem(read_or_create(path, generate), str(path))
+
+
+def _load_pem(pem: bytes, where: str) -> SigningKey:
     loaded = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(loaded, ec.EllipticCurvePrivateKey):
-        raise ValueError(f"{path} does not hold an EC private key")
+        raise ValueError(f"{where} does not hold an EC private key")
     return SigningKey(loaded, _kid(loaded))
 
 

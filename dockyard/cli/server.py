@@ -8,22 +8,30 @@ runs webhook delivery alone. Neither serves HTTP itself nor registers with Typer
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
 from dockyard import __version__
 from dockyard.cli.common import ConfigOpt, fail, load, prepare, require_writable
+from dockyard.cli.keys import apply_shared_keys
 from dockyard.config import Settings, settings_from_env, settings_to_env
 from dockyard.logging import configure_logging
 
 # The name the start-up warnings have always been logged under (before the CLI was a package).
 log = logging.getLogger("dockyard.cli")
+
+
+class Role(enum.StrEnum):
+    api = "api"
+    worker = "worker"
+    all = "all"
 
 
 def _address(host: str, port: int) -> str:
@@ -77,14 +85,23 @@ def serve(
     workers: Annotated[
         int | None, typer.Option(help="HTTP worker processes (default: one per CPU).")
     ] = None,
+    role: Annotated[
+        Role | None,
+        typer.Option(help="api: HTTP only; worker: delivery, scanning, policies; all: both."),
+    ] = None,
 ) -> None:
     """Run the registry (migrates the database first)."""
     from dockyard.serve_exec import WEBHOOK_CHILD_ENV
 
-    settings = load(config, host=host, port=port, data_dir=data_dir, workers=workers)
+    overrides = {} if role is None else {"role": role.value}
+    settings = load(config, host=host, port=port, data_dir=data_dir, workers=workers, **overrides)
     # Absolute, so that every process of this serve (HTTP workers, the delivery child) names the
     # same folder whatever its working folder.
     settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
+    if settings.role == "worker":
+        _become_worker(settings)
+    if settings.role == "api":
+        settings = settings.model_copy(update={"run_workers": False})
     _check_startup(settings)
     from dockyard.webhooks import liveness
 
@@ -96,6 +113,7 @@ def serve(
 
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prepare_metrics_dir(settings.data_dir))
     prepare(settings)
+    settings = apply_shared_keys(settings)
     if settings.run_workers:
         # The HTTP processes only forward wake-ups; the supervised child delivers.
         os.environ["DOCKYARD_RUN_WORKERS"] = "false"
@@ -116,6 +134,20 @@ def serve(
     os.execv(sys.executable, [sys.executable, "-P", "-m", "dockyard.serve_exec"])
 
 
+def _become_worker(settings: Settings) -> NoReturn:
+    """`serve --role worker`: migrate, then become `dockyard worker` with these settings."""
+    from dockyard.serve_exec import MIGRATED_ENV
+
+    require_writable(settings.data_dir)
+    prepare(settings)
+    settings = apply_shared_keys(settings.model_copy(update={"run_workers": True}))
+    os.environ.update(settings_to_env(settings))
+    os.environ[MIGRATED_ENV] = "1"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-P", "-m", "dockyard", "worker"])
+
+
 def worker(config: ConfigOpt = None) -> None:
     """Run the webhook dispatcher and delivery workers without the HTTP server."""
     from dockyard.serve_exec import MIGRATED_ENV
@@ -133,6 +165,7 @@ def worker(config: ConfigOpt = None) -> None:
         settings = load(config)
         require_writable(settings.data_dir)
         upgrade(settings.resolved_database_url)
+        settings = apply_shared_keys(settings)
     from dockyard.policies.mirror_worker import run_mirror_worker
     from dockyard.policies.pruning_worker import run_pruning_worker
     from dockyard.policies.worker import run_promotion_worker
@@ -140,4 +173,6 @@ def worker(config: ConfigOpt = None) -> None:
 
     typer.echo(f"dockyard {__version__} webhook worker running", err=True)
     workers = (run_scanner, run_promotion_worker, run_mirror_worker, run_pruning_worker)
-    main(settings, companions=workers)
+    from dockyard.replicas.heartbeat import cluster_tasks
+
+    main(settings, companions=(*workers, *cluster_tasks(settings, "worker")))

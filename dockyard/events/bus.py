@@ -17,6 +17,9 @@ from dockyard.events.models import OutboxEvent
 from dockyard.events.types import Event
 
 _listeners: list[asyncio.Event] = []
+# Tasks that pass a local commit on to other processes or nodes (events.notify): woken by
+# commits here, never by a wake-up that came from elsewhere (which would echo it back).
+_forwarders: list[asyncio.Event] = []
 # Session.info key: this transaction recorded events (consumers are woken after its commit).
 _RECORDED = "dockyard.events.recorded"
 
@@ -47,7 +50,21 @@ def subscribe_wakeups() -> asyncio.Event:
     return waker
 
 
+def subscribe_forwarding() -> asyncio.Event:
+    """An asyncio.Event set after each commit in this process, not by `wake_local`."""
+    waker = asyncio.Event()
+    _forwarders.append(waker)
+    return waker
+
+
 def notify_committed() -> None:
+    wake_local()
+    for waker in _forwarders:
+        waker.set()
+
+
+def wake_local() -> None:
+    """Wake this process's consumers (a commit elsewhere was announced)."""
     for waker in _listeners:
         waker.set()
 

@@ -71,7 +71,9 @@ def create_registry_app(services: Services) -> FastAPI:
     app.state.settings = services.settings
     resolvers: list[PrincipalResolver] = [basic_resolver, bearer_resolver]
     app.state.principal_resolvers = resolvers
-    app.state.registry_signing_key = load_or_create_key(services.settings.data_dir)
+    app.state.registry_signing_key = load_or_create_key(
+        services.settings.data_dir, services.settings.registry_token_key
+    )
     install_error_handlers(app, OCI_DIALECT)
     app.include_router(router)
     # Innermost: manifest and blob reads skip the router (answers and errors stay the routes').

@@ -1,0 +1,1 @@
+"""Replicas: every dockyard process (HTTP workers, delivery and scan workers) and its heartbeat."""
