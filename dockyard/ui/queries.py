@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account, OrgMember
@@ -26,6 +26,7 @@ from dockyard.api.pagination import count_rows
 from dockyard.repos.content import tag_counts
 from dockyard.repos.models import Manifest, Repository, Tag
 from dockyard.repos.namespaces import namespaces_with_access
+from dockyard.repos.search import repository_search
 from dockyard.repos.service import readable_repositories
 from dockyard.repos.visible import candidates_filter
 from dockyard.rules.permissions import AccessLevel
@@ -52,18 +53,16 @@ async def visible_repositories(
     Without a search, the page and the total read the caller's candidates from indexes
     (`repos.visible`), so they cost what the caller can see, not what the registry holds.
 
-    A search (a substring: no index serves it) is not counted: the total is then a lower bound,
-    the rows up to this page and one more when another page follows (the page reads one row
-    past itself). Its rows are read in the (namespace, name) index's order and the reading
-    stops once the page is full, so a common term costs a page; a rare one still reads every
-    row the caller can see, once."""
+    A search (a substring, from a trigram index: `repos.search`) is not counted: the total is
+    then a lower bound, the rows up to this page and one more when another page follows (the
+    page reads one row past itself)."""
     ns_account = None
     if namespace is not None:
         ns_account = await session.scalar(select(Account).where(Account.name == namespace))
         if ns_account is None:
             return [], 0
     stmt = readable_repositories(principal, ns_account)
-    matches = _search(search)
+    matches = repository_search(search)
     if matches is None:
         total = await _count(session, principal, ns_account)
         narrow = candidates_filter(principal, None, offset + limit)
@@ -79,19 +78,6 @@ async def visible_repositories(
     counts = await tag_counts(session, [repo.id for repo in window])
     rows = [RepoRow(repo, counts.get(repo.id, 0)) for repo in window]
     return rows, total
-
-
-def _search(search: str) -> ColumnElement[bool] | None:
-    """Case-insensitive substring of "namespace/name" or the short description, in SQL
-    (SQLite's lower() folds ASCII only; names are ASCII)."""
-    if not search:
-        return None
-    needle = search.lower()
-    full_name = Repository.namespace + "/" + Repository.name
-    return or_(
-        func.lower(full_name).contains(needle, autoescape=True),
-        func.lower(Repository.short_description).contains(needle, autoescape=True),
-    )
 
 
 async def _count(session: AsyncSession, principal: Principal, namespace: Account | None) -> int:
