@@ -15,10 +15,12 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from dockyard import __version__
 from dockyard.accounts.principal import Principal
 from dockyard.services import Services
+from dockyard.ui.markdown import render_markdown
 from dockyard.ui.session import (
     CSRF_FIELD,
     SessionData,
@@ -58,6 +60,15 @@ def _short_digest(value: str | None) -> str:
     return f"{algo}:{hexpart[:12]}" if hexpart else value[:19]
 
 
+def _breakable(value: str | None) -> Markup:
+    """Text with a <wbr> break point after each URL separator: a long URL wraps at its
+    slashes and dots rather than mid-word (the text itself is escaped)."""
+    text = str(escape(value or ""))
+    for sep in ("/", ".", "?", "&amp;", "=", "-", "_", ":"):
+        text = text.replace(sep, sep + "<wbr>")
+    return Markup(text)
+
+
 env = Environment(
     loader=FileSystemLoader(TEMPLATES),
     autoescape=select_autoescape(["html"]),
@@ -67,6 +78,8 @@ env = Environment(
 env.filters["when"] = _when
 env.filters["size"] = _size
 env.filters["short_digest"] = _short_digest
+env.filters["markdown"] = render_markdown
+env.filters["breakable"] = _breakable
 env.globals["version"] = __version__
 
 

@@ -1,4 +1,5 @@
-"""Repository pages: create, Info, Tags, one tag, Settings. Thin: services do the work.
+"""Repository pages: create, Info, Settings (the Tags tab and tag page: `tag_pages`; Activity:
+`activity_pages`). Thin: services do the work.
 
 Each page takes the request's unit of work (`session: UnitOfWork`): it commits when the page
 returns (a redirect after a POST is sent after the commit) and the after-commit hook wakes the
@@ -19,12 +20,11 @@ from dockyard.accounts.models import Account
 from dockyard.api.uow import UnitOfWork
 from dockyard.auth.access import repository_access
 from dockyard.errors import DockyardError
-from dockyard.repos import content
 from dockyard.repos import service as repos_service
 from dockyard.repos.models import Repository
 from dockyard.rules.permissions import AccessLevel
-from dockyard.scanning.views import tag_counts, tag_scans
-from dockyard.ui.queries import creatable_namespaces, repository_tags, tags_window
+from dockyard.ui.deletion import deletion_summary
+from dockyard.ui.queries import creatable_namespaces
 from dockyard.ui.render import (
     FORBIDDEN,
     Page,
@@ -38,8 +38,6 @@ from dockyard.webhooks import service as webhooks
 
 router = APIRouter()
 
-TAGS_PER_PAGE = 50
-
 
 @dataclass(frozen=True)
 class RepoView:
@@ -50,7 +48,7 @@ class RepoView:
     @property
     def tabs(self) -> list[tuple[str, str]]:
         base = f"/repositories/{self.repo.namespace}/{self.repo.name}"
-        tabs = [("info", base), ("tags", f"{base}/tags")]
+        tabs = [("info", base), ("tags", f"{base}/tags"), ("activity", f"{base}/activity")]
         # Promotions, Mirrors, Webhooks and Settings need repository admin (the seed's
         # prerequisite): a reader never sees a tab that would only refuse them.
         if self.access >= AccessLevel.ADMIN:
@@ -157,59 +155,6 @@ async def repository_info(
     return render(page, "repository_info.html", view=view, tab="info", host=_pull_host(page))
 
 
-@router.get("/repositories/{namespace}/{name}/tags")
-async def repository_tags_page(
-    namespace: str,
-    name: str,
-    session: UnitOfWork,
-    q: str = "",
-    start: str = "",
-    page: Page = Depends(page_context),
-) -> Response:
-    view = await load_repo(page, session, namespace, name)
-    # One page of tags, newest first, filtered and cut in SQL (a repository may hold many).
-    window = await tags_window(session, view.repo, q.strip(), start, TAGS_PER_PAGE)
-    tags = window.items
-    scans = await tag_counts(session, view.repo, [(r.tag.name, r.tag.digest) for r in tags])
-    return render(
-        page,
-        "repository_tags.html",
-        view=view,
-        tab="tags",
-        tags=tags,
-        window=window,
-        q=q.strip(),
-        scans=scans,
-        host=_pull_host(page),
-    )
-
-
-@router.get("/repositories/{namespace}/{name}/tags/{tag}")
-async def tag_page(
-    namespace: str, name: str, tag: str, session: UnitOfWork, page: Page = Depends(page_context)
-) -> Response:
-    view = await load_repo(page, session, namespace, name)
-    rows = await repository_tags(session, view.repo, tag)
-    if not rows:
-        raise not_found(f"The tag {namespace}/{name}:{tag}")
-    scans = await tag_scans(session, view.repo, tag)
-    return render(
-        page, "tag.html", view=view, tab="tags", row=rows[0], scans=scans, host=_pull_host(page)
-    )
-
-
-@router.post("/repositories/{namespace}/{name}/tags/{tag}/delete")
-async def delete_tag(
-    namespace: str, name: str, tag: str, session: UnitOfWork, page: Page = Depends(page_context)
-) -> Response:
-    await page.check_csrf()
-    view = await load_repo(page, session, namespace, name)
-    if not view.can_write:
-        raise FORBIDDEN
-    await content.delete_tag(session, page.services.registry_host, view.repo, tag, page.user.name)
-    return redirect(page, f"/repositories/{namespace}/{name}/tags?msg=tag-deleted")
-
-
 @router.get("/repositories/{namespace}/{name}/settings")
 async def settings_page(
     namespace: str, name: str, session: UnitOfWork, page: Page = Depends(page_context)
@@ -237,6 +182,7 @@ async def _settings(
         error=error,
         grants=grants,
         teams=teams,
+        removes=await deletion_summary(session, view.repo),
     )
 
 
