@@ -9,6 +9,7 @@ with it, so there is one key to keep and back up. A token that cannot be opened 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -24,10 +25,14 @@ class SealError(Exception):
 
 
 def load_key(settings: Settings) -> bytes:
-    if settings.policy_secret_key:
-        key = settings.policy_secret_key.strip().encode()
+    return _load_key(str(settings.data_dir), settings.policy_secret_key)
+
+
+def _load_key(data_dir: str, configured: str) -> bytes:
+    if configured:
+        key = configured.strip().encode()
     else:
-        path = Path(settings.data_dir) / KEY_FILE
+        path = Path(data_dir) / KEY_FILE
         key = read_or_create(path, Fernet.generate_key).strip()
     try:
         Fernet(key)
@@ -37,6 +42,16 @@ def load_key(settings: Settings) -> bytes:
             "Fernet key (urlsafe base64 of 32 bytes)"
         ) from None
     return key
+
+
+def sealer_for(settings: Settings) -> Sealer:
+    """The process's sealer for these settings, its key read once."""
+    return _sealer(str(settings.data_dir), settings.policy_secret_key)
+
+
+@lru_cache(maxsize=8)
+def _sealer(data_dir: str, configured: str) -> Sealer:
+    return Sealer(_load_key(data_dir, configured))
 
 
 class Sealer:

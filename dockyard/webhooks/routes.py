@@ -24,6 +24,7 @@ from dockyard.auth.deps import metrics_access, require_principal, services_of
 from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.schemas import event_schema
+from dockyard.kit.sealing import sealer_for
 from dockyard.webhooks import history, metrics, service
 from dockyard.webhooks.checks import parse_json
 from dockyard.webhooks.delivery import failure_message
@@ -80,7 +81,8 @@ async def create_webhook(
     session: UnitOfWork,
 ) -> WebhookWithSecret:
     limits = service.Limits.of(services_of(request).settings)
-    sub = await service.create_subscription(session, principal, form, limits=limits)
+    sealer = sealer_for(services_of(request).settings)
+    sub = await service.create_subscription(session, principal, form, limits=limits, sealer=sealer)
     await check_endpoint_allowed(sub.endpoint, _runtime(request).transport.blocked)
     return WebhookWithSecret.of(sub)
 
@@ -137,7 +139,11 @@ async def update_webhooks(
     items = [
         validated(WebhookUpdate, item) for item in (body if isinstance(body, list) else [body])
     ]
-    updated = [await service.apply_update(session, principal, item.id, item) for item in items]
+    sealer = sealer_for(services_of(request).settings)
+    updated = [
+        await service.apply_update(session, principal, item.id, item, sealer=sealer)
+        for item in items
+    ]
     return [Webhook.of(s) for s in updated]
 
 
@@ -206,7 +212,10 @@ async def patch_webhook(
     form: Annotated[WebhookPatch, Depends(_body(WebhookPatch))],
     session: UnitOfWork,
 ) -> Webhook:
-    sub = await service.apply_update(session, principal, webhook_id, form, endpoint=form.endpoint)
+    sealer = sealer_for(services_of(request).settings)
+    sub = await service.apply_update(
+        session, principal, webhook_id, form, endpoint=form.endpoint, sealer=sealer
+    )
     if form.endpoint is not None:
         await check_endpoint_allowed(sub.endpoint, _runtime(request).transport.blocked)
     return Webhook.of(sub)

@@ -15,6 +15,11 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 from dockyard.clock import rfc3339
+
+# The change bodies live in `change_schemas`; importers find every wire shape here.
+from dockyard.webhooks.change_schemas import WebhookChanges as WebhookChanges
+from dockyard.webhooks.change_schemas import WebhookPatch as WebhookPatch
+from dockyard.webhooks.change_schemas import WebhookUpdate as WebhookUpdate
 from dockyard.webhooks.checks import (
     WIRE_TYPES,
     ResolvedType,
@@ -27,7 +32,22 @@ from dockyard.webhooks.checks import (
     resolve_type,
     status_filter,
 )
+from dockyard.webhooks.client_certs import ClientCert
+from dockyard.webhooks.filters import patterns_of
+from dockyard.webhooks.formats import MSR
 from dockyard.webhooks.models import Subscription
+from dockyard.webhooks.options import (
+    CLIENT_CERT_DOC,
+    CLIENT_KEY_DOC,
+    FORMAT_DOC,
+    MIN_SEVERITY_DOC,
+    TAG_FILTER_DOC,
+    TLS_CERT_DOC,
+    Format,
+    Severity,
+    client_pair,
+    new_options,
+)
 from dockyard.webhooks.transport import validate_endpoint, validate_tls_cert
 
 M = TypeVar("M", bound=BaseModel)
@@ -37,7 +57,6 @@ SEED_EXAMPLE: dict[str, JsonValue] = {
     "key": "foo/bar",
     "endpoint": "https://example.com",
 }
-_TLS_CERT_DOC = "PEM certificate of the endpoint or its CA; empty for the system's."
 
 
 def validated(model: type[M], data: Any) -> M:
@@ -97,17 +116,28 @@ class WebhookCreate(BaseModel):
         "omitted (registry admins only): every repository or namespace.",
     )
     endpoint: str = Field(description="The http:// or https:// URL deliveries are POSTed to.")
-    tlsCert: str = Field("", description=_TLS_CERT_DOC)
+    tlsCert: str = Field("", description=TLS_CERT_DOC)
     skipTLSVerification: bool = False
+    tagFilter: list[str] = Field(default_factory=list, description=TAG_FILTER_DOC)
+    minSeverity: Severity | None = Field(None, description=MIN_SEVERITY_DOC)
+    format: Format = Field("msr", description=FORMAT_DOC)
+    tlsClientCert: str = Field("", description=CLIENT_CERT_DOC)
+    tlsClientKey: str = Field("", description=CLIENT_KEY_DOC)
 
     @model_validator(mode="before")
     @classmethod
     def _msr_checks(cls, data: Any) -> Any:
-        return _sending(require_object(data), with_key=True)
+        body = require_object(data)
+        return new_options(body, _sending(body, with_key=True))
 
     @property
     def resolved(self) -> ResolvedType:
         return resolve_type(self.type)
+
+    @property
+    def client_cert(self) -> ClientCert | None:
+        """The checked client certificate pair, if the subscription has one."""
+        return client_pair(self.tlsClientCert, self.tlsClientKey) if self.tlsClientCert else None
 
 
 class WebhookTest(BaseModel):
@@ -119,7 +149,7 @@ class WebhookTest(BaseModel):
 
     type: str = _type_field()
     endpoint: str = Field(description="The http:// or https:// URL the sample is POSTed to.")
-    tlsCert: str = Field("", description=_TLS_CERT_DOC)
+    tlsCert: str = Field("", description=TLS_CERT_DOC)
     skipTLSVerification: bool = False
 
     @model_validator(mode="before")
@@ -130,62 +160,6 @@ class WebhookTest(BaseModel):
     @property
     def resolved(self) -> ResolvedType:
         return resolve_type(self.type)
-
-
-class WebhookChanges(BaseModel):
-    """The fields an update may change; a field left out (or null) stays as it is."""
-
-    inactive: bool | None = Field(None, description="false reactivates (and clears failures).")
-    tlsCert: str | None = Field(None, description=_TLS_CERT_DOC)
-    skipTLSVerification: bool | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _msr_checks(cls, data: Any) -> Any:
-        return cls._checked(require_object(data))
-
-    @classmethod
-    def _checked(cls, body: dict[str, Any]) -> dict[str, Any]:
-        tls_cert = optional_str(body, "tlsCert")
-        return {
-            "inactive": optional_bool(body, "inactive"),
-            "tlsCert": None if tls_cert is None else validate_tls_cert(tls_cert),
-            "skipTLSVerification": optional_bool(body, "skipTLSVerification"),
-        }
-
-
-class WebhookUpdate(WebhookChanges):
-    """One item of POST /api/v0/webhooks/update (MSR: the body is one item or a list)."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{"id": "3f2a…", "inactive": True}]})
-
-    id: str = Field(description="The subscription's id.")
-
-    @classmethod
-    def _checked(cls, body: dict[str, Any]) -> dict[str, Any]:
-        webhook_id = body.get("id")
-        if not isinstance(webhook_id, str) or not webhook_id:
-            raise bad_field("id", "id must be a webhook subscription id.")
-        return {"id": webhook_id, **super()._checked(body)}
-
-
-class WebhookPatch(WebhookChanges):
-    """PATCH /api/v0/webhooks/{id} (dockyard): MSR's update fields and the endpoint."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"endpoint": "https://example.com/hook", "inactive": False}]
-        }
-    )
-
-    endpoint: str | None = Field(None, description="A new http:// or https:// URL.")
-
-    @classmethod
-    def _checked(cls, body: dict[str, Any]) -> dict[str, Any]:
-        checked = super()._checked(body)
-        if "endpoint" in body:
-            checked["endpoint"] = validate_endpoint(body.get("endpoint"))
-        return checked
 
 
 class RedeliverRequest(BaseModel):
@@ -233,6 +207,10 @@ class Webhook(BaseModel):
                     "consecutiveFailures": 0,
                     "lastError": "",
                     "lastAttemptAt": _GO_ZERO,
+                    "tagFilter": [],
+                    "minSeverity": None,
+                    "format": "msr",
+                    "tlsClientCertSubject": "",
                 }
             ]
         }
@@ -252,6 +230,13 @@ class Webhook(BaseModel):
     consecutiveFailures: int = Field(description="dockyard: failed deliveries in a row.")
     lastError: str = Field(description="dockyard: the last delivery error.")
     lastAttemptAt: str = Field(description="dockyard: the last delivery attempt.")
+    tagFilter: list[str] = Field(description="dockyard: the tag patterns ([]: every tag).")
+    minSeverity: str | None = Field(description="dockyard: SCAN_COMPLETED's least severity.")
+    format: str = Field(description='dockyard: "msr" or "cloudevents".')
+    tlsClientCertSubject: str = Field(
+        description="dockyard: the client certificate's subject; empty when there is none "
+        "(the certificate and key are never returned)."
+    )
 
     @classmethod
     def of(cls, sub: Subscription) -> Webhook:
@@ -284,6 +269,10 @@ def _webhook_fields(sub: Subscription) -> dict[str, Any]:
         "consecutiveFailures": sub.consecutive_failures,
         "lastError": sub.last_error,
         "lastAttemptAt": rfc3339(sub.last_attempt_at),
+        "tagFilter": patterns_of(sub.tag_filter or ""),
+        "minSeverity": sub.min_severity,
+        "format": sub.format or MSR,
+        "tlsClientCertSubject": sub.tls_client_subject or "",
     }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, or_, select
+from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account
@@ -20,10 +20,12 @@ from dockyard.accounts.principal import Principal
 from dockyard.auth.access import namespace_access, repository_access
 from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
-from dockyard.repos.search import key_namespace
+from dockyard.kit.sealing import Sealer
 from dockyard.repos.service import get_repository
 from dockyard.rules.permissions import AccessLevel
 from dockyard.webhooks.checks import ResolvedType, bad_field, resolve_type
+from dockyard.webhooks.client_certs import ClientCert, seal
+from dockyard.webhooks.filters import parse_min_severity, parse_tag_filter
 from dockyard.webhooks.keys import account_by_name, can_manage, check_key_access
 from dockyard.webhooks.limits import Limits, check_limits
 from dockyard.webhooks.models import Subscription
@@ -42,7 +44,9 @@ async def create_subscription(
     *,
     limits: Limits | None = None,
     now: datetime | None = None,
+    sealer: Sealer | None = None,
 ) -> Subscription:
+    """`sealer` seals a client certificate; a form with one needs it."""
     rtype = form.resolved
     await check_key_access(session, principal, rtype, form.key)
     await check_limits(session, principal, form.key, limits or Limits())
@@ -61,7 +65,11 @@ async def create_subscription(
         secret=generate_secret(),
         consecutive_failures=0,
         last_error="",
+        tag_filter=",".join(form.tagFilter),
+        min_severity=form.minSeverity,
+        format=form.format,
     )
+    _set_client_cert(sub, form.client_cert, sealer)
     session.add(sub)
     await session.flush()
     return sub
@@ -134,9 +142,13 @@ async def namespace_subscriptions(
 
 
 def _in_namespace(namespace: str) -> Any:
-    """Keys on the namespace itself or on a repository in it: the key's namespace part, compared
-    exactly, as an index (migration 0015) holds it in list order."""
-    return key_namespace(Subscription.key) == namespace
+    """Keys on the namespace itself or on a repository in it, compared exactly: no LIKE, whose
+    `_` and `%` are wildcards (names may hold `_`) and which ignores case on SQLite."""
+    prefix = f"{namespace}/"
+    return or_(
+        Subscription.key == namespace,
+        func.substr(Subscription.key, 1, len(prefix)) == prefix,
+    )
 
 
 async def delete_for_repository(session: AsyncSession, namespace: str, name: str) -> int:
@@ -194,10 +206,12 @@ async def apply_update(
     changes: WebhookChanges,
     *,
     endpoint: str | None = None,
+    sealer: Sealer | None = None,
 ) -> Subscription:
-    """MSR's update fields (inactive, tlsCert, skipTLSVerification) and, through the PATCH
-    extension, endpoint. Reactivating clears the failure count and the reason."""
+    """MSR's update fields (inactive, tlsCert, skipTLSVerification), dockyard's options and,
+    through the PATCH extension, endpoint. Reactivating clears the failure count and the reason."""
     sub = await get_manageable(session, principal, webhook_id)
+    _apply_options(sub, changes, sealer)
     if changes.tlsCert is not None:
         sub.tls_cert = changes.tlsCert
     if changes.skipTLSVerification is not None:
@@ -211,6 +225,32 @@ async def apply_update(
         if not inactive:
             sub.consecutive_failures = 0
     return sub
+
+
+def _apply_options(sub: Subscription, changes: WebhookChanges, sealer: Sealer | None) -> None:
+    """dockyard's options, the filters checked against the subscription's own type."""
+    event_type = resolve_type(sub.type).event_type
+    if changes.tagFilter is not None:
+        sub.tag_filter = parse_tag_filter(changes.tagFilter, event_type)
+    if changes.minSeverity is not None:
+        sub.min_severity = parse_min_severity(changes.minSeverity, event_type)
+    if changes.format is not None:
+        sub.format = changes.format
+    _set_client_cert(sub, changes.client_cert, sealer)
+
+
+def _set_client_cert(sub: Subscription, cert: ClientCert | None, sealer: Sealer | None) -> None:
+    """Seal and keep the pair (None: leave it; empty PEMs: remove it)."""
+    if cert is None:
+        return
+    if cert.cert_pem and sealer is None:
+        raise DockyardError(
+            ErrorCode.INVALID_PARAMETERS,
+            "Client certificates cannot be stored here (no secret key).",
+            detail={"field": "tlsClientCert"},
+        )
+    sub.tls_client_sealed = seal(sealer, cert) if sealer is not None else ""
+    sub.tls_client_subject = cert.subject
 
 
 async def rotate_secret(
