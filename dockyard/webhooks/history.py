@@ -1,5 +1,9 @@
 """The delivery log of a subscription, and redelivery (one delivery, or in bulk).
 
+Each attempt is shown with the request it sent (headers and body, kept by the record stage;
+no secret is ever stored, only the signature, a MAC of the body), the receiver's status and the
+start of its answer; a pending delivery with its next attempt time; a replay's delivery marked.
+
 Redelivering resets a delivery to pending and due now with a fresh retry budget; its attempt
 history is kept (`attemptCount` counts every attempt ever made, before and after redelivery, as
 `attempts[]` lists them) and the event keeps its `webhook-id`, so receivers can still
@@ -18,31 +22,36 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dockyard.clock import rfc3339, utcnow
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.webhooks.checks import status_filter
+from dockyard.webhooks.log_schemas import DeliveryAttemptLog, DeliveryLog, SentRequest
 from dockyard.webhooks.models import Delivery, DeliveryAttempt, Subscription
-from dockyard.webhooks.schemas import DeliveryAttemptOut, DeliveryOut, RedeliverRequest
+from dockyard.webhooks.schemas import RedeliverRequest
 
 MAX_ATTEMPTS_SHOWN = 50
 # OFFSET is a signed 64-bit integer in SQLite and PostgreSQL.
 MAX_PAGE_START = 2**63 - 1
 
 
-def attempt_wire(a: DeliveryAttempt) -> DeliveryAttemptOut:
-    return DeliveryAttemptOut(
+def attempt_wire(a: DeliveryAttempt) -> DeliveryAttemptLog:
+    sent = None
+    if a.request_headers is not None:
+        sent = SentRequest(headers=a.request_headers, body=a.request_body or "")
+    return DeliveryAttemptLog(
         attemptedAt=rfc3339(a.attempted_at),
         statusCode=a.status_code,
         latencyMs=a.latency_ms,
         outcome=a.outcome,
         error=a.error,
         response=a.response_excerpt,
+        request=sent,
     )
 
 
 def delivery_wire(
     d: Delivery, attempts: Sequence[DeliveryAttempt], attempt_count: int | None = None
-) -> DeliveryOut:
+) -> DeliveryLog:
     """`attempt_count`: every attempt recorded (`attempts` may hold only the latest ones).
     `d.attempts` is the retry budget used since the last redelivery, not a history count."""
-    return DeliveryOut(
+    return DeliveryLog(
         id=d.id,
         webhookID=d.subscription_id,
         eventID=d.event_id,
@@ -56,6 +65,7 @@ def delivery_wire(
         deliveredAt=rfc3339(d.delivered_at) if d.delivered_at else None,
         createdAt=rfc3339(d.created_at),
         attempts=[attempt_wire(a) for a in attempts],
+        replay=d.replay,
     )
 
 
@@ -67,7 +77,7 @@ async def list_deliveries(
     page_start: int,
     page_size: int,
     count: bool = True,
-) -> tuple[list[DeliveryOut], int | None, int]:
+) -> tuple[list[DeliveryLog], int | None, int]:
     """A page of deliveries, newest first, cut in SQL; returns (page, next page start or None,
     total: -1 unless `count`). `pageStart` is an offset (documented in docs/webhooks.md, and the
     UI's page numbers are offsets): an index keeps it cheap for the pages anyone reads."""
@@ -122,7 +132,7 @@ async def get_delivery(session: AsyncSession, sub: Subscription, delivery_id: st
     return d
 
 
-async def delivery_detail(session: AsyncSession, d: Delivery) -> DeliveryOut:
+async def delivery_detail(session: AsyncSession, d: Delivery) -> DeliveryLog:
     attempts, counts = await _attempts_for(session, [d.id])
     return delivery_wire(d, attempts.get(d.id, []), counts.get(d.id, 0))
 

@@ -30,6 +30,8 @@ OPERATIONS = {
     ("get", "/api/v0/webhooks/{webhook_id}/deliveries/{delivery_id}"): False,
     ("post", "/api/v0/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): False,
     ("post", "/api/v0/webhooks/{webhook_id}/redeliver"): True,
+    ("post", "/api/v0/webhooks/{webhook_id}/replay"): True,
+    ("post", "/api/v0/webhooks/{webhook_id}/test"): False,
     ("get", "/api/v0/repositories/{namespace}/{repository}/webhooks"): False,
     ("get", "/api/v0/repositories/{namespace}/webhooks"): False,
     ("get", "/api/v0/accounts/{namespace}/webhooks"): False,
