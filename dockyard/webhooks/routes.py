@@ -1,5 +1,6 @@
 """HTTP routes of webhooks: MSR's /api/v0/webhooks API, dockyard's extensions (PATCH, secret
-rotation, delivery log, redelivery, JSON Schemas) and /metrics.
+rotation, JSON Schemas; one subscription's delivery log, redelivery, replay and signed test in
+`delivery_routes`, mounted here) and /metrics.
 
 Thin: parse the body with `webhooks.schemas`, call the service, shape the answer with the same
 module. The request's unit of work commits; no route commits or wakes anything by hand. Bodies
@@ -22,20 +23,15 @@ from dockyard.api.responses import errors
 from dockyard.api.uow import UnitOfWork
 from dockyard.auth.deps import metrics_access, require_principal, services_of
 from dockyard.clock import utcnow
-from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.schemas import event_schema
 from dockyard.kit.sealing import sealer_for
-from dockyard.webhooks import history, metrics, service
+from dockyard.webhooks import delivery_routes, metrics, service
 from dockyard.webhooks.checks import parse_json
-from dockyard.webhooks.delivery import failure_message
+from dockyard.webhooks.delivery_routes import test_answer
 from dockyard.webhooks.list_answers import list_params, subscriptions_answer
-from dockyard.webhooks.retry import ErrorKind
 from dockyard.webhooks.runtime import WebhookRuntime
 from dockyard.webhooks.schemas import (
-    DeliveryOut,
     PayloadSchema,
-    Redelivered,
-    RedeliverRequest,
     TestDelivery,
     Webhook,
     WebhookCreate,
@@ -52,6 +48,7 @@ M = TypeVar("M", bound=BaseModel)
 
 router = APIRouter(tags=["webhooks"])
 Caller = Annotated[Principal, Depends(require_principal)]
+router.include_router(delivery_routes.router)
 
 
 def _body(model: type[M]) -> Callable[[Request], Coroutine[Any, Any, M]]:
@@ -147,14 +144,6 @@ async def update_webhooks(
     return [Webhook.of(s) for s in updated]
 
 
-_TEST_KIND = {
-    ErrorKind.TIMEOUT: "timeout",
-    ErrorKind.TLS: "tls",
-    ErrorKind.NETWORK: "network",
-    ErrorKind.BLOCKED: "blocked",
-}
-
-
 @router.post(
     "/api/v0/webhooks/test",
     summary="Send a sample event once to an endpoint",
@@ -172,20 +161,7 @@ async def test_webhook(
     result = await runtime.send_test(
         form.resolved, form.endpoint, form.tlsCert, form.skipTLSVerification
     )
-    answer = TestDelivery(
-        statusCode=result.status, latencyMs=round(result.latency_ms, 1), response=result.excerpt
-    )
-    if result.ok:
-        return answer
-    if result.status is not None:
-        kind = "status"
-    else:
-        kind = _TEST_KIND.get(result.error_kind or ErrorKind.NETWORK, "network")
-    raise DockyardError(
-        ErrorCode.WEBHOOK_TEST_FAILED,
-        failure_message(result),
-        detail={**answer.model_dump(), "kind": kind, "error": result.error},
-    )
+    return test_answer(result)
 
 
 @router.get(
@@ -243,104 +219,6 @@ async def rotate_secret(
     webhook_id: str, principal: Caller, session: UnitOfWork
 ) -> WebhookWithSecret:
     return WebhookWithSecret.of(await service.rotate_secret(session, principal, webhook_id))
-
-
-def _page_params(
-    pageStart: Annotated[
-        str | None, Query(description="Offset of the first delivery (0 to 2^63-1).")
-    ] = None,
-    pageSize: Annotated[str | None, Query(description="Deliveries per page (1 to 1000).")] = None,
-    count: Annotated[str, Query(description="true: X-Resource-Count in the answer.")] = "",
-) -> tuple[int, int, bool]:
-    # Read as strings: a bad or huge number is this API's 400, with its own message.
-    try:
-        start = int(pageStart or 0)
-        size = int(pageSize or 10)
-    except ValueError as exc:
-        raise DockyardError(
-            ErrorCode.INVALID_PARAMETERS, "pageStart and pageSize must be integers."
-        ) from exc
-    # The offset goes to the database as a signed 64-bit integer.
-    if not 0 <= start <= history.MAX_PAGE_START or not 1 <= size <= 1000:
-        raise DockyardError(
-            ErrorCode.INVALID_PARAMETERS,
-            f"pageStart must be in 0..{history.MAX_PAGE_START} and pageSize in 1..1000.",
-        )
-    return start, size, count.lower() in ("1", "true", "yes")
-
-
-@router.get(
-    "/api/v0/webhooks/{webhook_id}/deliveries",
-    summary="A subscription's deliveries, newest first (dockyard)",
-    response_model=list[DeliveryOut],
-    responses=errors(400, 401, 403, 404),
-)
-async def list_deliveries(
-    webhook_id: str,
-    response: Response,
-    principal: Caller,
-    session: UnitOfWork,
-    paging: Annotated[tuple[int, int, bool], Depends(_page_params)],
-    status: Annotated[str | None, Query(description="pending, delivered or failed.")] = None,
-) -> list[DeliveryOut]:
-    start, size, count = paging
-    sub = await service.get_manageable(session, principal, webhook_id)
-    page, next_start, total = await history.list_deliveries(
-        session, sub, status=status, page_start=start, page_size=size, count=count
-    )
-    if next_start is not None:
-        response.headers["X-Next-Page-Start"] = str(next_start)
-    if count:
-        response.headers["X-Resource-Count"] = str(total)
-    return page
-
-
-@router.get(
-    "/api/v0/webhooks/{webhook_id}/deliveries/{delivery_id}",
-    summary="One delivery with its attempts (dockyard)",
-    response_model=DeliveryOut,
-    responses=errors(401, 403, 404),
-)
-async def get_delivery(
-    webhook_id: str, delivery_id: str, principal: Caller, session: UnitOfWork
-) -> DeliveryOut:
-    sub = await service.get_manageable(session, principal, webhook_id)
-    return await history.delivery_detail(
-        session, await history.get_delivery(session, sub, delivery_id)
-    )
-
-
-@router.post(
-    "/api/v0/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
-    status_code=202,
-    summary="Send a delivery again, with a fresh retry budget (dockyard)",
-    response_model=DeliveryOut,
-    responses=errors(401, 403, 404),
-)
-async def redeliver(
-    webhook_id: str, delivery_id: str, principal: Caller, session: UnitOfWork
-) -> DeliveryOut:
-    sub = await service.get_manageable(session, principal, webhook_id)
-    delivery = await history.redeliver_one(session, sub, delivery_id)
-    return await history.delivery_detail(session, delivery)
-
-
-@router.post(
-    "/api/v0/webhooks/{webhook_id}/redeliver",
-    status_code=202,
-    summary="Send again the deliveries of a status created since a time (dockyard)",
-    response_model=Redelivered,
-    responses=errors(400, 401, 403, 404, 413),
-    openapi_extra=body_doc(RedeliverRequest),
-)
-async def redeliver_bulk(
-    webhook_id: str,
-    principal: Caller,
-    form: Annotated[RedeliverRequest, Depends(_body(RedeliverRequest))],
-    session: UnitOfWork,
-) -> Redelivered:
-    sub = await service.get_manageable(session, principal, webhook_id)
-    return Redelivered(redelivered=await history.redeliver_bulk(session, sub, form))
 
 
 @router.get(
