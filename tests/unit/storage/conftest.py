@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,6 @@ from dockyard.db.engine import create_engine, create_sessionmaker
 from dockyard.storage.s3 import S3BlobStore
 from dockyard.storage.s3_client import S3Config
 from dockyard.storage.s3_models import S3Upload
-from tests.fakes.databases import create_database, drop_database
 from tests.fakes.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 from tests.fakes.s3 import s3_server as s3_server  # the session fixture
 
@@ -20,10 +18,10 @@ S3StoreFactory = Callable[[], S3BlobStore]
 
 
 @pytest.fixture
-async def s3_stores(s3_server: S3Server, tmp_path: Path) -> AsyncIterator[S3StoreFactory]:
-    """Makes S3 stores over one bucket and one database: each is a replica (or a restart)."""
-    url = create_database(tmp_path)
-    engine = create_engine(url)
+async def s3_stores(s3_server: S3Server, database_url: str) -> AsyncIterator[S3StoreFactory]:
+    """Makes S3 stores over one bucket and one database: each is a replica (or a restart).
+    The database is SQLite, or PostgreSQL with DOCKYARD_TEST_DATABASE_URL (tests/conftest.py)."""
+    engine = create_engine(database_url)
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync: Base.metadata.create_all(sync, [S3Upload.__table__]))
     config = S3Config(
@@ -44,4 +42,3 @@ async def s3_stores(s3_server: S3Server, tmp_path: Path) -> AsyncIterator[S3Stor
     for store in made:
         await store.close()
     await engine.dispose()
-    drop_database(url)
