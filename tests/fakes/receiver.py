@@ -39,9 +39,16 @@ class Reply:
 
 class Receiver:
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, tls: trustme.CA | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tls: trustme.CA | None = None,
+        client_ca: trustme.CA | None = None,
     ) -> None:
+        """`client_ca` (with `tls`): the TLS handshake requires a client certificate it issued."""
         self.host = host
+        self.client_ca = client_ca
         self.port = port or _free_port(host)
         self.ca = tls
         # The certificate the receiver serves (a leaf of `tls`), for tests that pin it.
@@ -108,6 +115,9 @@ class Receiver:
             if self.leaf is not None:
                 ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
                 self.leaf.configure_cert(ctx)
+                if self.client_ca is not None:
+                    ctx.verify_mode = ssl.CERT_REQUIRED
+                    self.client_ca.configure_trust(ctx)
             try:
                 loop.run_until_complete(runner.setup())
                 site = web.TCPSite(runner, self.host, self.port, ssl_context=ctx)
