@@ -87,8 +87,9 @@ def prepare(settings: Settings) -> None:
         typer.echo(
             "\n  Created the first administrator.\n"
             f"    username: admin\n    password: {generated}\n"
-            "  This password is shown only once. Log in with it, then change it or set\n"
-            "  DOCKYARD_ADMIN_PASSWORD before the first start next time.\n",
+            "  This password is shown only once. Log in with it, then change it on the\n"
+            "  web UI's Your account page (/account), or set DOCKYARD_ADMIN_PASSWORD before\n"
+            "  the first start next time.\n",
             err=True,
         )
 

@@ -131,7 +131,10 @@ async def token_created(session: UnitOfWork, page: Page = Depends(page_context))
     secret = await once.take(session, token, TOKEN_NOTICE) if token else None
     if secret is None:
         return redirect(page, "/account/tokens")
-    return _account_page(page, "account_token_created.html", "tokens", me=me, secret=secret)
+    host = page.services.registry_host
+    return _account_page(
+        page, "account_token_created.html", "tokens", me=me, secret=secret, host=host
+    )
 
 
 @router.post("/account/tokens/{hashed}/revoke")
