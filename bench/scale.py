@@ -42,7 +42,19 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+
+
+def _source() -> Path:
+    """`--src DIR`, read before dockyard is imported: the bench populates with that checkout's
+    code and its server runs it (PYTHONPATH: `dockyard serve` does not look in the working
+    directory)."""
+    if "--src" in sys.argv[:-1]:
+        return Path(sys.argv[sys.argv.index("--src") + 1]).resolve()
+    return REPO
+
+
+SRC = _source()
+sys.path.insert(0, str(SRC))
 
 from sqlalchemy import func, insert, select  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
@@ -352,10 +364,12 @@ def main() -> None:
         sizes = sorted(int(n) for n in args.sizes.split(","))
 
     folder = args.folder or Path(tempfile.mkdtemp(prefix="dockyard-scale-"))
+    folder.mkdir(parents=True, exist_ok=True)
     url = f"sqlite+aiosqlite:///{folder / 'data' / 'dockyard.db'}"
-    srv = make_server(folder, url, {"DOCKYARD_LOG_LEVEL": "WARNING"})
-    if args.src is not None:  # `python -m dockyard` runs from the working directory
-        os.chdir(args.src)
+    env = {"DOCKYARD_LOG_LEVEL": "WARNING"}
+    if SRC != REPO:
+        env["PYTHONPATH"] = str(SRC)
+    srv = make_server(folder, url, env)
     srv.start(timeout=300)  # a loaded machine starts it slowly
     print(f"server log: {srv.log_path}", flush=True)
     population = Population(url)
