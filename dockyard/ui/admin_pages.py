@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts import service as accounts
-from dockyard.accounts.models import Account, OrgMember
+from dockyard.accounts.models import Account, OrgMember, Team
 from dockyard.api.uow import UnitOfWork
 from dockyard.auth.access import namespace_access
 from dockyard.auth.orgs import is_org_owner
@@ -30,6 +30,7 @@ from dockyard.ui.render import (
 from dockyard.ui.windows import keyset_window
 
 router = APIRouter()
+PREVIEW = 10
 
 _MESSAGES = {
     "org-created": "The organization was created.",
@@ -102,13 +103,23 @@ async def namespace_page(
     if level < AccessLevel.READ_ONLY and not member and not repos:
         raise not_found(f"The namespace {namespace}")
     is_owner = level >= AccessLevel.ADMIN
-    members = await accounts.list_org_members(session, account) if account.is_org else []
-    teams = await accounts.list_teams(session, account) if account.is_org else []
-    # The organization's tabs follow /enzi/v0's rules: members see Members and Teams.
-    view = None
+    # The organization's tabs follow /enzi/v0's rules: members see Members and Teams. This
+    # page shows the first few of each; the tabs have them all, in pages.
+    view, members, teams, counts = None, [], [], (0, 0)
     if account.is_org:
         owner = await is_org_owner(session, principal, account)
         view = OrgView(account, member or principal.is_admin, owner)
+        members = list(
+            await session.execute(
+                accounts.org_members_query(account).order_by(Account.name).limit(PREVIEW)
+            )
+        )
+        teams = list(
+            await session.scalars(
+                select(Team).where(Team.org_id == account.id).order_by(Team.name).limit(PREVIEW)
+            )
+        )
+        counts = await accounts.org_counts(session, account)
     return render(
         page,
         "namespace.html",
@@ -121,6 +132,8 @@ async def namespace_page(
         is_owner=is_owner,
         members=members if (is_owner or member) else [],
         teams=teams if is_owner else [],
+        member_count=counts[0],
+        team_count=counts[1],
     )
 
 

@@ -155,6 +155,8 @@ def test_members_tab_rules_and_forms(module_server: RunningServer, admin: httpx.
             f"/orgs/{org}/members/{newcomer}/role", data={"csrf_token": csrf, "role": "owner"}
         )
         assert promoted.status_code == 303
+        overview = client.get(f"/orgs/{org}").text
+        assert "Members (3)" in overview and f"/orgs/{org}/members" in overview
     members = ok(admin.get(f"/enzi/v0/accounts/{org}/members")).json()["members"]
     roles = {m["member"]["name"]: m["isAdmin"] for m in members}
     assert roles == {owner: True, member: False, newcomer: True}
