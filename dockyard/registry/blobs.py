@@ -1,7 +1,7 @@
 """Blob HEAD/GET (with Range) and DELETE. HEAD/GET read repository, access and blob with one
 plain query (`registry/preload.py`: a push HEADs every layer, a pull GETs each). GET sends the
 file with Starlette's FileResponse, so Granian can use the zero-copy `pathsend` extension;
-drivers without local files stream.
+drivers without local files stream, or redirect to a presigned URL (S3, DOCKYARD_S3_REDIRECT).
 DELETE is one unit of work (`UnitOfWork`): it commits when the handler returns."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dockyard.registry.preload import load_blob
 from dockyard.registry.ranges import RangeError, check_ranges, parse_range
 from dockyard.repos import content
 from dockyard.rules.permissions import AccessLevel
+from dockyard.storage.base import BlobRedirects
 from dockyard.storage.digest import is_valid_digest
 
 router = APIRouter(include_in_schema=False)
@@ -80,6 +81,10 @@ async def get_blob(request: Request, namespace: str, repository: str, digest: st
             check_ranges(range_header, size)
         except RangeError as exc:
             raise _range_not_satisfiable(exc, size) from exc
+    if isinstance(storage, BlobRedirects):
+        url = await storage.redirect_url(digest)
+        if url is not None:  # the client reads from the object store (Range included)
+            return Response(status_code=307, headers={**headers, "Location": url})
     path = storage.local_path(digest)
     if path is not None:
         return FileResponse(

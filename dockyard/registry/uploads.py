@@ -110,6 +110,8 @@ async def _finish(
         raise DockyardError(ErrorCode.DIGEST_INVALID, str(exc), detail={"digest": digest}) from exc
     except FileNotFoundError as exc:
         raise _upload_unknown(upload_id) from exc
+    except UploadOffsetMismatch as exc:  # S3: another request is still writing this upload
+        raise DockyardError(ErrorCode.RANGE_INVALID, str(exc)) from exc
     async with unit_of_work_scope(services) as session:
         await content.link_blob(session, ctx.repository.id, digest, size)
         if has_row:

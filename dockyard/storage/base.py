@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class DigestMismatch(Exception):
@@ -68,3 +68,12 @@ class BlobStore(Protocol):
         ...
 
     async def upload_cancel(self, upload_id: str) -> None: ...
+
+
+@runtime_checkable
+class BlobRedirects(Protocol):
+    """A driver whose blobs clients may fetch from elsewhere (S3 with presigned URLs)."""
+
+    async def redirect_url(self, digest: str) -> str | None:
+        """A URL to send the client to for the blob's bytes, or None to serve them here."""
+        ...
