@@ -60,6 +60,8 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url="/api/v0/openapi.json",
+        # No native OpenTelemetry: its per-request check costs (registry/app.py says how much).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = services
     app.state.settings = settings

@@ -10,6 +10,7 @@ have their own). No OpenAPI document: the protocol is the OCI specification's.
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dockyard.api.errors import ErrorDialect, install_error_handlers
@@ -61,12 +62,18 @@ class ApiVersionMiddleware:
         await self.app(scope, receive, send_with_version)
 
 
+# FastAPI's native OpenTelemetry stays off: dockyard configures no provider, and with it on
+# every request asks OpenTelemetry for its providers (environment lookups that fail): a sixth
+# of a worker's CPU under a manifest GET load.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
 def create_registry_app(services: Services) -> FastAPI:
     """The /v2 application over `services`. Its state holds what its routes reach through
     `request.app.state`: the services and settings, its principal resolvers, the key that
     verifies registry bearer tokens; the host sets a login limiter it shares (else one is made
     on first use)."""
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, telemetry=NO_TELEMETRY)
     app.state.services = services
     app.state.settings = services.settings
     resolvers: list[PrincipalResolver] = [basic_resolver, bearer_resolver]
