@@ -18,6 +18,7 @@ from dockyard.accounts.sessions import set_flash, take_flash
 from dockyard.api.uow import UnitOfWork
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events.types import EventType
+from dockyard.kit.sealing import sealer_for
 from dockyard.ui.queries import account_names
 from dockyard.ui.render import Page, form_value, page_context, redirect, render
 from dockyard.ui.repo_pages import undo
@@ -94,6 +95,9 @@ def _explain(exc: DockyardError) -> str:
             f"{exc.message} dockyard refuses to send webhooks to this address (see "
             "DOCKYARD_WEBHOOK_BLOCKED_NETWORKS). Use an address your administrator allows."
         )
+    field = exc.detail.get("field") if isinstance(exc.detail, dict) else None
+    if exc.code is ErrorCode.INVALID_TLS_CERT and field in ("tlsClientCert", "tlsClientKey"):
+        return f"{exc.message} Paste the whole PEM blocks of the certificate and its key."
     if exc.code is ErrorCode.INVALID_TLS_CERT:
         return (
             "The TLS certificate is not a valid PEM certificate. Paste the whole block, "
@@ -111,18 +115,25 @@ async def _create(page: Page, session: AsyncSession, scope: Scoped) -> Response:
         "endpoint": form_value(form, "endpoint"),
         "tlsCert": str(form.get("tlsCert", "")).strip(),
         "skipTLSVerification": form.get("skipTLSVerification") == "on",
+        "tagFilter": form_value(form, "tagFilter"),
+        "minSeverity": form_value(form, "minSeverity"),
+        "format": form_value(form, "format") or "msr",
+        "tlsClientCert": str(form.get("tlsClientCert", "")).strip(),
     }
     if values["type"] not in {value for value, _ in scope.events}:
         return _form_page(page, scope, values, "Choose an event from the list.", 400)
-    body = {**values, "key": scope.key}
-    if not body["key"]:
-        body.pop("key")
+    # The private key is used, never shown again (not even in a form sent back with an error).
+    body = {**values, "key": scope.key, "tlsClientKey": str(form.get("tlsClientKey", "")).strip()}
+    for optional in ("key", "tagFilter", "minSeverity"):
+        if not body[optional]:
+            body.pop(optional)
     try:
         sub = await webhooks.create_subscription(
             session,
             page.user,
             WebhookCreate.model_validate(body),
             limits=webhooks.Limits.of(page.services.settings),
+            sealer=sealer_for(page.services.settings),
         )
     except DockyardError as exc:
         await undo(session, scope.view)
@@ -156,7 +167,7 @@ async def created(
         tab="webhooks",
         secret=sub.secret,
         sub_id=webhook_id,
-        values={"type": sub.type, "endpoint": sub.endpoint},
+        values={"type": sub.type, "endpoint": sub.endpoint, "format": sub.format},
     )
 
 
