@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dockyard.accounts import service as accounts
 from dockyard.accounts.models import Account, Team
 from dockyard.api.uow import UnitOfWork
-from dockyard.auth.access import repository_access
+from dockyard.auth.access import namespace_access, repository_access
 from dockyard.errors import DockyardError
 from dockyard.repos import service as repos
 from dockyard.repos.models import Repository, RepositoryTeamAccess
@@ -108,6 +108,10 @@ async def _team_page(
     grants, grant_count, admin_of = (
         await _grants(page, session, view.team) if view.sees_grants else (None, 0, set())
     )
+    org = view.org.org
+    ns_grant = (
+        await repos.get_namespace_team_access(session, org, view.team) if view.sees_grants else None
+    )
     ctx.setdefault("error", None)
     ctx.setdefault("values", {})
     return render(
@@ -122,6 +126,8 @@ async def _team_page(
         grants=grants,
         grant_count=grant_count,
         admin_of=admin_of,
+        ns_level=ns_grant.access_level if ns_grant else "",
+        ns_admin=await namespace_access(session, page.user, org) >= AccessLevel.ADMIN,
         msg=message(page),
         **ctx,
     )
@@ -238,3 +244,28 @@ async def revoke(
         raise not_found(f"The repository {view.org.org.name}/{repository}")
     await repos.delete_repository_team_access(session, repo, view.team)
     return redirect(page, f"{view.base}?msg=access-revoked")
+
+
+@router.post(TEAM + "/namespace-access")
+async def grant_namespace(
+    org: str, team: str, session: UnitOfWork, page: Page = Depends(page_context)
+) -> Response:
+    """The team's access to every repository of the organization (as PUT and DELETE
+    /api/v0/repositoryNamespaces/{org}/teamAccess/{team}: the namespace's admins)."""
+    form = await page.check_csrf()
+    view = await team_view(page, session, org, team)
+    namespace = view.org.org
+    if await namespace_access(session, page.user, namespace) < AccessLevel.ADMIN:
+        raise FORBIDDEN
+    level = form_value(form, "level")
+    if level == "none":
+        if await repos.get_namespace_team_access(session, namespace, view.team) is not None:
+            await repos.delete_namespace_team_access(session, namespace, view.team)
+        return redirect(page, f"{view.base}?msg=access-saved")
+    try:
+        await repos.set_namespace_team_access(session, namespace, view.team, level)
+    except DockyardError as exc:
+        await undo(session, view.org)
+        await session.refresh(view.team)
+        return await _team_page(page, session, view, 400, error=exc.message)
+    return redirect(page, f"{view.base}?msg=access-saved")

@@ -199,6 +199,18 @@ def test_teams_and_their_repository_access(
         assert missing.status_code == 400
     access = ok(admin.get(f"/api/v0/accounts/{member}/repositoryAccess/{org}/app")).json()
     assert access["accessLevel"] == "read-write"
+    # Access to every repository of the organization, then taken back.
+    create_repo(admin, org, "lib")
+    lib = f"/api/v0/accounts/{member}/repositoryAccess/{org}/lib"
+    with signed_in(module_server, owner, PASSWORD) as (client, csrf):
+        for level, expected in (("read-only", "read-only"), ("none", "")):
+            saved = client.post(
+                f"{base}/namespace-access", data={"csrf_token": csrf, "level": level}
+            )
+            assert saved.status_code == 303
+            assert ok(admin.get(lib)).json()["accessLevel"] == expected
+        bad = client.post(f"{base}/namespace-access", data={"csrf_token": csrf, "level": "x"})
+        assert bad.status_code == 400
     # A member outside the team sees the team but not its grants, and may not change them.
     with signed_in(module_server, other, PASSWORD) as (client, csrf):
         page = client.get(f"/orgs/{org}/teams/{team}").text
@@ -210,6 +222,7 @@ def test_teams_and_their_repository_access(
             ("/delete", {}, 403),
             ("/rename", {"name": "taken-over"}, 403),
             ("/members", {"name": other}, 403),
+            ("/namespace-access", {"level": "admin"}, 403),
         ):
             answer = client.post(
                 f"/orgs/{org}/teams/{team}{path}", data={"csrf_token": csrf, **data}
