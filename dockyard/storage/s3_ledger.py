@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.storage.s3_models import S3Upload
 
-# Longest time one append or commit may hold an upload (a slow client streaming a big chunk).
-LEASE_SECONDS = 900.0
+# How long a claim holds an upload without being renewed: a writer renews it every third of
+# this while a chunk streams, so a replica that dies blocks its uploads for at most this long.
+LEASE_SECONDS = 60.0
 
 
 @dataclass
@@ -128,6 +129,17 @@ class UploadLedger:
             return False
         state.version += 1
         return True
+
+    async def renew(self, state: UploadState) -> bool:
+        """Extend the claim's lease; False when it was lost."""
+        async with self._sessionmaker() as session:
+            result = await session.execute(
+                update(S3Upload)
+                .where(S3Upload.id == state.id, S3Upload.version == state.version)
+                .values(busy_until=time.time() + LEASE_SECONDS)
+            )
+            await session.commit()
+        return getattr(result, "rowcount", 0) == 1
 
     async def release(self, state: UploadState) -> None:
         async with self._sessionmaker() as session:

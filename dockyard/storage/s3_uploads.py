@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import AsyncIterator
 
 from dockyard.storage.base import DigestMismatch, UploadOffsetMismatch
 from dockyard.storage.digest import algorithm, is_valid_digest
 from dockyard.storage.s3_client import S3Objects
-from dockyard.storage.s3_ledger import Part, UploadLedger, UploadState
+from dockyard.storage.s3_ledger import LEASE_SECONDS, Part, UploadLedger, UploadState
 
 PART_SIZE = 8 * 1024 * 1024
 # Hashers kept at most (one per upload this process saw from its first byte).
@@ -163,6 +164,7 @@ class S3Uploads:
     ) -> None:
         """Stream `chunks` into parts; whatever is left (or received before the client went
         away) becomes the tail, and the state is saved."""
+        renew_at = time.monotonic() + LEASE_SECONDS / 3
         try:
             async for chunk in chunks:
                 if hasher is not None:
@@ -172,6 +174,11 @@ class S3Uploads:
                 if len(buffer) >= PART_SIZE:
                     await self._send_part(state, bytes(buffer))
                     buffer.clear()
+                    renew_at = time.monotonic() + LEASE_SECONDS / 3
+                elif time.monotonic() > renew_at:  # a slow client: keep the claim
+                    if not await self.ledger.renew(state):
+                        raise UploadOffsetMismatch("the upload was taken over by another request")
+                    renew_at = time.monotonic() + LEASE_SECONDS / 3
         finally:
             # Keep what arrived, even when the client disconnected half-way: the next chunk
             # resumes from here, and the status GET reports it.

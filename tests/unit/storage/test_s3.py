@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from dockyard.storage.base import DigestMismatch, UploadOffsetMismatch
 from dockyard.storage.s3 import S3BlobStore
 from dockyard.storage.s3_client import S3Config
+from dockyard.storage.s3_models import S3Upload
 from dockyard.storage.s3_uploads import PART_SIZE
 from tests.unit.storage.conftest import S3StoreFactory
 
@@ -108,7 +111,9 @@ async def test_read_back_mismatch_keeps_the_upload(s3_stores: S3StoreFactory) ->
     assert await read_all(b, digest_of(more)) == more
 
 
-async def test_a_writer_holding_the_upload_blocks_another(s3_stores: S3StoreFactory) -> None:
+async def test_a_writer_holding_the_upload_blocks_others_until_its_lease_ends(
+    s3_stores: S3StoreFactory,
+) -> None:
     a, b = s3_stores(), s3_stores()
     await a.upload_start("up-5")
     await a.upload_append("up-5", stream(b"abc"))
@@ -118,6 +123,14 @@ async def test_a_writer_holding_the_upload_blocks_another(s3_stores: S3StoreFact
         await b.upload_append("up-5", stream(b"def"), 3)
     await a.uploads.ledger.release(state)
     assert await b.upload_append("up-5", stream(b"def"), 3) == 6
+    # A writer that died holding the upload: once its lease is over, another takes it.
+    state = await a.uploads.ledger.load("up-5")
+    assert state is not None and await a.uploads.ledger.claim(state)
+    async with a.uploads.ledger._sessionmaker() as session:
+        await session.execute(update(S3Upload).values(busy_until=time.time() - 1))
+        await session.commit()
+    assert await b.upload_append("up-5", stream(b"ghi"), 6) == 9
+    assert await b.upload_commit("up-5", digest_of(b"abcdefghi")) == 9
 
 
 async def test_client_gone_mid_chunk_keeps_what_arrived(s3_stores: S3StoreFactory) -> None:
