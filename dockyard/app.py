@@ -28,6 +28,7 @@ from dockyard.auth.deps import PrincipalResolver, basic_resolver
 from dockyard.auth.ratelimit import LoginRateLimiter
 from dockyard.config import Settings, settings_from_env
 from dockyard.logging import configure_logging
+from dockyard.registry.heap import settle_heap
 from dockyard.services import Services, build_services
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(job(services)) for job in background]
+        settle_heap()  # the application is built: out of the collector's sight
         log.info("dockyard.started", extra={"version": __version__})
         try:
             yield
