@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,18 @@ def wait_until(predicate: Any, timeout: float = 20.0) -> Any:
 
 def stamp(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@contextmanager
+def signed_in(srv: RunningServer, user: str) -> Iterator[tuple[httpx.Client, str]]:
+    """A web UI session (cookie) and its CSRF token."""
+    with httpx.Client(base_url=srv.url, timeout=30) as ui:
+        token = CSRF.search(ui.get("/login").text).group(1)  # type: ignore[union-attr]
+        signed = ui.post(
+            "/login", data={"username": user, "password": "password-123", "csrf_token": token}
+        )
+        assert signed.status_code == 303, signed.text
+        yield ui, CSRF.search(ui.get("/repositories").text).group(1)  # type: ignore[union-attr]
 
 
 def test_replay_resends_the_matched_events_as_replays(srv: RunningServer, rx: Receiver) -> None:
@@ -187,12 +200,7 @@ def test_the_log_shows_each_attempts_request_and_the_next_attempt(
     assert sub["secret"].removeprefix("whsec_") not in one.text
 
     # The web UI's subscription page shows the same, and the next attempt time.
-    with httpx.Client(base_url=srv.url, timeout=30) as ui:
-        token = CSRF.search(ui.get("/login").text).group(1)  # type: ignore[union-attr]
-        signed = ui.post(
-            "/login", data={"username": "alice", "password": "password-123", "csrf_token": token}
-        )
-        assert signed.status_code == 303
+    with signed_in(srv, "alice") as (ui, _token):
         page = ui.get(f"/webhooks/{sub['id']}").text
     assert got.headers["webhook-signature"] in page
     assert "try later" in page and "next attempt" in page
@@ -230,3 +238,45 @@ def test_a_subscriptions_test_is_signed_and_msrs_is_not(srv: RunningServer, rx: 
         assert failed.json()["errors"][0]["code"] == "WEBHOOK_TEST_FAILED"
     with api(srv, "bob") as c:
         assert c.post(f"/api/v0/webhooks/{sub['id']}/test").status_code == 404
+
+
+def test_the_subscription_page_replays_and_sends_a_signed_test(
+    srv: RunningServer, rx: Receiver
+) -> None:
+    # A repository of its own: the replay takes every event on it since the minute before.
+    seed.repo(srv, "alice", "paged")
+    before = datetime.now(UTC) - timedelta(minutes=1)
+    sub = subscribe(srv, "alice", type="TAG_PUSH", key="alice/paged", endpoint=rx.url("/page"))
+    seed.tag_push_events(srv, "alice", "paged", 2)
+    rx.wait_for(2, "/page")
+    with signed_in(srv, "alice") as (ui, token):
+        # The form's datetime-local value: minutes, no zone (the page says UTC).
+        since = before.strftime("%Y-%m-%dT%H:%M")
+        answer = ui.post(
+            f"/webhooks/{sub['id']}/replay", data={"since": since, "csrf_token": token}
+        )
+        assert answer.status_code == 303, answer.text
+        assert answer.headers["location"].endswith("msg=replay-2")
+        assert "2 events are queued again as replays." in ui.get(answer.headers["location"]).text
+        rx.wait_for(4, "/page")
+        too_old = ui.post(
+            f"/webhooks/{sub['id']}/replay",
+            data={"since": "2001-01-01T00:00", "csrf_token": token},
+        )
+        assert too_old.status_code == 400 and "retention" in too_old.text
+        tested = ui.post(f"/webhooks/{sub['id']}/test", data={"csrf_token": token})
+        assert tested.status_code == 303 and tested.headers["location"].endswith("msg=test-ok")
+        [test] = [r for r in rx.received("/page") if r.headers["webhook-id"].startswith("test-")]
+        Webhook(sub["secret"]).verify(test.body, test.headers)
+        page = wait_until(
+            lambda: (
+                (text := ui.get(f"/webhooks/{sub['id']}").text).count('badge replay"') == 2 and text
+            )
+        )
+        assert "Send a signed test" in page and "Replay events since" in page
+        assert ui.post(f"/webhooks/{sub['id']}/test", data={}).status_code == 403  # no CSRF
+    with signed_in(srv, "bob") as (bob, bob_token):
+        refused = bob.post(
+            f"/webhooks/{sub['id']}/replay", data={"since": since, "csrf_token": bob_token}
+        )
+        assert refused.status_code == 404
