@@ -14,11 +14,20 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Dialog, Page, expect
 
 from tests.browser.conftest import login, shot
 from tests.browser.test_ui import _name, api_create_repo
 from tests.fakes.server import RunningServer
+from tests.integration.accounts_helpers import (
+    PASSWORD,
+    add_member,
+    create_org,
+    create_repo,
+    create_team,
+    create_user,
+    grant_repo,
+)
 from tests.integration.registry_helpers import (
     OCI_CONFIG,
     OCI_INDEX,
@@ -28,6 +37,7 @@ from tests.integration.registry_helpers import (
     put_manifest,
     upload,
 )
+from tests.integration.test_ui_pages import signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -108,6 +118,19 @@ def _index(client: httpx.Client, repo: str, tag: str, children: list[tuple[str, 
     answer = put_manifest(client, repo, tag, body.encode(), OCI_INDEX)
     assert answer.status_code == 201, answer.text
     return digest(body.encode())
+
+
+def _answer(asked: list[str], accept: bool) -> Callable[[Dialog], None]:
+    """A dialog handler that records each question and answers it."""
+
+    def handle(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        if accept:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    return handle
 
 
 @pytest.fixture
@@ -260,7 +283,7 @@ def test_markdown_description_is_rendered_and_inert(
         answer = client.patch(f"/api/v0/repositories/admin/{repo}", json={"longDescription": text})
         assert answer.status_code == 200, answer.text
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.on("dialog", _answer(dialogs, accept=False))
     same_host(page)
     login(page, ui_server, "admin", ui_server.admin_password)
     page.goto(f"{ui_server.url}/repositories/admin/{repo}")
@@ -322,7 +345,7 @@ def test_deleting_a_repository_asks_once_and_says_what_goes(
         _image(client, full, "v1", b"doomed")
         _image(client, full, "v2", b"doomed too")
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+    page.on("dialog", _answer(dialogs, accept=True))
     same_host(page)
     login(page, ui_server, "admin", ui_server.admin_password)
     page.goto(f"{ui_server.url}/repositories/{full}/settings")
@@ -373,3 +396,60 @@ def test_dark_mode(
     page.goto(f"{ui_server.url}/repositories")
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert min(int(c) for c in re.findall(r"\d+", background)[:3]) > 200
+
+
+def test_namespace_activity_shows_only_what_the_viewer_may_read(ui_server: RunningServer) -> None:
+    org, member, stranger = _name("actorg"), _name("member"), _name("stranger")
+    with ui_server.client(auth=ui_server.admin_auth) as admin:
+        create_org(admin, org)
+        create_user(admin, member)
+        create_user(admin, stranger)
+        add_member(admin, org, member)
+        create_team(admin, org, "readers", [member])
+        create_repo(admin, org, "seen")
+        create_repo(admin, org, "hidden")
+        grant_repo(admin, f"{org}/seen", "readers", "read-only")
+    with signed_in(ui_server, "admin", ui_server.admin_password) as (client, _token):
+        everything = client.get(f"/orgs/{org}/activity")
+        assert everything.status_code == 200
+        assert f"{org}/seen" in everything.text and f"{org}/hidden" in everything.text
+    with signed_in(ui_server, member, PASSWORD) as (client, _token):
+        some = client.get(f"/orgs/{org}/activity")
+        assert some.status_code == 200
+        assert f"{org}/seen" in some.text and f"{org}/hidden" not in some.text
+        assert client.get(f"/repositories/{org}/hidden/activity").status_code == 404
+        assert client.get(f"/repositories/{org}/seen/activity").status_code == 200
+    with signed_in(ui_server, stranger, PASSWORD) as (client, _token):
+        assert client.get(f"/orgs/{org}/activity").status_code == 404
+        assert client.get(f"/orgs/no-such-{org}/activity").status_code == 404
+
+
+def test_repository_pages_fit_a_phone(
+    browser_context_factory: Callable[..., BrowserContext],
+    ui_server: RunningServer,
+    same_host: Callable[[Page], Page],
+) -> None:
+    repo = _name("phone")
+    full = f"admin/{repo}"
+    api_create_repo(ui_server, repo)
+    with ui_server.client(auth=ui_server.admin_auth) as client:
+        image = _image(client, full, "v1", b"phone layer")
+        _referrer(client, full, image)
+        client.patch(
+            f"/api/v0/repositories/{full}",
+            json={"longDescription": "# Phone\n\n" + "a-long-unbroken-word-" * 8},
+        )
+    page = same_host(browser_context_factory(width=390).new_page())
+    login(page, ui_server, "admin", ui_server.admin_password)
+    for path, name in [
+        (f"/repositories/{full}", "repository-info"),
+        (f"/repositories/{full}/tags/v1", "tag"),
+        (f"/repositories/{full}/activity", "activity"),
+        (f"/repositories/{full}/settings", "settings"),
+        ("/orgs/admin/activity", "namespace-activity"),
+    ]:
+        page.goto(f"{ui_server.url}{path}")
+        expect(page.locator("main")).to_be_visible()
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, f"{path} is wider than 390px by {overflow}px"
+        shot(page, f"{name}-390")
