@@ -153,6 +153,11 @@ def test_repository_webhook_flow(
     )
     expect(delivery_rows.first).to_contain_text("200")
     expect(delivery_rows.first).to_contain_text("received by the test receiver")
+    # Each attempt's request as it was sent, its signature included, never the secret.
+    page.get_by_text("Requests sent and answers").first.click()
+    sent = page.locator("pre.request-headers").first
+    expect(sent).to_contain_text(f"webhook-signature: {headers['webhook-signature']}")
+    expect(page.locator("main")).not_to_contain_text(secret)
     shot(page, "subscription-deliveries")
 
     # The location in the payload is a real page.
