@@ -31,6 +31,10 @@ class Services:
             yield session
 
     async def close(self) -> None:
+        # The S3 driver holds an HTTP connection pool; the filesystem driver holds nothing.
+        storage_close = getattr(self.storage, "close", None)
+        if storage_close is not None:
+            await storage_close()
         await self.engine.dispose()
 
 
