@@ -115,12 +115,27 @@ async def _window(
     return window.map(lambda row: describe(row[0]), lambda row: str(row[0].seq))
 
 
+def repository_events(key: str, kind: str = "") -> Select[Any]:
+    """A repository's events ("namespace/name"), of one kind when given (unordered)."""
+    return _kind_filter(select(OutboxEvent).where(OutboxEvent.repository_key == key), kind)
+
+
+def namespace_events(
+    namespace: str, readable: ColumnElement[bool] | None = None, kind: str = ""
+) -> Select[Any]:
+    """A namespace's events (its repositories' and its REPO_EVENTs), limited by `readable` (a
+    condition on the event's repository_key) when the caller sees only some (unordered)."""
+    stmt = select(OutboxEvent).where(OutboxEvent.namespace_key == namespace)
+    if readable is not None:
+        stmt = stmt.where(readable)
+    return _kind_filter(stmt, kind)
+
+
 async def repository_activity(
     session: AsyncSession, repo: Repository, kind: str, start: str, size: int = PER_PAGE
 ) -> Window[ActivityRow]:
     """A repository's events, newest first (its (repository_key, seq) index)."""
-    stmt = select(OutboxEvent).where(OutboxEvent.repository_key == repo.full_name)
-    return await _window(session, _kind_filter(stmt, kind), start, size)
+    return await _window(session, repository_events(repo.full_name, kind), start, size)
 
 
 async def namespace_activity(
@@ -131,9 +146,5 @@ async def namespace_activity(
     start: str,
     size: int = PER_PAGE,
 ) -> Window[ActivityRow]:
-    """A namespace's events (its repositories' and its REPO_EVENTs), newest first, limited by
-    `readable` (a condition on the event's repository_key) when the caller sees only some."""
-    stmt = select(OutboxEvent).where(OutboxEvent.namespace_key == namespace)
-    if readable is not None:
-        stmt = stmt.where(readable)
-    return await _window(session, _kind_filter(stmt, kind), start, size)
+    """A namespace's events, newest first (its (namespace_key, seq) index)."""
+    return await _window(session, namespace_events(namespace, readable, kind), start, size)
