@@ -62,7 +62,7 @@ async def visible_repositories(
         if ns_account is None:
             return [], 0
     stmt = readable_repositories(principal, ns_account)
-    matches = repository_search(search)
+    matches = await repository_search(session, search)
     if matches is None:
         total = await _count(session, principal, ns_account)
         narrow = candidates_filter(principal, None, offset + limit)

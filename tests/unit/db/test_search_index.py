@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Select, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.accounts.principal import Principal
 from dockyard.accounts.service import accounts
 from dockyard.db.engine import create_engine, create_sessionmaker
 from dockyard.db.migrate import upgrade
+from dockyard.repos import search
 from dockyard.repos import service as repos
 from dockyard.repos.models import Repository
-from dockyard.repos.search import _like, repository_search
+from dockyard.repos.search import repository_search, substring_match, trigram_match
 from dockyard.repos.service import readable_repositories
 from dockyard.webhooks import service as webhooks
 from dockyard.webhooks.models import Subscription
@@ -36,8 +36,11 @@ TERMS = ["", "a", "R0", "ns1/", "/r00", "r001", "R0012", "desc", "DESCRIPTION 7"
 TERMS += ['q"uote', "ns2/a_b", "nothing-like-this", "1/", "é"]
 
 
-def _search_page(principal: Principal, term: str) -> Select[Any]:
-    stmt = readable_repositories(principal).where(repository_search(term))  # type: ignore[arg-type]
+def _search_page(principal: Principal, term: str, dialect: str) -> Select[Any]:
+    """The UI's page of a rare term's search (`repository_search` picks the trigram lookup on
+    SQLite for it; PostgreSQL's planner picks the GIN index from the same LIKE)."""
+    match = trigram_match(term) if dialect == "sqlite" else substring_match(term)
+    stmt = readable_repositories(principal).where(match)
     return stmt.order_by(Repository.namespace, Repository.name).limit(11)
 
 
@@ -51,8 +54,8 @@ async def _plans(url: str) -> dict[str, list[str]]:
     try:
         async with engine.connect() as conn:
             out = {
-                "admin": await _plan(conn, _search_page(ADMIN, "r0012")),
-                "user": await _plan(conn, _search_page(USER, "r0012")),
+                "admin": await _plan(conn, _search_page(ADMIN, "r0012", conn.dialect.name)),
+                "user": await _plan(conn, _search_page(USER, "r0012", conn.dialect.name)),
                 "namespace webhooks": await _plan(conn, _namespace_page()),
             }
             if conn.dialect.name != "sqlite":
@@ -61,7 +64,7 @@ async def _plans(url: str) -> dict[str, list[str]]:
                     await conn.execute(text(f"SET {setting}"))
                 await conn.execute(text("SET enable_bitmapscan = on"))
                 for who, principal in (("admin", ADMIN), ("user", USER)):
-                    stmt = _search_page(principal, "r0012")
+                    stmt = _search_page(principal, "r0012", conn.dialect.name)
                     sql = stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
                     rows = (await conn.execute(text(f"EXPLAIN {sql}"))).all()
                     out[who] = [str(row[0]).strip() for row in rows]
@@ -133,20 +136,23 @@ async def _populate(url: str) -> None:
 async def _matches(url: str, term: str) -> tuple[list[str], list[str]]:
     engine = create_engine(url)
     try:
-        async with engine.connect() as conn:
-            return await _both(conn, term)
+        async with create_sessionmaker(engine)() as session:
+            base = select(Repository.id).order_by(Repository.id)
+            match = await repository_search(session, term)
+            indexed = base if match is None else base.where(match)
+            plain = base.where(substring_match(term.lower())) if term else base
+            return list(await session.scalars(indexed)), list(await session.scalars(plain))
     finally:
         await engine.dispose()
 
 
-async def _both(conn: AsyncConnection, term: str) -> tuple[list[str], list[str]]:
-    base = select(Repository.id).order_by(Repository.id)
-    indexed = base.where(repository_search(term)) if term else base  # type: ignore[arg-type]
-    plain = base.where(_like(term.lower())) if term else base
-    return list(await conn.scalars(indexed)), list(await conn.scalars(plain))
-
-
-def test_indexed_search_answers_what_the_substring_match_answers(database_url: str) -> None:
+@pytest.mark.parametrize("common", [search.COMMON, 3], ids=["rare terms", "common terms"])
+def test_indexed_search_answers_what_the_substring_match_answers(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, common: int
+) -> None:
+    """Every term, whether the index or the ordered LIKE answers it (a term matching `common`
+    repositories or more is common)."""
+    monkeypatch.setattr(search, "COMMON", common)
     upgrade(database_url)
     asyncio.run(_populate(database_url))
 
@@ -177,3 +183,26 @@ def test_indexed_search_answers_what_the_substring_match_answers(database_url: s
             asyncio.run(change())
     assert len(asyncio.run(_matches(database_url, 'q"uote'))[0]) == 2  # r0001 in each
     assert len(asyncio.run(_matches(database_url, "r0002"))[0]) == 1  # ns1's is gone
+
+
+def test_sqlite_looks_up_a_rare_term_and_reads_rows_in_order_for_a_common_one(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search, "COMMON", 3)
+    upgrade(database_url)
+    asyncio.run(_populate(database_url))
+
+    async def uses_the_index(term: str) -> bool:
+        engine = create_engine(database_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                match = await repository_search(session, term)
+                assert match is not None
+                return "repository_search_fts" in str(match.compile(dialect=engine.dialect))
+        finally:
+            await engine.dispose()
+
+    sqlite = database_url.startswith("sqlite")
+    assert asyncio.run(uses_the_index("ns1/r0001")) is sqlite  # 1 match: rare
+    assert asyncio.run(uses_the_index("r00")) is False  # 16 matches: common
+    assert asyncio.run(uses_the_index("r0")) is False  # shorter than a trigram
