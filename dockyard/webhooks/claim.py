@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, select, update
+from sqlalchemy import ColumnElement, Table, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.clock import utcnow
@@ -27,7 +27,13 @@ from dockyard.jobs.lease import claim
 from dockyard.webhooks.authors import deactivate_lost
 from dockyard.webhooks.job import Job, JobSource, build_jobs
 from dockyard.webhooks.models import Delivery, Subscription
-from dockyard.webhooks.send import CLAIM_BATCH, MAX_SKIPPED_SUBSCRIPTIONS, Endpoint, Sender
+from dockyard.webhooks.send import (
+    CLAIM_BATCH,
+    MAX_SKIPPED_SUBSCRIPTIONS,
+    RECHECK_SECONDS,
+    Endpoint,
+    Sender,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +73,9 @@ class Claimer:
         self.sessionmaker = sessionmaker
         self.sender = sender
         self.renewed_at = time.monotonic()
+        # The general claim's filter of the last step (busy endpoints' subscriptions left out):
+        # what `next_due_in` looks at.
+        self._general: ColumnElement[bool] = _DELIVERIES.c.status == "pending"
 
     async def step(self) -> int:
         """One claim round; returns how many deliveries it started (work found)."""
@@ -94,7 +103,22 @@ class Claimer:
         if skipped:
             general = and_(pending, _DELIVERIES.c.subscription_id.not_in(skipped))
         claims.append((general, CLAIM_BATCH, None))
+        self._general = general
         return claims
+
+    async def next_due_in(self, cap: float) -> float:
+        """Seconds until the general claim has something to take (a retry, a hand-back, a
+        lease that ends), at most `cap`; at most RECHECK_SECONDS while an endpoint is busy (its
+        own refills look again that often). One indexed read."""
+        if self.sender.busy:
+            cap = min(cap, RECHECK_SECONDS)
+        async with self.sessionmaker() as session:
+            due: datetime | None = await session.scalar(
+                select(func.min(_DELIVERIES.c.next_attempt_at)).where(self._general)
+            )
+        if due is None:
+            return cap
+        return min(cap, max(0.01, (due - utcnow()).total_seconds()))
 
     async def _claim(
         self, claims: list[_Claim], room: int, now: datetime
@@ -129,38 +153,58 @@ class Claimer:
             await session.commit()
         return jobs, full_general
 
-    async def renew_leases(self) -> None:
+    async def renew_leases(self) -> set[str]:
         """Push the lease of every held delivery forward: one waiting for its endpoint's slot
-        (or sending longer than a lease) is not claimed again by anyone meanwhile."""
+        (or sending longer than a lease) is not claimed again by anyone meanwhile. Returns the
+        held deliveries whose lease was not ours any more (reclaimed after it ended): the
+        caller drops those still waiting, so they are not sent twice."""
         self.renewed_at = time.monotonic()
-        held = self.sender.held
+        held = list(self.sender.held.values())
         if not held:
-            return
+            return set()
         until = utcnow() + timedelta(seconds=self.lease_seconds)
-        rows = [
-            {"b_id": job.delivery_id, "b_token": job.token, "b_next": until}
-            for job in held.values()
-        ]
+        ends = time.monotonic() + self.lease_seconds
+        kept: set[str] = set()
         try:
             async with self.sessionmaker() as session:
-                await session.execute(
-                    update(_DELIVERIES)
-                    .where(
-                        _DELIVERIES.c.id == bindparam("b_id"),
-                        _DELIVERIES.c.lease_token == bindparam("b_token"),
+                # One statement per claim (its token) and chunk; the rows still held come back.
+                for token, ids in _by_token(held):
+                    result = await session.execute(
+                        update(_DELIVERIES)
+                        .where(_DELIVERIES.c.lease_token == token, _DELIVERIES.c.id.in_(ids))
+                        .values(next_attempt_at=until)
+                        .returning(_DELIVERIES.c.id)
                     )
-                    .values(next_attempt_at=bindparam("b_next")),
-                    rows,
-                )
+                    kept.update(result.scalars())
                 await session.commit()
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("webhook.lease_renewal.failed", extra={"count": len(rows)})
+            log.exception("webhook.lease_renewal.failed", extra={"count": len(held)})
+            return set()
+        for job in held:
+            if job.delivery_id in kept:
+                job.lease_ends = ends
+        return {job.delivery_id for job in held} - kept
+
+    def renewal_in(self) -> float:
+        """Seconds until the held leases are next renewed."""
+        return max(0.0, self.renewed_at + self.lease_seconds / 3 - time.monotonic())
 
     @property
     def renewal_due(self) -> bool:
-        return time.monotonic() - self.renewed_at >= self.lease_seconds / 3
+        return self.renewal_in() <= 0
+
+
+def _by_token(jobs: list[Job], chunk: int = 500) -> list[tuple[str, list[str]]]:
+    groups: dict[str, list[str]] = {}
+    for job in jobs:
+        groups.setdefault(job.token, []).append(job.delivery_id)
+    return [
+        (token, ids[i : i + chunk])
+        for token, ids in groups.items()
+        for i in range(0, len(ids), chunk)
+    ]
 
 
 async def load_jobs(

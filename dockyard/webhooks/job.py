@@ -33,6 +33,9 @@ class Job:
     headers: dict[str, str]
     # Set when the delivery must not be sent: it fails with this reason, no attempt counted.
     skip_reason: str = ""
+    # When its lease ends (time.monotonic()); set by the send stage when the job arrives (its
+    # lease was just taken) and moved by each renewal. 0: not known yet.
+    lease_ends: float = 0.0
     # The subscription's sealed client certificate and key for mutual TLS ("" = none).
     tls_client_sealed: str = ""
 

@@ -2,8 +2,9 @@
 stores it (`write`: attempts, deliveries, subscription health and hand-backs, in one
 transaction), with the buffer the send stage fills (`Recorder`).
 
-Results are recorded every 0.1 s or every 1,000 attempts: few, short write transactions leave
-the SQLite write lock free for pushes most of the time. A delivery deleted while it was being
+Results are recorded 0.1 s after the first one arrives, or at once when 1,000 are waiting: few,
+short write transactions leave the SQLite write lock free for pushes most of the time; with
+nothing sent, the recorder sleeps. A delivery deleted while it was being
 sent (its subscription, repository or account deleted) gets no attempt row: the rest of the
 batch is recorded. No HTTP here.
 """
@@ -306,39 +307,58 @@ class Recorder:
         self.schedule = schedule
         self.results: list[Result] = []
         self.handed_back: list[Job] = []
-        self.due = asyncio.Event()
+        self.due = asyncio.Event()  # flush now: the buffer is full, or a hand-back waits
+        self.filled = asyncio.Event()  # the buffer is no longer empty
 
     def add(self, job: Job, result: AttemptResult | None, at: datetime) -> None:
         self.results.append((job, result, at))
+        self.filled.set()
         if len(self.results) >= FLUSH_BATCH:
             self.due.set()
 
     def hand_back(self, jobs: Iterable[Job]) -> None:
         self.handed_back.extend(jobs)
         if self.handed_back:
+            self.filled.set()
             self.due.set()
 
-    async def wait(self) -> None:
-        """Until a flush is due: FLUSH_INTERVAL passed, or the buffer is full."""
-        self.due.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.due.wait(), FLUSH_INTERVAL)
+    @property
+    def empty(self) -> bool:
+        return not self.results and not self.handed_back
 
-    async def flush(self) -> None:
-        if not self.results and not self.handed_back:
-            return
+    async def wait(self, idle_timeout: float | None = None) -> None:
+        """Until a flush is due: FLUSH_INTERVAL after the first result, or at once when the
+        buffer is full or a hand-back waits. While the buffer is empty, sleep until something
+        arrives or `idle_timeout` passes (None: no limit)."""
+        if self.empty:
+            self.filled.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.filled.wait(), idle_timeout)
+            if self.empty:
+                return
+        self.due.clear()
+        if len(self.results) < FLUSH_BATCH and not self.handed_back:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.due.wait(), FLUSH_INTERVAL)
+
+    async def flush(self) -> bool:
+        """Record the buffer; True when it wrote deliveries due again (retries, hand-backs)."""
+        if self.empty:
+            return False
         batch, self.results = self.results, []
         back, self.handed_back = self.handed_back, []
         try:
-            await self.record(batch, back)
+            return await self.record(batch, back)
         except asyncio.CancelledError:
             raise
         except Exception:
             # The leases will expire and the deliveries be retried: at-least-once.
             log.exception("webhook.record.failed", extra={"count": len(batch) + len(back)})
+            return False
 
-    async def record(self, batch: list[Result], back: list[Job]) -> None:
+    async def record(self, batch: list[Result], back: list[Job]) -> bool:
         now = utcnow()
         summary = summarize(batch, self.schedule, now)
         observe(summary)
         await write(self.sessionmaker, summary, hand_back_rows(back, now))
+        return bool(back) or summary.outcomes[Outcome.RETRY.value] > 0

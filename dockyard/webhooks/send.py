@@ -9,7 +9,7 @@ left is handed back (due again shortly, no attempt counted).
 
 Leases: a delivery waits for its slot under a lease the claim stage renews; one whose lease
 was lost (reclaimed elsewhere after a failed renewal) is dropped unsent (`drop`), and one whose
-lease would end before its attempt could time out is handed back rather than started.
+lease is about to end (its renewals failing) is handed back rather than started.
 
 Results and hand-backs go to the record stage's buffer; signing happened when the job was built
 (`job.py`), the request is `delivery.attempt` over the shared transport. No database here.
@@ -247,9 +247,10 @@ class Sender:
             self._starved.pop(origin, None)
 
     def _launch(self, job: Job, ep: Endpoint) -> None:
-        if job.lease_ends and time.monotonic() + self._attempt_limit() > job.lease_ends:
-            # Its attempt could outlive the lease (renewals failed): another worker may claim
-            # it meanwhile. Back to the queue, unsent, for whoever holds it next.
+        if job.lease_ends and job.lease_ends - time.monotonic() < self.lease_seconds / 3:
+            # Renewed every third of a lease, so a lease this short means renewals fail: it
+            # could end while the attempt runs and another worker claim it. Back to the queue,
+            # unsent, for whoever holds it next.
             self.held.pop(job.delivery_id, None)
             self.recorder.hand_back([job])
             return
@@ -294,12 +295,6 @@ class Sender:
             # Half its backlog sent and more is due: refill it now rather than at the poll.
             self.claim_wake.set()
         self.room.set()
-
-    def _attempt_limit(self) -> float:
-        """How long one attempt may take at most (the transport's total timeout)."""
-        timeout = getattr(self.transport, "timeout", None)  # None in stage tests
-        total = getattr(timeout, "total", None)
-        return float(total) if total else 0.0
 
     def drop(self, delivery_ids: set[str]) -> None:
         """Forget the waiting deliveries whose lease is no longer ours: another worker holds

@@ -3,7 +3,10 @@
 The HTTP process and the delivery engine may be two processes (`dockyard serve` runs the
 engine in a child process; `dockyard worker` runs it on its own). A commit in the HTTP process
 sends one datagram to a Unix socket named after the data folder; the engine listening there
-dispatches at once instead of at its next poll. Best effort by design: a lost datagram (no
+dispatches at once instead of at its next poll. Several delivery processes on one data folder
+(`DOCKYARD_DELIVERY_PROCESSES`) each bind one of `MAX_LISTENERS` numbered sockets; a commit is
+announced to every number (a datagram to a number nobody holds fails at once). Best effort by
+design: a lost datagram (no
 listener, a full buffer, an engine on another host) only means the engine's poll picks the
 event up. No HTTP, no database here.
 """
@@ -24,27 +27,42 @@ from dockyard.events import bus
 log = logging.getLogger(__name__)
 
 
-def wake_address(data_dir: Path) -> str:
+# Delivery processes on one data folder that can each be woken.
+MAX_LISTENERS = 8
+
+
+def wake_address(data_dir: Path, number: int = 0) -> str:
     """The socket name both sides derive from the data folder (Linux: abstract namespace, so
     no file is left behind; elsewhere a file in the temporary folder)."""
     digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:24]
+    suffix = f"-{number}" if number else ""
     if sys.platform.startswith("linux"):
-        return f"\0dockyard-webhooks-{digest}"
-    return str(Path(tempfile.gettempdir()) / f"dockyard-webhooks-{digest}.sock")
+        return f"\0dockyard-webhooks-{digest}{suffix}"
+    return str(Path(tempfile.gettempdir()) / f"dockyard-webhooks-{digest}{suffix}.sock")
 
 
-def listen(data_dir: Path, wake: asyncio.Event) -> socket.socket | None:
-    """Bind the wake socket and set `wake` on each datagram; None when another engine already
-    listens for this data folder (it polls then, as an engine on another host does)."""
-    address = wake_address(data_dir)
+def _bind(address: str) -> socket.socket | None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         if not address.startswith("\0"):
+            # A file left by an engine that died; one alive would keep it (best effort).
             with contextlib.suppress(FileNotFoundError):
                 Path(address).unlink()
         sock.bind(address)
     except OSError:
         sock.close()
+        return None
+    return sock
+
+
+def listen(data_dir: Path, wake: asyncio.Event) -> socket.socket | None:
+    """Bind the first free wake socket and set `wake` on each datagram; None when every
+    number is taken (that engine polls then, as an engine on another host does)."""
+    for number in range(MAX_LISTENERS):
+        sock = _bind(wake_address(data_dir, number))
+        if sock is not None:
+            break
+    else:
         log.info("webhook.wake.unavailable")
         return None
     sock.setblocking(False)
@@ -67,10 +85,22 @@ def close(sock: socket.socket | None) -> None:
     sock.close()
 
 
+def announce(data_dir: Path) -> None:
+    """Wake every engine of this data folder once: for a process that records events without
+    forwarding its commits (a tool, a test seeding the database directly)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        for number in range(MAX_LISTENERS):
+            with contextlib.suppress(OSError):
+                sock.sendto(b"w", wake_address(data_dir, number))
+    finally:
+        sock.close()
+
+
 async def forward_commits(data_dir: Path) -> None:
     """Background task of an HTTP process that does not deliver: pass each commit's wake-up on
     to the engine's socket, until cancelled."""
-    address = wake_address(data_dir)
+    addresses = [wake_address(data_dir, number) for number in range(MAX_LISTENERS)]
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.setblocking(False)
     waker = bus.subscribe_wakeups()
@@ -78,7 +108,8 @@ async def forward_commits(data_dir: Path) -> None:
         while True:
             await waker.wait()
             waker.clear()
-            with contextlib.suppress(OSError):  # nobody listening, or the buffer is full
-                sock.sendto(b"w", address)
+            for address in addresses:
+                with contextlib.suppress(OSError):  # nobody listening, or the buffer is full
+                    sock.sendto(b"w", address)
     finally:
         sock.close()

@@ -9,6 +9,11 @@ that runs them.
 Jobs are built in one place (`job.build_jobs`). A lease that expires (a crashed or killed
 worker) makes its deliveries due again: at-least-once. This module only composes and runs the
 stages; each owns its own rules.
+
+Idle costs nothing: with no work each loop sleeps until it is woken (a commit, here or through
+the wake socket; a result to record; a claim asked for by the send stage) or until the next
+pending delivery falls due. The polls left (`FALLBACK_POLL`) are a slow safety net for a
+wake-up lost on the way (another node's commit, a full socket buffer).
 """
 
 from __future__ import annotations
@@ -38,7 +43,10 @@ from dockyard.webhooks.transport import Transport
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL = 0.1
+# How often the dispatcher and the claim stage look for work nobody told them about.
+FALLBACK_POLL = 10.0
+# The same, for an engine that could not bind a wake socket (commits reach it only by polling).
+UNWOKEN_POLL = 1.0
 # How often the delivery process re-reads webhookTimeout (POST /api/v0/meta/settings).
 SETTINGS_SECONDS = 2.0
 
@@ -57,6 +65,8 @@ class DeliveryEngine:
         self.claimer = Claimer(settings, sessionmaker, self.sender)
         self.dispatcher = Dispatcher(settings, sessionmaker, self.sender)
 
+        self.poll_interval = FALLBACK_POLL
+
     @property
     def dispatch_wake(self) -> asyncio.Event:
         return self.dispatcher.wake
@@ -66,31 +76,49 @@ class DeliveryEngine:
             "webhook.dispatch",
             self.dispatcher.step,
             wake=self.dispatcher.wake,
-            poll_interval=POLL_INTERVAL,
+            poll_interval=self.poll_interval,
         )
 
     async def run_recorder(self) -> None:
-        """Flush the results every FLUSH_INTERVAL (or sooner when the buffer fills); renew the
-        held leases every third of a lease. What is left is flushed when cancelled."""
+        """Flush the results FLUSH_INTERVAL after the first one (or sooner when the buffer
+        fills); renew the held leases every third of a lease. Asleep while nothing is sent or
+        held. What is left is flushed when cancelled."""
         try:
             while True:
-                await self.recorder.wait()
-                await self.recorder.flush()
+                await self.recorder.wait(self.claimer.renewal_in())
+                if await self.recorder.flush():
+                    # Retries and hand-backs were written: the claim's next due time moved.
+                    self.sender.claim_wake.set()
                 if self.claimer.renewal_due:
-                    await self.claimer.renew_leases()
+                    lost = await self.claimer.renew_leases()
+                    if lost:
+                        self.sender.drop(lost)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.recorder.flush())
 
+    async def run_claims(self) -> None:
+        """Claim while there is work; then sleep until woken or the next delivery is due."""
+        wake = self.sender.claim_wake
+        while True:
+            wake.clear()
+            try:
+                if await self.claimer.step():
+                    await asyncio.sleep(0)
+                    continue
+                delay = await self.claimer.next_due_in(self.poll_interval)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("job.step.failed", extra={"job": "webhook.deliver"})
+                delay = 1.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), delay)
+
     async def run_deliverer(self) -> None:
         recorder = asyncio.create_task(self.run_recorder())
         try:
-            await run_forever(
-                "webhook.deliver",
-                self.claimer.step,
-                wake=self.sender.claim_wake,
-                poll_interval=POLL_INTERVAL,
-            )
+            await self.run_claims()
         finally:
             await self.sender.close()
             recorder.cancel()
@@ -135,6 +163,8 @@ async def run_workers(services: Any, companions: Sequence[Companion] = ()) -> No
     transport = make_transport(services.settings)
     engine = DeliveryEngine(services.settings, services.sessionmaker, transport)
     sock = wakeups.listen(services.settings.data_dir, engine.dispatch_wake)
+    if sock is None:
+        engine.poll_interval = UNWOKEN_POLL
 
     async def probe() -> None:
         # Reads a table the engine needs: an unmigrated or unreachable database fails here.

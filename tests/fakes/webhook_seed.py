@@ -16,6 +16,7 @@ from dockyard.events.types import EventType, ImageRef, tag_event
 from dockyard.repos.models import RepositoryTeamAccess
 from dockyard.repos.service import create_repository
 from dockyard.services import build_services
+from dockyard.webhooks import wake
 from tests.fakes.server import RunningServer
 
 T = TypeVar("T")
@@ -28,7 +29,11 @@ def _run(srv: RunningServer, fn: Callable[[Any], Awaitable[T]]) -> T:
             async with services.session() as session:
                 result = await fn(session)
                 await session.commit()
-                return result
+            # The server's HTTP processes announce their commits to the delivery engine; this
+            # process writes behind their back, so it announces its own (events seeded here
+            # would otherwise wait for the engine's slow fallback poll).
+            wake.announce(srv.data_dir)
+            return result
         finally:
             await services.close()
 

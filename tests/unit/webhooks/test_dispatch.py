@@ -15,6 +15,7 @@ from dockyard.accounts.models import Account
 from dockyard.clock import utcnow
 from dockyard.db.engine import create_engine, create_sessionmaker
 from dockyard.db.migrate import upgrade
+from dockyard.events import bus
 from dockyard.events.models import OutboxEvent
 from dockyard.jobs.lease import claim
 from dockyard.webhooks import wake
@@ -101,15 +102,28 @@ def test_wake_socket_sets_the_event(tmp_path: Path) -> None:
         event = asyncio.Event()
         sock = wake.listen(tmp_path, event)
         assert sock is not None
-        # A second engine for the same data folder cannot listen: it polls instead.
+        # A second engine for the same data folder listens on the next number; once every
+        # number is taken, one more cannot listen (it polls instead).
+        second = asyncio.Event()
+        others = [wake.listen(tmp_path, second)]
+        others += [wake.listen(tmp_path, asyncio.Event()) for _ in range(wake.MAX_LISTENERS - 2)]
+        assert all(s is not None for s in others)
         assert wake.listen(tmp_path, asyncio.Event()) is None
         try:
             sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             sender.sendto(b"w", wake.wake_address(tmp_path))
             sender.close()
             await asyncio.wait_for(event.wait(), 10)
+            assert not second.is_set()
+            # A commit's wake-up reaches every engine.
+            forwarder = asyncio.create_task(wake.forward_commits(tmp_path))
+            await asyncio.sleep(0)
+            bus.notify_committed()
+            await asyncio.wait_for(second.wait(), 10)
+            forwarder.cancel()
             return event.is_set()
         finally:
-            wake.close(sock)
+            for s in (sock, *others):
+                wake.close(s)
 
     assert asyncio.run(go())
