@@ -329,8 +329,9 @@ def test_activity_of_a_repository_and_its_namespace(
     page.get_by_label("Show").select_option("promotion")
     page.get_by_role("button", name="Show").click()
     expect(page.locator(".empty")).to_contain_text("No promotions")
-    # The namespace's activity names the repository.
-    page.goto(f"{ui_server.url}/orgs/admin/activity")
+    # The namespace's activity, linked from its page, names the repository.
+    page.goto(f"{ui_server.url}/orgs/admin")
+    page.get_by_role("link", name="Recent activity in admin").click()
     expect(page.locator(f'tr[data-event="TAG_PUSH"]:has-text("{full}")')).to_have_count(1)
     shot(page, "namespace-activity")
 
