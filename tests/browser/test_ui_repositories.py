@@ -242,6 +242,16 @@ def test_tags_tab_sorts_filters_pages_and_copies(
     page.get_by_label("Filter tags by name").fill("nothing-like-it")
     page.get_by_role("button", name="Filter").click()
     expect(page.locator(".empty")).to_contain_text("No tag matches")
+    # The index's tag page: its platforms, and each platform's image.
+    page.goto(f"{ui_server.url}/repositories/{full}/tags/c-multi")
+    platforms = page.locator("table.platforms tbody tr")
+    expect(platforms).to_have_count(2)
+    expect(page.get_by_role("heading", name="Image for linux / amd64")).to_be_visible()
+    expect(page.locator("table.layers")).to_contain_text(digest(b"amd"))
+    page.get_by_role("link", name="linux / arm64").click()
+    expect(page.get_by_role("heading", name="Image for linux / arm64")).to_be_visible()
+    expect(page.locator("table.layers")).to_contain_text(digest(b"arm"))
+    shot(page, "tag-page-index")
 
 
 def test_tags_tab_pages_in_name_order(
