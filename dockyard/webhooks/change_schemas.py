@@ -80,7 +80,15 @@ class WebhookPatch(WebhookChanges):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"endpoint": "https://example.com/hook", "inactive": False}]
+            "examples": [
+                {"endpoint": "https://example.com/hook", "inactive": False},
+                {
+                    "tagFilter": "release-*",
+                    "format": "msr",
+                    "tlsClientCert": "",
+                    "tlsClientKey": "",
+                },
+            ]
         }
     )
 

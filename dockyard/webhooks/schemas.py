@@ -105,6 +105,8 @@ class WebhookCreate(BaseModel):
             "examples": [
                 SEED_EXAMPLE,
                 {**SEED_EXAMPLE, "tlsCert": "", "skipTLSVerification": False},
+                {**SEED_EXAMPLE, "tagFilter": ["v*", "!*-rc*"], "format": "cloudevents"},
+                {**SEED_EXAMPLE, "type": "SCAN_COMPLETED", "minSeverity": "critical"},
             ]
         }
     )
