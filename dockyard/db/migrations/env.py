@@ -13,6 +13,8 @@ from dockyard.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+# The advisory lock key every dockyard process migrating a PostgreSQL database takes.
+MIGRATION_LOCK = 0x646F636B79617264  # "dockyard"
 
 
 def _run(connection: Connection) -> None:
@@ -23,6 +25,10 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Replicas starting at once: one migrates, the others wait here and then find the
+            # schema current (the lock ends with the migration's transaction).
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,3 +98,14 @@ def test_replicas_starting_at_once_store_one_set_of_keys(tmp_path: Path, pg_url:
     again = apply_shared_keys(Settings(data_dir=tmp_path / "third", database_url=database_url))
     assert again.registry_token_key == first["registry_token_key"]
     assert again.secret_key == first["secret_key"]
+
+
+def test_replicas_migrating_an_empty_database_at_once_all_succeed(pg_url: str) -> None:
+    # Processes, as replicas are (Alembic's context is one per process).
+    code = "import sys; from dockyard.db.migrate import upgrade; upgrade(sys.argv[1])"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, pg_url], stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    errors = [proc.communicate(timeout=120)[1].decode()[-2000:] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0], errors
