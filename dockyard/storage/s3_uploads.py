@@ -162,27 +162,39 @@ class S3Uploads:
         chunks: AsyncIterator[bytes],
         hasher: hashlib._Hash | None,
     ) -> None:
-        """Stream `chunks` into parts; whatever is left (or received before the client went
-        away) becomes the tail, and the state is saved."""
+        """Stream `chunks` into parts, one part sending while the next one fills; whatever is
+        left (or received before the client went away) becomes the tail, and is saved."""
+        sending: tuple[asyncio.Task[None], bytes] | None = None
         renew_at = time.monotonic() + LEASE_SECONDS / 3
         try:
             async for chunk in chunks:
                 if hasher is not None:
                     hasher.update(chunk)
                 buffer += chunk
-                state.size += len(chunk)
-                if len(buffer) >= PART_SIZE:
-                    await self._send_part(state, bytes(buffer))
-                    buffer.clear()
-                    renew_at = time.monotonic() + LEASE_SECONDS / 3
-                elif time.monotonic() > renew_at:  # a slow client: keep the claim
+                if len(buffer) >= PART_SIZE or (sending and sending[0].done()):
+                    if sending is not None:
+                        await sending[0]  # at most one part in flight: memory stays bounded
+                        sending = None
+                        renew_at = time.monotonic() + LEASE_SECONDS / 3
+                    if len(buffer) >= PART_SIZE:
+                        data = bytes(buffer)
+                        buffer.clear()
+                        sending = (asyncio.create_task(self._send_part(state, data)), data)
+                elif sending is None and time.monotonic() > renew_at:  # a slow client
                     if not await self.ledger.renew(state):
                         raise UploadOffsetMismatch("the upload was taken over by another request")
                     renew_at = time.monotonic() + LEASE_SECONDS / 3
+            if sending is not None:
+                await sending[0]
+                sending = None
         finally:
-            # Keep what arrived, even when the client disconnected half-way: the next chunk
-            # resumes from here, and the status GET reports it.
-            await self._save_tail(state, bytes(buffer))
+            # Keep what arrived, even when the client disconnected half-way (or a part failed:
+            # its bytes go back in front of the tail): the next chunk resumes from here, and
+            # the status GET reports it.
+            tail = bytes(buffer)
+            if sending is not None and not await _succeeded(sending[0]):
+                tail = sending[1] + tail
+            await self._save_tail(state, tail)
 
     async def _send_part(self, state: UploadState, data: bytes) -> None:
         key = _area(state.id) + "data"
@@ -191,13 +203,14 @@ class S3Uploads:
         number = len(state.parts) + 1
         etag = await self.objects.upload_part(key, state.multipart_id, number, data)
         state.parts.append(Part(number, etag, len(data)))
-        # A checkpoint after each part (the buffer is empty here, so no tail): a crash loses
-        # at most one part's worth, and the lease is renewed for long chunks.
-        state.tail_key = None
+        # A checkpoint after each part, of the parts alone (the bytes buffered meanwhile are not
+        # in S3 yet): a crash loses at most what followed, and the lease is renewed.
+        state.size, state.tail_key = state.parts_size, None
         if not await self.ledger.save(state, keep_claim=True):
             raise UploadOffsetMismatch("the upload was taken over by another request")
 
     async def _save_tail(self, state: UploadState, tail: bytes) -> None:
+        state.size = state.parts_size + len(tail)
         state.tail_key = None
         if tail:
             state.tail_key = f"{_area(state.id)}tail-{state.size}"
@@ -284,6 +297,15 @@ class S3Uploads:
         if hasher.name == "sha256":
             self._remember(state.id, hasher.copy(), state.size)
         _check(f"{hasher.name}:{hasher.hexdigest()}", digest)
+
+
+async def _succeeded(task: asyncio.Task[None]) -> bool:
+    """Wait for the task; whether it finished without an error."""
+    try:
+        await task
+    except BaseException:
+        return False
+    return True
 
 
 def _hash(digest: str, data: bytes) -> str:

@@ -190,3 +190,30 @@ async def test_presigned_redirect(s3_stores: S3StoreFactory) -> None:
         assert response.status_code == 200 and response.content == b"presigned bytes"
     finally:
         await redirecting.close()
+
+
+async def test_a_part_that_fails_keeps_its_bytes(
+    s3_stores: S3StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = s3_stores()
+    data = os.urandom(3 * PART_SIZE + MIB)
+    real_upload_part = store.objects.upload_part
+    calls = 0
+
+    async def flaky(key: str, upload_id: str, number: int, body: bytes) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ConnectionError("the object store went away")
+        return await real_upload_part(key, upload_id, number, body)
+
+    monkeypatch.setattr(store.objects, "upload_part", flaky)
+    await store.upload_start("up-7")
+    with pytest.raises(ConnectionError):
+        await store.upload_append("up-7", stream(data))
+    # The first part is in S3, the failed one's bytes (and any after it) are in the tail.
+    kept = await store.upload_size("up-7")
+    assert kept is not None and PART_SIZE < kept <= len(data)
+    await store.upload_append("up-7", stream(data[kept:]), kept)
+    assert await store.upload_commit("up-7", digest_of(data)) == len(data)
+    assert await read_all(store, digest_of(data)) == data
