@@ -149,29 +149,30 @@ async def replay(
     limit: int = MAX_REPLAY,
 ) -> ReplayResult:
     """Queue a replay delivery for each matching event since `since`, oldest first, at most
-    `limit`. The caller checks the bounds (`check_since`, `check_active`) and commits."""
+    `limit`. The caller checks the bounds (`check_since`, `check_active`) and commits.
+
+    Every event is read before any delivery is written: on SQLite the first write takes the
+    database's write lock until the commit, and pushes should not wait while the outbox is read.
+    """
     where = _candidates(sub, since)
-    queued = 0
+    rows: list[dict[str, Any]] = []
+    next_since: datetime | None = None
     after = 0
-    while True:
+    while next_since is None:
         events = await _batch(session, where, after)
         if not events:
-            return ReplayResult(queued)
+            break
         after = events[-1].seq
-        rows: list[dict[str, Any]] = []
         for event in events:
             if not matches(sub, event):
                 continue
-            if queued + len(rows) >= limit:
-                await _insert(session, rows)
-                return ReplayResult(queued + len(rows), next_since=event.created_at)
+            if len(rows) >= limit:
+                next_since = event.created_at
+                break
             rows.append(_row(sub, event, now))
-        await _insert(session, rows)
-        queued += len(rows)
-
-
-async def _insert(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    for chunk in range(0, len(rows), BATCH):
+        await session.execute(insert(_DELIVERIES), rows[chunk : chunk + BATCH])
     if rows:
-        await session.execute(insert(_DELIVERIES), rows)
         # Wake the delivery engine after the commit, as a recorded event does.
         bus.mark_recorded(session)
+    return ReplayResult(len(rows), next_since)

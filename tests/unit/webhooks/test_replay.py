@@ -163,6 +163,14 @@ def test_replay_queues_the_matching_retained_events_as_replays(database_url: str
     asyncio.run(_replay_scenario(database_url))
 
 
+def test_replay_reads_the_outbox_in_batches(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One event per read and per insert: the same deliveries, the same place to resume.
+    monkeypatch.setattr(replay, "BATCH", 1)
+    asyncio.run(_replay_scenario(database_url))
+
+
 def test_the_record_stage_keeps_each_attempts_request() -> None:
     now = utcnow()
     headers = {"Content-Type": "application/json", "webhook-id": "e1", "webhook-signature": "v1,x"}
