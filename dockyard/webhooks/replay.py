@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, insert, or_, select
+from sqlalchemy import ColumnElement, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.clock import rfc3339
@@ -93,13 +93,26 @@ def matches(sub: Any, event: Any) -> bool:
 def _candidates(sub: Subscription, since: datetime) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [
         _OUTBOX.c.type == sub.event_type,
-        # Dispatched at or after creation: the (dispatched_at, seq) index bounds the scan.
+        # An event is dispatched at or after its creation: undispatched ones are left out.
         _OUTBOX.c.dispatched_at >= since,
         _OUTBOX.c.created_at >= since,
     ]
-    if sub.key:
-        where.append(or_(_OUTBOX.c.repository_key == sub.key, _OUTBOX.c.namespace_key == sub.key))
+    # A repository key ("ns/repo") is only ever an event's repository key, a namespace key only
+    # its namespace key: one column each, read in seq order from its (key, seq) index.
+    if "/" in sub.key:
+        where.append(_OUTBOX.c.repository_key == sub.key)
+    elif sub.key:
+        where.append(_OUTBOX.c.namespace_key == sub.key)
     return where
+
+
+async def _first_seq(session: AsyncSession, since: datetime) -> int | None:
+    """The first event dispatched since `since` (from the (dispatched_at, seq) index): the
+    batches start there rather than at the oldest retained event."""
+    first = await session.scalar(
+        select(func.min(_OUTBOX.c.seq)).where(_OUTBOX.c.dispatched_at >= since)
+    )
+    return None if first is None else int(first)
 
 
 async def _batch(
@@ -157,7 +170,10 @@ async def replay(
     where = _candidates(sub, since)
     rows: list[dict[str, Any]] = []
     next_since: datetime | None = None
-    after = 0
+    first = await _first_seq(session, since)
+    if first is None:
+        return ReplayResult(0)
+    after = first - 1
     while next_since is None:
         events = await _batch(session, where, after)
         if not events:

@@ -155,6 +155,42 @@ async def _replay_scenario(url: str) -> None:
             await session.rollback()
         assert capped.queued == 1
         assert capped.next_since == now - timedelta(minutes=10)
+
+        # A namespace's subscription and a key-less one (a registry admin's).
+        async with sessions() as session:
+            for ns in ("ns", "zz"):
+                session.add(
+                    OutboxEvent(
+                        type="REPO_EVENT",
+                        repository_key=f"{ns}/app",
+                        namespace_key=ns,
+                        payload={"contents": {"event": "REPO_CREATED"}},
+                        created_at=now,
+                        dispatched_at=now,
+                    )
+                )
+            on_ns = Subscription(
+                type="REPO_EVENT",
+                event_type="REPO_EVENT",
+                key="ns",
+                endpoint="http://example.test/ns",
+                author_id="a",
+                secret=SECRET,
+            )
+            everywhere = Subscription(
+                type="TAG_PUSH",
+                event_type="TAG_PUSH",
+                key="",
+                endpoint="http://example.test/all",
+                author_id="a",
+                secret=SECRET,
+            )
+            session.add_all([on_ns, everywhere])
+            await session.flush()
+            assert (await replay.replay(session, on_ns, since, now)).queued == 1
+            # Every dispatched TAG_PUSH since: ns/repo twice and ns/other once.
+            assert (await replay.replay(session, everywhere, since, now)).queued == 3
+            await session.rollback()
     finally:
         await engine.dispose()
 
