@@ -30,7 +30,6 @@ from dockyard.webhooks.models import Delivery, Subscription
 from dockyard.webhooks.send import (
     CLAIM_BATCH,
     MAX_SKIPPED_SUBSCRIPTIONS,
-    RECHECK_SECONDS,
     Endpoint,
     Sender,
 )
@@ -57,6 +56,9 @@ _SUB_COLUMNS = (
     _SUBS.c.format,
     _SUBS.c.tls_client_sealed,
 )
+
+# While an endpoint is busy the claim stage looks again this often (its refills, retries).
+BUSY_POLL = 0.1
 
 # One claim statement: its filter, how many it may take, and the busy endpoint it refills.
 _Claim = tuple[ColumnElement[bool], int, Endpoint | None]
@@ -108,10 +110,11 @@ class Claimer:
 
     async def next_due_in(self, cap: float) -> float:
         """Seconds until the general claim has something to take (a retry, a hand-back, a
-        lease that ends), at most `cap`; at most RECHECK_SECONDS while an endpoint is busy (its
-        own refills look again that often). One indexed read."""
+        lease that ends), at most `cap`; at most BUSY_POLL while an endpoint is busy (its own
+        refills are planned by the claim step, and its backlog drains fast). One indexed
+        read."""
         if self.sender.busy:
-            cap = min(cap, RECHECK_SECONDS)
+            cap = min(cap, BUSY_POLL)
         async with self.sessionmaker() as session:
             due: datetime | None = await session.scalar(
                 select(func.min(_DELIVERIES.c.next_attempt_at)).where(self._general)
