@@ -88,6 +88,30 @@ async def renew(
     return set((await session.execute(stmt)).scalars())
 
 
+async def release(
+    session: AsyncSession,
+    table: Table,
+    *,
+    where: ColumnElement[bool],
+    due_column: str,
+    token_column: str,
+    tokens: Sequence[str],
+    now: datetime,
+) -> int:
+    """Give back the rows still held under `tokens` (a worker stopping cleanly): due at
+    `now`, no token, so another worker claims them at once instead of when the lease ends.
+    Returns how many. The caller commits."""
+    if not tokens:
+        return 0
+    stmt = (
+        update(table)
+        .where(table.c[token_column].in_(list(tokens)), where)
+        .values({due_column: now, token_column: None})
+    )
+    result: Any = await session.execute(stmt)
+    return int(result.rowcount or 0)
+
+
 async def run_renewing(
     work: Awaitable[T], renew_once: Callable[[], Awaitable[bool]], every: float
 ) -> T:

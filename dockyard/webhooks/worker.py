@@ -24,17 +24,19 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dockyard.clock import utcnow
 from dockyard.config import Settings
+from dockyard.jobs.lease import release
 from dockyard.jobs.runner import run_forever
 from dockyard.meta import service as meta_settings
 from dockyard.webhooks import liveness
 from dockyard.webhooks import wake as wakeups
 from dockyard.webhooks.claim import Claimer
 from dockyard.webhooks.dispatch import Dispatcher
-from dockyard.webhooks.models import Subscription
+from dockyard.webhooks.models import Delivery, Subscription
 from dockyard.webhooks.outbound import make_transport
 from dockyard.webhooks.record import Recorder
 from dockyard.webhooks.retention import run_retention
@@ -42,6 +44,7 @@ from dockyard.webhooks.send import Sender
 from dockyard.webhooks.transport import Transport
 
 log = logging.getLogger(__name__)
+_DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
 
 # How often the dispatcher and the claim stage look for work nobody told them about.
 FALLBACK_POLL = 10.0
@@ -120,9 +123,12 @@ class DeliveryEngine:
         try:
             await self.run_claims()
         finally:
+            tokens = {job.token for job in self.sender.held.values()}
             await self.sender.close()
             recorder.cancel()
             await asyncio.gather(recorder, return_exceptions=True)
+            # What was held and not recorded goes back to the other workers at once.
+            await asyncio.shield(release_held(self.sessionmaker, tokens))
 
     async def run(self) -> None:
         """Dispatcher, deliverer and the retention of old events and deliveries, until
@@ -132,6 +138,26 @@ class DeliveryEngine:
             self.run_deliverer(),
             run_retention(self.settings, self.sessionmaker),
         )
+
+
+async def release_held(sessionmaker: async_sessionmaker[AsyncSession], tokens: set[str]) -> None:
+    """On a clean stop: the deliveries still leased under `tokens` are due again now."""
+    try:
+        async with sessionmaker() as session:
+            count = await release(
+                session,
+                _DELIVERIES,
+                where=_DELIVERIES.c.status == "pending",
+                due_column="next_attempt_at",
+                token_column="lease_token",
+                tokens=sorted(tokens),
+                now=utcnow(),
+            )
+            await session.commit()
+        if count:
+            log.info("webhook.leases.released", extra={"count": count})
+    except Exception:
+        log.exception("webhook.leases.release_failed")
 
 
 async def follow_webhook_timeout(services: Any, transport: Transport) -> None:
