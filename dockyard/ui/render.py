@@ -69,6 +69,20 @@ def _breakable(value: str | None) -> Markup:
     return Markup(text)
 
 
+def _clip(value: str | None, length: int = 160) -> str:
+    """At most about `length` characters of a text, cut between words (never inside one):
+    the last whole word that fits, or the first word when even that is longer."""
+    text = value or ""
+    if len(text) <= length:
+        return text
+    head = text[:length]
+    cut = head.rstrip()
+    if not text[length].isspace():
+        space = max(head.rfind(" "), head.rfind("\n"))
+        cut = head[:space].rstrip() if space > 0 else text.split(None, 1)[0]
+    return cut + "…"
+
+
 env = Environment(
     loader=FileSystemLoader(TEMPLATES),
     autoescape=select_autoescape(["html"]),
@@ -80,6 +94,7 @@ env.filters["size"] = _size
 env.filters["short_digest"] = _short_digest
 env.filters["markdown"] = render_markdown
 env.filters["breakable"] = _breakable
+env.filters["clip"] = _clip
 env.globals["version"] = __version__
 
 
