@@ -182,9 +182,28 @@ async def digest_pass(s3: S3Server, work: Path, mib: int) -> None:
         await stores[-1].upload_commit(upload_id, digest)
         print(f"  {label:28s} commit {time.perf_counter() - started:6.2f} s")
         await a.delete(digest)
+    await small_uploads(a, 200)
     await a.close()
     await b.close()
     await engine.dispose()
+
+
+async def small_uploads(store: object, count: int) -> None:
+    """What a push of small blobs (configs, small layers) costs: the registry's monolithic
+    upload (start, append, commit, cancel) of `count` 4 KiB blobs, one after the other."""
+    from dockyard.storage.s3 import S3BlobStore
+
+    assert isinstance(store, S3BlobStore)
+    started = time.perf_counter()
+    for n in range(count):
+        data = os.urandom(4096)
+        upload_id = f"small-{n}"
+        await store.upload_start(upload_id)
+        await store.upload_append(upload_id, _chunks(data))
+        await store.upload_commit(upload_id, "sha256:" + hashlib.sha256(data).hexdigest())
+        await store.upload_cancel(upload_id)
+    elapsed = time.perf_counter() - started
+    print(f"  {count} monolithic uploads of 4 KiB: {count / elapsed:6.1f} blobs/s")
 
 
 def main() -> None:

@@ -128,10 +128,20 @@ class S3Objects:
             for item in page.get("Contents", []):
                 yield self.relative(item["Key"]), item["LastModified"].timestamp()
 
+    async def delete_many(self, relatives: list[str]) -> None:
+        """Delete up to 1000 objects in one request (absent ones are no error)."""
+        if not relatives:
+            return
+        s3 = await self.client()
+        await s3.delete_objects(
+            Bucket=self.bucket,
+            Delete={"Objects": [{"Key": self.key(r)} for r in relatives], "Quiet": True},
+        )
+
     async def delete_prefix(self, relative_prefix: str) -> None:
         keys = [key async for key, _ in self.listing(relative_prefix)]
-        for key in keys:
-            await self.delete(key)
+        for start in range(0, len(keys), 1000):
+            await self.delete_many(keys[start : start + 1000])
 
     async def presign(self, relative: str) -> str:
         s3 = await self.client()

@@ -73,18 +73,24 @@ class UploadLedger:
             row = await session.get(S3Upload, upload_id)
             return None if row is None else _state(row)
 
-    async def create(self, upload_id: str) -> UploadState:
-        """The row of an upload receiving its first bytes (or the one another replica made)."""
+    async def create_claimed(self, upload_id: str) -> UploadState | None:
+        """The row of an upload receiving its first bytes, claimed by this writer; None when
+        another replica created it first."""
+        row = S3Upload(
+            id=upload_id,
+            parts="[]",
+            version=1,
+            busy_until=time.time() + LEASE_SECONDS,
+            updated_at=time.time(),
+        )
         async with self._sessionmaker() as session:
-            session.add(S3Upload(id=upload_id, parts="[]", updated_at=time.time()))
+            session.add(row)
             try:
                 await session.commit()
             except IntegrityError:
                 await session.rollback()
-        state = await self.load(upload_id)
-        if state is None:  # cancelled in between
-            raise FileNotFoundError(upload_id)
-        return state
+                return None
+        return UploadState(id=upload_id, version=1)
 
     async def claim(self, state: UploadState) -> bool:
         """Take the upload for one writer; on success `state.version` is the claimed one."""

@@ -22,16 +22,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 from dockyard.storage.base import DigestMismatch, UploadOffsetMismatch
 from dockyard.storage.digest import algorithm, is_valid_digest
 from dockyard.storage.s3_client import S3Objects
 from dockyard.storage.s3_ledger import LEASE_SECONDS, Part, UploadLedger, UploadState
+from dockyard.storage.s3_memory import UploadMemory
 
 PART_SIZE = 8 * 1024 * 1024
-# Hashers kept at most (one per upload this process saw from its first byte).
-_MAX_HASHERS = 10_000
 
 
 def _area(upload_id: str) -> str:
@@ -51,31 +51,25 @@ class S3Uploads:
     def __init__(self, objects: S3Objects, ledger: UploadLedger) -> None:
         self.objects = objects
         self.ledger = ledger
-        # upload id -> (sha256 hasher, bytes of the upload it has consumed)
-        self._hashers: dict[str, tuple[hashlib._Hash, int]] = {}
+        self.memory = UploadMemory()
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _lock(self, upload_id: str) -> asyncio.Lock:
         return self._locks.setdefault(upload_id, asyncio.Lock())
 
-    def _hasher_at(self, upload_id: str, size: int) -> hashlib._Hash | None:
-        entry = self._hashers.get(upload_id)
-        return entry[0] if entry is not None and entry[1] == size else None
-
-    def _remember(self, upload_id: str, hasher: hashlib._Hash | None, size: int) -> None:
-        self._hashers.pop(upload_id, None)
-        if hasher is None:
-            return
-        if len(self._hashers) >= _MAX_HASHERS:
-            self._hashers.pop(next(iter(self._hashers)))
-        self._hashers[upload_id] = (hasher, size)
+    async def _tail_bytes(self, state: UploadState) -> bytes:
+        if state.tail_key is None:
+            return b""
+        kept = self.memory.tail(state.id, state.tail_key)
+        return kept if kept is not None else await self.objects.get_bytes(state.tail_key)
 
     # -- start, size, cancel --------------------------------------------------------------------
     async def start(self, upload_id: str) -> None:
         # An empty marker object: no database write here, because the registry starts an
         # upload inside its own open transaction (SQLite would make this one wait for it).
         await self.objects.put(_area(upload_id) + "started", b"")
-        self._remember(upload_id, hashlib.sha256(), 0)
+        self.memory.started(upload_id)
+        self.memory.remember_hasher(upload_id, hashlib.sha256(), 0)
 
     async def size(self, upload_id: str) -> int | None:
         try:
@@ -89,6 +83,8 @@ class S3Uploads:
 
     async def cancel(self, upload_id: str) -> None:
         area = _area(upload_id)
+        if self.memory.take_committed(upload_id):
+            return  # committed here a moment ago: nothing of it is left
         async with self._lock(upload_id):
             state = await self.ledger.load(upload_id)
             if state is not None and state.multipart_id:
@@ -101,7 +97,7 @@ class S3Uploads:
         self._forget(upload_id)
 
     def _forget(self, upload_id: str) -> None:
-        self._hashers.pop(upload_id, None)
+        self.memory.forget(upload_id)
         self._locks.pop(upload_id, None)
 
     async def iter_areas(self) -> AsyncIterator[tuple[str, float]]:
@@ -124,9 +120,16 @@ class S3Uploads:
         area = _area(upload_id)
         state = await self.ledger.load(upload_id)
         if state is None:
-            if await self.objects.head(area + "started") is None:
+            known = self.memory.was_started(upload_id)
+            if not known and await self.objects.head(area + "started") is None:
                 raise FileNotFoundError(upload_id)
-            state = await self.ledger.create(upload_id)
+            if offset in (None, 0):
+                created = await self.ledger.create_claimed(upload_id)
+                if created is not None:
+                    return created
+            state = await self.ledger.load(upload_id)  # another replica's row, or gone
+            if state is None:
+                raise FileNotFoundError(upload_id)
         if offset is not None and offset != state.size:
             raise UploadOffsetMismatch(f"upload is at {state.size}, chunk starts at {offset}")
         if not await self.ledger.claim(state):
@@ -139,18 +142,17 @@ class S3Uploads:
         async with self._lock(upload_id):
             state = await self._claimed(upload_id, offset)
             old_tail = state.tail_key
-            hasher = self._hasher_at(upload_id, state.size)
+            hasher = self.memory.hasher_at(upload_id, state.size)
             try:
                 buffer = await self._reopen(state)
-                if old_tail:
-                    buffer += await self.objects.get_bytes(old_tail)
+                buffer += await self._tail_bytes(state)
                 await self._receive(state, buffer, chunks, hasher)
             except BaseException:
                 # The hasher may have seen bytes that never reached S3.
-                self._remember(upload_id, None, 0)
+                self.memory.remember_hasher(upload_id, None, 0)
                 await self.ledger.release(state)
                 raise
-            self._remember(upload_id, hasher, state.size)
+            self.memory.remember_hasher(upload_id, hasher, state.size)
             if old_tail and old_tail != state.tail_key:
                 await self.objects.delete(old_tail)
             return state.size
@@ -213,8 +215,10 @@ class S3Uploads:
         state.size = state.parts_size + len(tail)
         state.tail_key = None
         if tail:
-            state.tail_key = f"{_area(state.id)}tail-{state.size}"
+            # A new key each time: a key names one content, so a kept copy is never stale.
+            state.tail_key = f"{_area(state.id)}tail-{state.size}-{uuid.uuid4().hex[:12]}"
             await self.objects.put(state.tail_key, tail)
+        self.memory.remember_tail(state.id, state.tail_key, tail)
         if not await self.ledger.save(state):
             raise UploadOffsetMismatch("the upload was taken over by another request")
 
@@ -248,19 +252,23 @@ class S3Uploads:
                 await self.ledger.release(state)
                 raise
             await self.ledger.forget(upload_id)
-            await self.objects.delete_prefix(_area(upload_id))
+            # The keys the state names (a tail a crash left unnamed goes with gc's next run).
+            area = _area(upload_id)
+            leftovers = [area + "started", area + "data", state.tail_key]
+            await self.objects.delete_many([key for key in leftovers if key])
         self._forget(upload_id)
+        self.memory.committed(upload_id)
         return size
 
     async def _publish(self, state: UploadState, digest: str) -> int:
-        tail = await self.objects.get_bytes(state.tail_key) if state.tail_key else b""
+        tail = await self._tail_bytes(state)
         if not state.completed and state.multipart_id is None:
             # Smaller than one part: never a multipart upload, one PUT of the verified bytes.
             _check(await asyncio.to_thread(_hash, digest, tail), digest)
             await self.objects.put(blob_key(digest), tail)
             return len(tail)
         verified = False
-        hasher = self._hasher_at(state.id, state.size)
+        hasher = self.memory.hasher_at(state.id, state.size)
         if hasher is not None and algorithm(digest) == "sha256" and not state.completed:
             # It has seen every byte, the tail's included: checked before anything changes.
             _check(f"sha256:{hasher.hexdigest()}", digest)
@@ -295,7 +303,7 @@ class S3Uploads:
         async for chunk in self.objects.stream(_area(state.id) + "data"):
             await asyncio.to_thread(hasher.update, chunk)
         if hasher.name == "sha256":
-            self._remember(state.id, hasher.copy(), state.size)
+            self.memory.remember_hasher(state.id, hasher.copy(), state.size)
         _check(f"{hasher.name}:{hasher.hexdigest()}", digest)
 
 

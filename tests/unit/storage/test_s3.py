@@ -217,3 +217,19 @@ async def test_a_part_that_fails_keeps_its_bytes(
     await store.upload_append("up-7", stream(data[kept:]), kept)
     assert await store.upload_commit("up-7", digest_of(data)) == len(data)
     assert await read_all(store, digest_of(data)) == data
+
+
+async def test_small_upload_leaves_nothing_behind(s3_stores: S3StoreFactory) -> None:
+    a, b = s3_stores(), s3_stores()
+    await a.upload_start("up-8")
+    await a.upload_append("up-8", stream(b"small "))
+    await a.upload_append("up-8", stream(b"blob"), 6)
+    # Another replica commits: it has neither the hasher nor the tail in memory.
+    assert await b.upload_commit("up-8", digest_of(b"small blob")) == 10
+    await b.upload_cancel("up-8")  # as the registry does after a monolithic upload
+    await a.upload_cancel("up-8")
+    assert await area_keys(a, "up-8") == [] and await a.uploads.ledger.load("up-8") is None
+    assert await read_all(a, digest_of(b"small blob")) == b"small blob"
+    assert [k async for k, _ in a.objects.listing("")] == [
+        "blobs/sha256/" + digest_of(b"small blob")[7:9] + "/" + digest_of(b"small blob")[7:]
+    ]
