@@ -2,11 +2,12 @@
 
 S3 parts must be at least 5 MiB (except the last) and a client's PATCH may be any size, so
 an upload is, at every moment, the parts sent so far plus a *tail*: the bytes after them,
-fewer than one part (`PART_SIZE`), kept in the object `uploads/<id>/tail-<size>`. An append
-reads the tail back, adds the request's bytes, and sends a part each time `PART_SIZE` bytes are
-buffered; what is left becomes the new tail. So memory per request stays under two parts, and
-the database row (`s3_models.S3Upload`: multipart id, parts, tail key, size) is the whole
-state: the next chunk may go to any replica, and an upload survives any replica's restart.
+fewer than one part (`PART_SIZE`), kept in the object `uploads/<id>/tail-<size>-<random>`.
+An append reads the tail back, adds the request's bytes, and sends a part each time
+`PART_SIZE` bytes are buffered (one part sending while the next fills); what is left becomes
+the new tail. So memory per request stays under two parts, and the database row
+(`s3_models.S3Upload`: multipart id, parts, tail key, size) is the whole state: the next
+chunk may go to any replica, and an upload survives any replica's restart.
 The row is checkpointed after every part, so a client that disconnects keeps what was sent.
 
 Digests. hashlib's state cannot be saved between requests (and `rehash`, the PyPI package that
