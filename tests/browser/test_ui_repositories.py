@@ -384,6 +384,31 @@ def test_dark_mode(
     with ui_server.client(auth=ui_server.admin_auth) as client:
         _image(client, full, "v1", b"dark layer")
         client.patch(f"/api/v0/repositories/{full}", json={"longDescription": "# Dark\n\ntext"})
+        # The Promotions and Mirrors tabs with a policy each (rows, badges, rules in words).
+        target = _name("dark-prod")
+        api_create_repo(ui_server, target)
+        rules = [{"field": "tag", "operator": "sw", "values": ["v"]}]
+        policy = {
+            "rules": rules,
+            "targetRepository": f"admin/{target}",
+            "tagTemplate": "%n",
+            "enabled": True,
+        }
+        made = client.post(f"/api/v0/repositories/{full}/promotionPolicies", json=policy)
+        assert made.status_code == 201, made.text
+        mirror = {
+            "remoteHost": "https://mirror.invalid",
+            "remoteRepository": "team/app",
+            "rules": rules,
+            "tagTemplate": "%n",
+            "enabled": True,
+        }
+        made = client.post(
+            f"/api/v0/repositories/{full}/pushMirroringPolicies",
+            params={"initialEvaluation": "false"},
+            json=mirror,
+        )
+        assert made.status_code == 201, made.text
     context = browser_context_factory()
     page = same_host(context.new_page())
     page.emulate_media(color_scheme="dark")
@@ -395,12 +420,19 @@ def test_dark_mode(
         (f"/repositories/{full}/tags/v1", "tag"),
         (f"/repositories/{full}/activity", "activity"),
         (f"/repositories/{full}/settings", "settings"),
+        (f"/repositories/{full}/promotions", "promotions"),
+        (f"/repositories/{full}/mirrors", "mirrors"),
         ("/orgs/admin/activity", "namespace-activity"),
     ]:
         page.goto(f"{ui_server.url}{path}")
         background = page.evaluate("getComputedStyle(document.body).backgroundColor")
         channels = [int(c) for c in re.findall(r"\d+", background)[:3]]
         assert max(channels) < 60, f"{path}: the background is {background} in dark mode"
+        # Panels and tables are dark too: no light-only colour left in a stylesheet.
+        for panel in page.locator(".card, .tablewrap").all():
+            colour = panel.evaluate("el => getComputedStyle(el).backgroundColor")
+            panel_channels = [int(c) for c in re.findall(r"\d+", colour)[:3]]
+            assert max(panel_channels) < 60, f"{path}: a panel is {colour} in dark mode"
         shot(page, f"dark-{name}")
     # The same page in the light scheme is light.
     page.emulate_media(color_scheme="light")
