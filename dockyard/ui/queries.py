@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dockyard.accounts.models import Account, OrgMember
+from dockyard.accounts.models import Account
 from dockyard.accounts.principal import Principal
 from dockyard.api.pagination import count_rows
 from dockyard.repos.content import tag_counts
@@ -106,15 +106,6 @@ async def creatable_namespaces(session: AsyncSession, principal: Principal) -> l
     # Sorted here as before (Python's order of names, whatever the database's collation).
     found.sort(key=lambda a: (a.id != principal.account_id, a.name))
     return found
-
-
-async def visible_namespaces(session: AsyncSession, principal: Principal) -> list[Account]:
-    """Organizations the principal belongs to (all of them for an admin)."""
-    stmt = select(Account).where(Account.is_org.is_(True)).order_by(Account.name)
-    if not principal.is_admin:
-        orgs = select(OrgMember.org_id).where(OrgMember.user_id == principal.account_id)
-        stmt = stmt.where(Account.id.in_(orgs))
-    return list(await session.scalars(stmt))
 
 
 @dataclass(frozen=True)
