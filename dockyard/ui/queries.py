@@ -8,8 +8,6 @@ cannot disagree with the check `auth.access` makes on one object:
   search;
 - the namespaces offered for a new repository use the namespace rule's rendering (ADMIN),
   through `repos.namespaces`;
-- the Organizations page lists the organizations one belongs to (all of them for an admin):
-  membership, not a permission level;
 - a repository's tags are listed for a page that has already checked read access on it.
 """
 
