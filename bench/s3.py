@@ -16,7 +16,8 @@ moto is the bottleneck of the S3 figures: they bound the driver's overhead, not 
 The digest section uploads through the driver directly (8 MiB chunks): once on one store (its
 hasher saw every byte: the digest is checked before the multipart upload is completed), once
 alternating between two stores as two replicas would (neither saw every byte: the upload is
-completed and read back once), and prints the time of the commit alone.
+completed and read back once), and prints the time of the commit alone. Then 200 monolithic
+uploads of 4 KiB (start, append, commit, cancel, as the registry does) on each driver.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.registry import build_layout, skopeo  # noqa: E402
+from dockyard.storage.base import BlobStore  # noqa: E402
 from tests.fakes.databases import create_database  # noqa: E402
 from tests.fakes.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server, start_s3  # noqa: E402
 from tests.fakes.server import RunningServer, make_server  # noqa: E402
@@ -182,18 +184,19 @@ async def digest_pass(s3: S3Server, work: Path, mib: int) -> None:
         await stores[-1].upload_commit(upload_id, digest)
         print(f"  {label:28s} commit {time.perf_counter() - started:6.2f} s")
         await a.delete(digest)
-    await small_uploads(a, 200)
+    print("Monolithic uploads of 200 blobs of 4 KiB, one after the other (the driver alone):")
+    from dockyard.storage.filesystem import FilesystemBlobStore
+
+    await small_uploads("filesystem", FilesystemBlobStore(work / "fs-storage"), 200)
+    await small_uploads("S3", a, 200)
     await a.close()
     await b.close()
     await engine.dispose()
 
 
-async def small_uploads(store: object, count: int) -> None:
+async def small_uploads(name: str, store: BlobStore, count: int) -> None:
     """What a push of small blobs (configs, small layers) costs: the registry's monolithic
     upload (start, append, commit, cancel) of `count` 4 KiB blobs, one after the other."""
-    from dockyard.storage.s3 import S3BlobStore
-
-    assert isinstance(store, S3BlobStore)
     started = time.perf_counter()
     for n in range(count):
         data = os.urandom(4096)
@@ -203,7 +206,7 @@ async def small_uploads(store: object, count: int) -> None:
         await store.upload_commit(upload_id, "sha256:" + hashlib.sha256(data).hexdigest())
         await store.upload_cancel(upload_id)
     elapsed = time.perf_counter() - started
-    print(f"  {count} monolithic uploads of 4 KiB: {count / elapsed:6.1f} blobs/s")
+    print(f"  {name:12s} {count / elapsed:7.1f} blobs/s")
 
 
 def main() -> None:
