@@ -1,6 +1,6 @@
 """Your account: the profile with the password change, your access tokens (create, shown once,
-revoke) and your organizations. Each person manages only their own (administrators manage
-other people's tokens through the API).
+revoke) and your organizations. Each person manages only their own here (administrators
+manage other people's tokens on the user's page, `ui.user_admin_pages`).
 
 Thin: `accounts.service` does the work. Forms follow post/redirect/get: a new token is parked
 in the web session (`ui.once`) and shown by the GET after the redirect, once.
@@ -75,12 +75,13 @@ async def change_password(session: UnitOfWork, page: Page = Depends(page_context
     return redirect(page, "/account?msg=password-changed")
 
 
-async def _tokens(page: Page, session: AsyncSession, me: Account) -> Window[ApiToken]:
-    """One page of the caller's tokens, newest first, in SQL (`start` is a hashed token)."""
+async def token_window(page: Page, session: AsyncSession, owner: Account) -> Window[ApiToken]:
+    """One page of `owner`'s tokens, newest first, in SQL (`start` is a hashed token). The
+    caller has checked who may see them (the owner; an administrator on the user's page)."""
     start = page.request.query_params.get("start", "")
-    begin = await accounts.token_page_start(session, me, start) if start else None
+    begin = await accounts.token_page_start(session, owner, start) if start else None
     order = (ApiToken.created_at, ApiToken.hashed_token)
-    stmt = select(ApiToken).where(ApiToken.account_id == me.id)
+    stmt = select(ApiToken).where(ApiToken.account_id == owner.id)
     window = await keyset_window(session, stmt, order, begin, PER_PAGE, descending=True)
     return window.map(lambda row: row[0], lambda row: row[0].hashed_token)
 
@@ -89,7 +90,7 @@ async def _tokens_page(
     page: Page, session: AsyncSession, status: int = 200, error: str | None = None
 ) -> Response:
     me = await _me(page, session)
-    window = await _tokens(page, session, me)
+    window = await token_window(page, session, me)
     return _account_page(
         page, "account_tokens.html", "tokens", status, me=me, window=window, error=error
     )

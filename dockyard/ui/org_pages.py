@@ -45,6 +45,7 @@ MESSAGES = {
     "team-deleted": "The team was deleted, with its repository access.",
     "team-member-added": "The member was added to the team.",
     "team-member-removed": "The member was removed from the team.",
+    "team-member-role": "The member's team role was saved.",
     "access-saved": "The team's repository access was saved.",
     "access-revoked": "The team's access to the repository was revoked.",
 }

@@ -30,6 +30,7 @@ from dockyard.ui import (
     subscription_pages,
     tag_pages,
     team_pages,
+    user_admin_pages,
     webhook_pages,
 )
 from dockyard.ui.queries import creatable_namespaces, visible_repositories
@@ -49,6 +50,7 @@ router.include_router(policy_pages.router)
 router.include_router(account_pages.router)
 router.include_router(org_pages.router)
 router.include_router(team_pages.router)
+router.include_router(user_admin_pages.router)
 
 PAGE_SIZE = 20
 STATIC = Path(__file__).parent / "static"

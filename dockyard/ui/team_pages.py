@@ -179,9 +179,28 @@ async def add_member(
     if user is None:
         error = f"There is no user named '{name}'. Check the username (not the full name)."
         return await _team_page(page, session, view, 400, error=error)
-    # As eNZi: a user added to a team joins its organization too.
-    await accounts.set_team_member(session, view.org.org, view.team, user)
+    # As eNZi: a user added to a team joins its organization too. Adding someone already in
+    # the team sets their team admin flag as the form says (PUT .../members/{user} does).
+    await accounts.set_team_member(
+        session, view.org.org, view.team, user, is_admin=form.get("is_admin") == "on"
+    )
     return redirect(page, f"{view.base}?msg=team-member-added")
+
+
+@router.post(TEAM + "/members/{user}/role")
+async def set_member_role(
+    org: str, team: str, user: str, session: UnitOfWork, page: Page = Depends(page_context)
+) -> Response:
+    """A team member's admin flag (eNZi's `isAdmin` of PUT .../teams/{team}/members/{user}):
+    the organization's owners set it, as they staff the team."""
+    form = await page.check_csrf()
+    view = await team_view(page, session, org, team, manage=True)
+    account = await user_named(session, user)
+    if account is None or await accounts.get_team_member(session, view.team, account) is None:
+        raise not_found(f"The team member {user}")
+    is_admin = form_value(form, "role") == "admin"
+    await accounts.set_team_member(session, view.org.org, view.team, account, is_admin=is_admin)
+    return redirect(page, f"{view.base}?msg=team-member-role")
 
 
 @router.post(TEAM + "/members/{user}/remove")
