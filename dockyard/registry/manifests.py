@@ -311,6 +311,8 @@ async def get_manifest(
         if body is None:
             parts = [chunk async for chunk in services.storage.read(manifest.digest)]
             body = b"".join(parts)
+            if len(body) <= _MAX_CACHED_BODY:  # drivers without local files (S3): kept too
+                _BODIES[manifest.digest] = body
         events = content.pull_events(
             services.registry_host, repo, manifest, reference if by_tag else None, ctx.author
         )
