@@ -85,7 +85,7 @@ async def create_org(session: UnitOfWork, page: Page = Depends(page_context)) ->
 
 @router.get("/orgs/{namespace}")
 async def namespace_page(
-    namespace: str, session: UnitOfWork, page: Page = Depends(page_context)
+    namespace: str, session: UnitOfWork, page_no: int = 1, page: Page = Depends(page_context)
 ) -> Response:
     principal = page.user
     account = await accounts.get_account(session, namespace)
@@ -99,8 +99,11 @@ async def namespace_page(
         )
         is not None
     )
-    repos, total = await visible_repositories(session, principal, "", 0, 200, namespace=namespace)
-    if level < AccessLevel.READ_ONLY and not member and not repos:
+    page_no = max(page_no, 1)
+    repos, total = await visible_repositories(
+        session, principal, "", (page_no - 1) * PER_PAGE, PER_PAGE, namespace=namespace
+    )
+    if level < AccessLevel.READ_ONLY and not member and not total:
         raise not_found(f"The namespace {namespace}")
     is_owner = level >= AccessLevel.ADMIN
     # The organization's tabs follow /enzi/v0's rules: members see Members and Teams. This
@@ -129,6 +132,8 @@ async def namespace_page(
         msg=_MESSAGES.get(page.request.query_params.get("msg", "")),
         repos=repos,
         total=total,
+        page_no=page_no,
+        pages=max((total + PER_PAGE - 1) // PER_PAGE, 1),
         is_owner=is_owner,
         members=members if (is_owner or member) else [],
         teams=teams if is_owner else [],

@@ -3,6 +3,7 @@ pages with members, teams and team access, namespace and global webhooks, and CS
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from collections.abc import Iterator
@@ -92,7 +93,11 @@ def test_org_page_team_access_and_namespace_webhooks(module_server: RunningServe
         assert granted.status_code == 303
         settings = client.get(f"/repositories/{org}/{repo}/settings?msg=team-saved")
         assert "Team access saved" in settings.text
-        assert re.search(rf"<td>{team}</td><td>read-write</td>", settings.text)
+        row = re.search(rf'<tr data-team-grant="{team}">(.*?)</tr>', settings.text, re.S)
+        assert row and "<td>read-write</td>" in row.group(1)
+        # Its Remove asks once, naming the access that ends.
+        said = html.unescape(row.group(1))
+        assert f"Remove the team {team}'s read-write access to {org}/{repo}?" in said
 
         # A REPO_EVENT webhook on the namespace, from the namespace page's form.
         form = client.get(f"/orgs/{org}/webhooks/new")
@@ -153,3 +158,22 @@ def test_deactivated_user_loses_the_session(module_server: RunningServer) -> Non
             )
             assert answer.status_code == 303
             assert leaver.get("/repositories").status_code == 303  # back to sign-in
+
+
+def test_namespace_page_lists_its_repositories_in_pages(module_server: RunningServer) -> None:
+    org = _name("many")
+    with module_server.client(auth=module_server.admin_auth) as admin:
+        assert admin.post("/enzi/v0/accounts", json={"name": org, "isOrg": True}).status_code == 201
+        for i in range(51):
+            made = admin.post(f"/api/v0/repositories/{org}", json={"name": f"r{i:02d}"})
+            assert made.status_code == 201, made.text
+    rows = re.compile(rf'href="/repositories/{org}/(r\d\d)"')
+    with signed_in(module_server, "admin", module_server.admin_password) as (client, _):
+        first = client.get(f"/orgs/{org}").text
+        assert "Repositories (51)" in first and len(rows.findall(first)) == 50
+        assert f'href="/orgs/{org}?page_no=2" rel="next"' in first
+        second = client.get(f"/orgs/{org}?page_no=2").text
+        assert len(rows.findall(second)) == 1 and 'rel="next"' not in second
+        assert not set(rows.findall(first)) & set(rows.findall(second))
+        past = client.get(f"/orgs/{org}?page_no=9")
+        assert past.status_code == 200 and "No more repositories" in past.text
