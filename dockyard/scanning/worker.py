@@ -258,3 +258,5 @@ async def run_scanner(services: Any, role: str = "worker") -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # A clean stop (SIGTERM): the jobs held go to the other replicas now, not at lease end.
+        await asyncio.gather(asyncio.shield(worker.release_own()), return_exceptions=True)
