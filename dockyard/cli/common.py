@@ -63,6 +63,7 @@ def prepare(settings: Settings) -> None:
     from dockyard.accounts.service import ensure_admin
     from dockyard.db.migrate import upgrade
     from dockyard.services import build_services
+    from dockyard.storage.factory import storage_problem
 
     require_writable(settings.data_dir)
     upgrade(settings.resolved_database_url)
@@ -73,8 +74,14 @@ def prepare(settings: Settings) -> None:
     make_private(settings.data_dir, settings.resolved_database_url)
 
     async def bootstrap() -> str | None:
-        services = build_services(settings)
         try:
+            services = build_services(settings)
+        except ValueError as exc:  # a storage setting missing (DOCKYARD_S3_BUCKET)
+            fail(str(exc))
+        try:
+            problem = await storage_problem(services.storage)
+            if problem:
+                fail(f"the blob storage cannot be used: {problem}")
             async with services.session() as session:
                 generated = await ensure_admin(session, settings.admin_password or None)
                 await session.commit()

@@ -28,3 +28,15 @@ def build_storage(settings: Settings, sessionmaker: async_sessionmaker[AsyncSess
         )
         return S3BlobStore(config, sessionmaker)
     return FilesystemBlobStore(settings.data_dir / "storage")
+
+
+async def storage_problem(storage: BlobStore) -> str | None:
+    """Why the store cannot be used, in one line, or None (checked once at start)."""
+    check = getattr(storage, "check", None)
+    if check is None:
+        return None
+    try:
+        await check()
+    except Exception as exc:  # any failure of the check is the answer: it is printed, not raised
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return None

@@ -29,6 +29,10 @@ class S3BlobStore:
     async def close(self) -> None:
         await self.objects.close()
 
+    async def check(self) -> None:
+        """Raise unless the bucket answers (a missing blob's HEAD cannot tell a missing bucket)."""
+        await self.objects.check_bucket()
+
     # -- blobs ------------------------------------------------------------------------------
     async def stat(self, digest: str) -> int | None:
         if not is_valid_digest(digest):

@@ -85,6 +85,10 @@ class S3Objects:
         if entry is not None:
             await entry[0].aclose()
 
+    async def check_bucket(self) -> None:
+        s3 = await self.client()
+        await s3.head_bucket(Bucket=self.bucket)
+
     async def head(self, relative: str) -> tuple[int, float] | None:
         """(size, last modified epoch seconds), or None when there is no such object."""
         s3 = await self.client()

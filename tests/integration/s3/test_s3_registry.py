@@ -1,6 +1,7 @@
 """End to end on S3: the real `dockyard serve` with DOCKYARD_STORAGE=s3 against moto. A skopeo
 push and pull (byte-identical), a chunked upload across a restart of the server, a mount, range
-reads, `dockyard gc` deleting from the bucket, and blob GETs redirected to presigned URLs."""
+reads, `dockyard gc` deleting from the bucket, blob GETs redirected to presigned URLs, and a
+start refused in one line when the bucket cannot be used."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import ServerFactory
 from tests.fakes import skopeo
@@ -132,3 +134,16 @@ def test_blob_gets_redirect_to_presigned_urls(
     out = tmp_path / "out"
     skopeo.pull(srv.host, "admin/redirect:v1", f"oci:{out}:v1", srv.admin_auth)
     assert (out / "blobs" / "sha256" / layer[7:]).read_bytes() == expected
+
+
+def test_serve_refuses_a_bucket_it_cannot_use(
+    server_factory: ServerFactory, s3_server: S3Server
+) -> None:
+    for env, expected in (
+        (s3_server.settings_env("no-such-bucket"), "error: the blob storage cannot be used"),
+        ({**s3_server.settings_env("x"), "DOCKYARD_S3_BUCKET": ""}, "needs DOCKYARD_S3_BUCKET"),
+    ):
+        srv = server_factory(env=env, start=False)
+        with pytest.raises(RuntimeError, match="exited early"):
+            srv.start(timeout=60)
+        assert expected in srv.logs() and "Traceback" not in srv.logs()
