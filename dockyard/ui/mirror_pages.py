@@ -60,6 +60,8 @@ async def _page(
     errors: dict[str, str] | None = None,
     values: dict[str, Any] | None = None,
 ) -> Response:
+    # One page holds them all: a repository has at most 50 mirroring policies (the service's
+    # MAX_POLICIES_PER_REPOSITORY).
     policies = await mirrors.list_policies(session, view.repo)
     push = [
         (p, [describe_rule(r) for r in p.rules])

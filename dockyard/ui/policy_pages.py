@@ -22,6 +22,7 @@ from dockyard.api.uow import UnitOfWork
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.policies import engine
 from dockyard.policies import service as promotions
+from dockyard.policies.models import PromotionPolicy
 from dockyard.policies.schemas import PromotionPolicyIn
 from dockyard.repos.lookups import repository_for
 from dockyard.repos.models import Repository
@@ -36,6 +37,7 @@ from dockyard.ui.policy_forms import (
     rule_rows,
     rules_from_form,
 )
+from dockyard.ui.policy_lists import policy_window
 from dockyard.ui.queries import repository_tags
 from dockyard.ui.render import Page, form_value, page_context, redirect, render
 from dockyard.ui.repo_pages import RepoView, undo
@@ -75,14 +77,16 @@ async def _page(
     errors: dict[str, str] | None = None,
     values: dict[str, Any] | None = None,
 ) -> Response:
+    # One page holds a repository's own policies (at most 50: MAX_POLICIES_PER_REPOSITORY);
+    # those promoting into it, from any number of repositories, come in pages.
     rows = []
     for policy in await promotions.list_policies(session, view.repo):
         wire = await promotions.wire(session, policy)
         rows.append((policy, wire, [describe_rule(r) for r in policy.rules]))
-    incoming = [
-        await promotions.wire(session, p)
-        for p in await promotions.list_policies(session, view.repo, source=False)
-    ]
+    into = await policy_window(
+        page, session, PromotionPolicy, PromotionPolicy.target_repository_id == view.repo.id, "in"
+    )
+    incoming = [await promotions.wire(session, p) for p in into.items]
     tags = await recent_tags(session, view.repo)
     values = values or {}
     query = page.request.query_params
@@ -94,6 +98,7 @@ async def _page(
         tab="promotions",
         rows=rows,
         incoming=incoming,
+        into=into,
         tags=tags,
         errors=errors or {},
         values=values,
