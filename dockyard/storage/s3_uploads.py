@@ -124,10 +124,11 @@ class S3Uploads:
             known = self.memory.was_started(upload_id)
             if not known and await self.objects.head(area + "started") is None:
                 raise FileNotFoundError(upload_id)
-            if offset in (None, 0):
-                created = await self.ledger.create_claimed(upload_id)
-                if created is not None:
-                    return created
+            if offset not in (None, 0):
+                raise UploadOffsetMismatch(f"upload is at 0, chunk starts at {offset}")
+            created = await self.ledger.create_claimed(upload_id)
+            if created is not None:
+                return created
             state = await self.ledger.load(upload_id)  # another replica's row, or gone
             if state is None:
                 raise FileNotFoundError(upload_id)

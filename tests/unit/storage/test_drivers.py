@@ -64,6 +64,14 @@ async def test_offset_mismatch_refused(store: BlobStore) -> None:
     assert await store.upload_size("u2") == 3
 
 
+async def test_offset_past_an_empty_upload_refused(store: BlobStore) -> None:
+    await store.upload_start("u6")
+    with pytest.raises(UploadOffsetMismatch):
+        await store.upload_append("u6", stream(b"abc"), 3)
+    assert await store.upload_size("u6") == 0
+    assert await store.upload_append("u6", stream(b"abc"), 0) == 3
+
+
 async def test_wrong_digest_leaves_nothing_visible(store: BlobStore) -> None:
     await store.upload_start("u3")
     await store.upload_append("u3", stream(b"hello"))
