@@ -136,3 +136,10 @@ async def test_filesystem_rejects_bad_names(tmp_path: Path) -> None:
         await store.upload_start("../evil")
     assert await store.stat("sha256:../../etc/passwd") is None
     assert store.local_path("sha256:../x") is None
+
+
+async def test_empty_blob(store: BlobStore) -> None:
+    await store.upload_start("u7")
+    assert await store.upload_commit("u7", digest_of(b"")) == 0
+    assert await store.stat(digest_of(b"")) == 0
+    assert await read_all(store, digest_of(b"")) == b""
