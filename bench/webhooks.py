@@ -338,6 +338,8 @@ def main() -> None:
         "DOCKYARD_LOG_LEVEL": "WARNING",
         "DOCKYARD_WEBHOOK_MAX_PER_KEY": cap,
         "DOCKYARD_WEBHOOK_MAX_PER_USER": str(2 * args.subs + 100),
+        # The production default (test servers run the delivery child at priority 0).
+        "DOCKYARD_DELIVERY_NICE": "10",
     }
     env.update(dict(e.split("=", 1) for e in args.env))
     srv = make_server(folder, db, env)

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=default_workers, ge=1, le=64)
     # Run webhook delivery workers inside `dockyard serve` (the single-process default).
     run_workers: bool = True
+    # The niceness of serve's delivery child: pushes get the shared CPU first (0: same priority).
+    delivery_nice: int = Field(default=10, ge=0, le=19)
     # What `dockyard serve` runs: "api" (HTTP only), "worker" (delivery, scanning, policies; no
     # HTTP) or "all" (both). Several nodes scale API replicas and workers separately.
     role: Literal["api", "worker", "all"] = "all"

@@ -145,6 +145,9 @@ class Claimer:
                     limit=limit,
                     returning=_RETURNING,
                 )
+                # Committed at once: the write lock (SQLite) and the row locks (PostgreSQL)
+                # are held for the claim statement only, not while the jobs are loaded.
+                await session.commit()
                 if target is not None:
                     target.more = len(rows) >= limit
                     target.checked_at = time.monotonic()

@@ -1,6 +1,6 @@
 """The record stage: what a batch of attempts means (`summarize`, pure) and the one writer that
-stores it (`write`: attempts, deliveries, subscription health and hand-backs, in one
-transaction), with the buffer the send stage fills (`Recorder`).
+stores it (`write`: attempts, deliveries, subscription health and hand-backs, in short
+transactions of at most WRITE_CHUNK deliveries), with the buffer the send stage fills (`Recorder`).
 
 Results are recorded 0.1 s after the first one arrives, or at once when 1,000 are waiting: few,
 short write transactions leave the SQLite write lock free for pushes most of the time; with
@@ -39,6 +39,9 @@ _SUBS: Table = Subscription.__table__  # type: ignore[assignment]
 
 FLUSH_INTERVAL = 0.1
 FLUSH_BATCH = 1000
+# Results are written in transactions of at most this many deliveries, WRITE_PAUSE apart.
+WRITE_CHUNK = 250
+WRITE_PAUSE = 0.005
 # A delivery taken while its endpoint has no place left is handed back, due again after this.
 HAND_BACK_SECONDS = 0.1
 # The start of each request body kept in the delivery log (event payloads are far smaller).
@@ -188,18 +191,44 @@ def hand_back_rows(jobs: Iterable[Job], now: datetime) -> list[dict[str, Any]]:
     return [{"b_id": job.delivery_id, "b_token": job.token, "b_next": due} for job in jobs]
 
 
+def split(summary: Summary, size: int = WRITE_CHUNK) -> list[Summary]:
+    """The batch's rows in parts of at most `size` deliveries (with their attempts); the
+    subscriptions' health goes with the last part. Pure."""
+    if len(summary.deliveries) <= size:
+        return [summary]
+    parts: list[Summary] = []
+    for start in range(0, len(summary.deliveries), size):
+        rows = summary.deliveries[start : start + size]
+        ids = {row["b_id"] for row in rows}
+        parts.append(
+            Summary(
+                attempts=[a for a in summary.attempts if a["delivery_id"] in ids],
+                deliveries=rows,
+            )
+        )
+    last = parts[-1]
+    last.reset, last.bump, last.deactivate = summary.reset, summary.bump, summary.deactivate
+    return parts
+
+
 async def write(
     sessionmaker: async_sessionmaker[AsyncSession],
     summary: Summary,
     handed_back: list[dict[str, Any]],
 ) -> None:
-    """Store a batch in one transaction. A delivery deleted after its existing ids were read
-    breaks the attempts' foreign key: the batch is written again once, filtered anew."""
-    try:
-        await _write_once(sessionmaker, summary, handed_back)
-    except IntegrityError:
-        log.warning("webhook.record.retried", extra={"count": len(summary.deliveries)})
-        await _write_once(sessionmaker, summary, handed_back)
+    """Store a batch in short transactions of WRITE_CHUNK deliveries, pausing in between so
+    the registry's own writes (pushes) get the SQLite write lock without waiting for the whole
+    batch. A delivery deleted after its existing ids were read breaks the attempts' foreign
+    key: that part is written again once, filtered anew."""
+    for n, part in enumerate(split(summary)):
+        if n:
+            await asyncio.sleep(WRITE_PAUSE)
+        back = handed_back if n == 0 else []
+        try:
+            await _write_once(sessionmaker, part, back)
+        except IntegrityError:
+            log.warning("webhook.record.retried", extra={"count": len(part.deliveries)})
+            await _write_once(sessionmaker, part, back)
 
 
 _BY_LEASE = (

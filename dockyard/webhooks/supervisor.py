@@ -5,7 +5,9 @@ machine deliveries slow pushes down and the second core idles. The child is `doc
 (the serve's own settings, passed whole through the environment, so `--data-dir`, `--config`
 and the rest reach it); it is restarted if it exits, stopped when the server stops, and on Linux
 killed by the kernel if the server dies (PR_SET_PDEATHSIG), so a SIGKILLed server never leaves an
-orphan delivering. Leases make any overlap harmless (at-least-once). Its pid, start time and
+orphan delivering. Leases make any overlap harmless (at-least-once). The child runs at a lower
+CPU priority (`DOCKYARD_DELIVERY_NICE`, 10 by default): on a machine it shares with the HTTP
+workers, a push gets the CPU first and delivery uses what is left. Its pid, start time and
 restarts go to a small file that `/health` reads (`liveness.py`). No HTTP, no database here.
 """
 
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
+import json
 import logging
 import os
 import signal
@@ -30,10 +34,30 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 
 
+# The child's niceness unless the settings say otherwise (`delivery_nice`).
+DEFAULT_NICE = 10
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def child_nice(env: Mapping[str, str]) -> int:
+    """The niceness the child asks for: `delivery_nice` of the settings it is given."""
+    try:
+        value = json.loads(env.get("DOCKYARD_SETTINGS_JSON", "{}")).get("delivery_nice")
+    except (ValueError, AttributeError):
+        value = None
+    return value if isinstance(value, int) and 0 <= value <= 19 else DEFAULT_NICE
+
+
+def _prepare_child(nice: int, linux: bool) -> None:  # pragma: no cover - in the child
+    if linux:
+        _die_with_parent()
+    with contextlib.suppress(OSError):
+        os.nice(nice)
 
 
 def metrics_dir(data_dir: Path) -> Path:
@@ -71,9 +95,8 @@ class WorkerSupervisor:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         linux = sys.platform.startswith("linux")
-        return subprocess.Popen(
-            self.args, env=self.env, preexec_fn=_die_with_parent if linux else None
-        )
+        prepare = functools.partial(_prepare_child, child_nice(self.env), linux)
+        return subprocess.Popen(self.args, env=self.env, preexec_fn=prepare)
 
     def _record(self, proc: subprocess.Popen[bytes], started_at: float, running: bool) -> None:
         state = liveness.SupervisorState(

@@ -114,6 +114,9 @@ def make_server(tmp: Path, database_url: str, env: dict[str, str] | None = None)
         # One HTTP worker per test server keeps the suite within its time on 2 cores; the
         # default (one per CPU) is started by test_server_basics' worker-count test.
         "DOCKYARD_WORKERS": "1",
+        # The delivery child at the HTTP workers' priority: many tests seed events and subscribe
+        # right after, on a machine other suites load too (the benchmarks set the default).
+        "DOCKYARD_DELIVERY_NICE": "0",
     }
     base_env.update(env or {})
     return RunningServer(

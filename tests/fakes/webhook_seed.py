@@ -102,3 +102,22 @@ def tag_push_events(srv: RunningServer, namespace: str, name: str, count: int) -
             bus.record(session, tag_event(EventType.TAG_PUSH, srv.host, image, "admin", utcnow()))
 
     _run(srv, fn)
+
+
+def wait_dispatched(srv: RunningServer, timeout: float = 60.0) -> None:
+    """Until the delivery engine has dispatched every event recorded so far (a test that
+    subscribes next must not receive the events seeded before it)."""
+    import time
+
+    from sqlalchemy import func, select
+
+    from dockyard.events.models import OutboxEvent
+
+    async def undispatched(session: Any) -> int:
+        query = select(func.count()).where(OutboxEvent.dispatched_at.is_(None))
+        return int(await session.scalar(query) or 0)
+
+    deadline = time.monotonic() + timeout
+    while _run(srv, undispatched):
+        assert time.monotonic() < deadline, "the engine did not dispatch the seeded events"
+        time.sleep(0.05)

@@ -35,6 +35,9 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     seed.repo(server, "alice", "web")
     seed.repo(server, "alice", "other")
     seed.repo(server, "bob", "app")
+    # The repositories' events go out before any test subscribes (a delivery process running
+    # at a lower priority on a busy machine may take a moment).
+    seed.wait_dispatched(server)
     yield server
     server.kill()
     drop_database(server.database_url)

@@ -192,3 +192,22 @@ async def _recorder_sleeps() -> None:
 
 def test_the_recorder_sleeps_while_nothing_was_sent() -> None:
     asyncio.run(_recorder_sleeps())
+
+
+def test_a_large_batch_is_written_in_short_parts() -> None:
+    """The writer's parts: at most WRITE_CHUNK deliveries each, every attempt with its
+    delivery, the subscriptions' health once, with the last part."""
+    from dockyard.webhooks.record import WRITE_CHUNK, Summary, split
+
+    n = 2 * WRITE_CHUNK + 7
+    summary = Summary(
+        attempts=[{"delivery_id": f"d{i}"} for i in range(n)],
+        deliveries=[{"b_id": f"d{i}"} for i in range(n)],
+        reset=[{"b_id": "s"}],
+    )
+    parts = split(summary)
+    assert [len(p.deliveries) for p in parts] == [WRITE_CHUNK, WRITE_CHUNK, 7]
+    for part in parts:
+        assert {a["delivery_id"] for a in part.attempts} == {d["b_id"] for d in part.deliveries}
+    assert [p.reset for p in parts] == [[], [], [{"b_id": "s"}]]
+    assert split(Summary(deliveries=[{"b_id": "x"}])) == [Summary(deliveries=[{"b_id": "x"}])]
