@@ -134,6 +134,15 @@ def test_new_user_changes_password_makes_a_token_and_pushes_with_it(
         assert not listed[0]["lastUsed"].startswith("0001"), "the push did not use the token"
     page.reload()
     expect(page.locator("tr[data-token-label] td").nth(2)).not_to_have_text("never")
+    # An administrator sees the same token, and its use, on the user's page.
+    admin_page.goto(f"{ui_server.url}/admin/users")
+    admin_page.get_by_role("link", name=user, exact=True).click()
+    expect(admin_page.get_by_role("heading", name=f"User {user}")).to_be_visible()
+    row = admin_page.locator("tr[data-token-label='ci-push']")
+    expect(row).to_have_count(1)
+    expect(row.locator("td").nth(2)).not_to_have_text("never")
+    assert token not in admin_page.content()
+    shot(admin_page, "admin-user-tokens")
 
     page.get_by_role("navigation", name="Account").get_by_role("link", name="Organizations").click()
     expect(page.get_by_text("You are not a member of any organization yet")).to_be_visible()
