@@ -98,6 +98,13 @@ def test_org_page_team_access_and_namespace_webhooks(module_server: RunningServe
         # Its Remove asks once, naming the access that ends.
         said = html.unescape(row.group(1))
         assert f"Remove the team {team}'s read-write access to {org}/{repo}?" in said
+        removed = client.post(
+            f"/repositories/{org}/{repo}/teams",
+            data={"team": team, "level": "none", "csrf_token": token},
+        )
+        assert removed.status_code == 303
+        after = client.get(f"/repositories/{org}/{repo}/settings").text
+        assert f'data-team-grant="{team}"' not in after and "No team has access" in after
 
         # A REPO_EVENT webhook on the namespace, from the namespace page's form.
         form = client.get(f"/orgs/{org}/webhooks/new")
