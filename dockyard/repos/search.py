@@ -19,15 +19,19 @@ namespace part of a "namespace/name" key, which webhook lists by namespace filte
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, column, func, literal_column, or_, select, table
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnClause
 from sqlalchemy.types import String
 
 from dockyard.repos.models import Repository
+
+log = logging.getLogger(__name__)
 
 # Objects of migration 0015 that no model declares (the schema comparison skips them).
 ALEMBIC_IGNORED = frozenset(
@@ -77,9 +81,15 @@ def trigram_match(term: str) -> ColumnElement[bool]:
 
 
 async def _is_rare(session: AsyncSession, term: str) -> bool:
-    """Fewer than COMMON repositories hold `term` (counting stops there: cheap either way)."""
+    """Fewer than COMMON repositories hold `term` (counting stops there: cheap either way).
+    False without the index: a database migrated while revision 0015 was still an empty step
+    never got it (the LIKE answers the same, by reading rows)."""
     first = _fts_rows(term).limit(COMMON).subquery()
-    found = await session.scalar(select(func.count()).select_from(first))
+    try:
+        found = await session.scalar(select(func.count()).select_from(first))
+    except OperationalError:  # no such table: SQLite's SELECT leaves the transaction usable
+        log.warning("repos.search.no_trigram_index")
+        return False
     return int(found or 0) < COMMON
 
 

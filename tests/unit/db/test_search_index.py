@@ -206,3 +206,24 @@ def test_sqlite_looks_up_a_rare_term_and_reads_rows_in_order_for_a_common_one(
     assert asyncio.run(uses_the_index("ns1/r0001")) is sqlite  # 1 match: rare
     assert asyncio.run(uses_the_index("r00")) is False  # 16 matches: common
     assert asyncio.run(uses_the_index("r0")) is False  # shorter than a trigram
+
+
+def test_without_the_trigram_index_a_search_reads_rows(database_url: str) -> None:
+    """A database that ran revision 0015 while it was an empty step has no FTS table: the search
+    answers by reading rows instead of failing."""
+    if not database_url.startswith("sqlite"):
+        return  # PostgreSQL's search is the LIKE whatever the indexes
+    upgrade(database_url)
+    asyncio.run(_populate(database_url))
+
+    async def drop() -> None:
+        engine = create_engine(database_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("DROP TABLE repository_search_fts"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(drop())
+    indexed, plain = asyncio.run(_matches(database_url, "ns1/r0001"))
+    assert indexed == plain and len(indexed) == 1
