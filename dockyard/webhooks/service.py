@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import Select, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.accounts.models import Account
@@ -21,6 +21,7 @@ from dockyard.auth.access import namespace_access, repository_access
 from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.kit.sealing import Sealer
+from dockyard.repos.search import key_namespace
 from dockyard.repos.service import get_repository
 from dockyard.rules.permissions import AccessLevel
 from dockyard.webhooks.checks import ResolvedType, bad_field, resolve_type
@@ -142,13 +143,9 @@ async def namespace_subscriptions(
 
 
 def _in_namespace(namespace: str) -> Any:
-    """Keys on the namespace itself or on a repository in it, compared exactly: no LIKE, whose
-    `_` and `%` are wildcards (names may hold `_`) and which ignores case on SQLite."""
-    prefix = f"{namespace}/"
-    return or_(
-        Subscription.key == namespace,
-        func.substr(Subscription.key, 1, len(prefix)) == prefix,
-    )
+    """Keys on the namespace itself or on a repository in it: the key's namespace part, compared
+    exactly, as an index (migration 0015) holds it in list order."""
+    return key_namespace(Subscription.key) == namespace
 
 
 async def delete_for_repository(session: AsyncSession, namespace: str, name: str) -> int:
