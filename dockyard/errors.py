@@ -68,6 +68,7 @@ class ErrorCode(StrEnum):
     CSRF_FAILED = "CSRF_FAILED"
     REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
     DISK_FULL = "DISK_FULL"
+    STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
     SCANNING_NOT_ENABLED = "SCANNING_NOT_ENABLED"
     SCANNING_DB_NOT_READY = "SCANNING_DB_NOT_READY"
     INVALID_PUSH_MIRRORING_POLICY = "INVALID_PUSH_MIRRORING_POLICY"
@@ -148,6 +149,8 @@ _TABLE: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.REQUEST_TOO_LARGE: (413, "The request body is larger than the server accepts."),
     # 507 Insufficient Storage (RFC 4918): the client may retry once an operator frees space.
     ErrorCode.DISK_FULL: (507, "no space left on the registry's storage"),
+    # 503: the object store is down or refuses the registry's credentials; retrying may succeed.
+    ErrorCode.STORAGE_UNAVAILABLE: (503, "the registry's storage cannot be reached; try again"),
     ErrorCode.SCANNING_NOT_ENABLED: (400, "Security scanning is not enabled."),
     ErrorCode.SCANNING_DB_NOT_READY: (400, "The vulnerability database could not be updated."),
     ErrorCode.INVALID_PUSH_MIRRORING_POLICY: (400, "The push mirroring policy is invalid."),

@@ -22,6 +22,7 @@ from dockyard.db.transient import is_unstorable_text
 from dockyard.errors import ErrorCode, default_message, status_for
 from dockyard.logging import request_id_var
 from dockyard.storage import space
+from dockyard.storage.outage import is_storage_outage
 
 log = logging.getLogger("dockyard.access")
 errors_log = logging.getLogger("dockyard.api.errors")
@@ -57,11 +58,21 @@ async def _send_json(send: Send, status: int, body: dict[str, Any], *, close: bo
 
 async def answer_unhandled(exc: Exception, scope: Scope, send: Send) -> None:
     """The answer to an exception nothing handled, before any response byte went out: 507 for
-    a full disk (the operator's to fix, not a bug; /health reports it for a while), else 500
+    a full disk (the operator's to fix, not a bug; /health reports it for a while), 503 when the
+    object store cannot be reached, 400 for text the database refuses, else 500
     with the request id that finds the logged stack."""
     if space.note_write_failure(exc):
         errors_log.error("storage.full", extra={"path": scope["path"], "error": str(exc)[:300]})
         code = ErrorCode.DISK_FULL
+        await _send_json(
+            send, status_for(code), error_body(code, default_message(code)), close=True
+        )
+        return
+    if is_storage_outage(exc):
+        errors_log.error(
+            "storage.unavailable", extra={"path": scope["path"], "error": repr(exc)[:300]}
+        )
+        code = ErrorCode.STORAGE_UNAVAILABLE
         await _send_json(
             send, status_for(code), error_body(code, default_message(code)), close=True
         )

@@ -48,6 +48,7 @@ _DESCRIPTIONS = {
     409: "Conflicts with the current state (exists already, immutable).",
     413: "Request body too large (REQUEST_TOO_LARGE).",
     429: "Too many requests; see Retry-After.",
+    503: "The registry's object storage cannot be reached (STORAGE_UNAVAILABLE); retry.",
     507: "The registry's storage is full (DISK_FULL).",
 }
 
