@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,6 +121,11 @@ def test_two_api_replicas_and_a_worker(cluster: dict[str, object], tmp_path: Pat
                 break
             rx.wait_for(len(ids) + 1, "/hook", timeout=60)
         assert all(ids.count(wid) >= 2 for wid in in_flight)
+        # ...and never twice within one lease: the second send waited for the first claim to end.
+        # (The first claim began a moment before its request arrived: one second of slack.)
+        for wid in in_flight:
+            sent = sorted(r.at for r in rx.received("/hook") if r.headers["webhook-id"] == wid)
+            assert all(b - a >= LEASE - 1 for a, b in itertools.pairwise(sent)), sent
 
         # A worker stopped cleanly (SIGTERM) gives back what it was sending at once.
         rx.default("/hook", Reply(delay=30))
