@@ -309,7 +309,7 @@ def test_webhook_error_texts_in_the_api_and_the_ui(srv: RunningServer) -> None:
         page = client.get("/repositories/frank/web/webhooks")
         assert page.status_code == 200
         row = page.text.split(f'data-webhook-id="{down["id"]}"', 1)[1].split("</tr>", 1)[0]
-        shown = re.search(r'<div class="muted" title="([^"]*)">([^<]*)</div>', row)
+        shown = re.search(r'<div class="muted error-text" title="([^"]*)">([^<]*)</div>', row)
         assert shown is not None, row
         full, short = html.unescape(shown.group(1)), html.unescape(shown.group(2))
         assert full == down_error
