@@ -142,6 +142,7 @@ def _mount_features(
     # here), in `dockyard worker`, or in this process when RUN_WORKERS is true.
     from dockyard.webhooks.routes import router as webhooks_router
     from dockyard.webhooks.runtime import WebhookRuntime
+
     webhook_runtime = WebhookRuntime(settings)
     app.state.webhook_runtime = webhook_runtime
     app.include_router(webhooks_router)
@@ -176,6 +177,7 @@ def _mount_scanning(app: FastAPI, settings: Settings, background: list[Backgroun
     from dockyard.repos.listing import register_tag_extras
     from dockyard.scanning.results import tag_vuln_summaries
     from dockyard.scanning.routes import router as scanning_router
+
     register_tag_extras(tag_vuln_summaries)
     app.include_router(scanning_router)
     if settings.run_workers:
@@ -211,6 +213,7 @@ def _mount_mirroring(app: FastAPI, settings: Settings, background: list[Backgrou
 
     app.include_router(remote_registry_router)
     from dockyard.policies.mirror_routes import router as mirroring_router
+
     app.include_router(mirroring_router)
     if settings.run_workers:
         from dockyard.policies.mirror_worker import run_mirror_worker
