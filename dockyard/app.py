@@ -137,9 +137,22 @@ def _mount_features(
     app.include_router(ui_router)
     install_ui(app)
 
-    # Webhooks (issue 4): subscriptions API, delivery log, schemas, /metrics. The dispatcher and
-    # delivery workers run in `dockyard serve`'s child process (which sets RUN_WORKERS=false
-    # here), in `dockyard worker`, or in this process when RUN_WORKERS is true.
+    _mount_webhooks(app, settings, background)
+    _mount_scanning(app, settings, background)
+    _mount_meta(app)
+    _mount_mirroring(app, settings, background)
+    _mount_promotion(app, settings, background)
+
+    # Keep last: /api/v0/repositories/{ns}/{repo} must not shadow more specific routes such as
+    # /api/v0/repositories/{ns}/webhooks (webhooks issue) mounted above.
+    app.include_router(repository_access_router)
+    app.include_router(repositories_router)
+
+
+def _mount_webhooks(app: FastAPI, settings: Settings, background: list[BackgroundTask]) -> None:
+    """Webhooks (issue 4): subscriptions API, delivery log, schemas, /metrics. The dispatcher and
+    delivery workers run in `dockyard serve`'s child process (which sets RUN_WORKERS=false
+    here), in `dockyard worker`, or in this process when RUN_WORKERS is true."""
     from dockyard.webhooks.routes import router as webhooks_router
     from dockyard.webhooks.runtime import WebhookRuntime
 
@@ -158,16 +171,6 @@ def _mount_features(
         from dockyard.webhooks.wake import forward_commits
 
         background.append(lambda services: forward_commits(services.settings.data_dir))
-
-    _mount_scanning(app, settings, background)
-    _mount_meta(app)
-    _mount_mirroring(app, settings, background)
-    _mount_promotion(app, settings, background)
-
-    # Keep last: /api/v0/repositories/{ns}/{repo} must not shadow more specific routes such as
-    # /api/v0/repositories/{ns}/webhooks (webhooks issue) mounted above.
-    app.include_router(repository_access_router)
-    app.include_router(repositories_router)
 
 
 def _mount_scanning(app: FastAPI, settings: Settings, background: list[BackgroundTask]) -> None:
