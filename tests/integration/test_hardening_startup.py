@@ -146,7 +146,9 @@ def test_serve_flags_and_config_reach_the_delivery_child(
     assert got.json["contents"]["repository"] == "hello"
     # Nobody fell back to the default data folder in the working folder.
     assert not (cwd / "dockyard-data").exists(), sorted(p.name for p in cwd.iterdir())
-    assert (data_dir / "run" / "delivery-heartbeat.json").exists()
+    # The delivery child beats into the configured folder (its first beat may follow the first
+    # delivery: it probes the database first, at a lower CPU priority).
+    wait_until(lambda: (data_dir / "run" / "delivery-heartbeat.json").exists())
 
 
 def test_serve_from_a_folder_holding_a_dockyard_package(
