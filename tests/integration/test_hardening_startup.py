@@ -290,6 +290,10 @@ def supervisor_state(srv: RunningServer) -> dict[str, Any] | None:
         return None
 
 
+# How long a delivery child may take to start and beat on a loaded CI machine.
+CHILD_START = 120.0
+
+
 def running_child(srv: RunningServer, other_than: int | None = None) -> int:
     seen: list[dict[str, Any] | None] = []
 
@@ -303,7 +307,7 @@ def running_child(srv: RunningServer, other_than: int | None = None) -> int:
     # A loaded CI machine can take a while to start a Python child: a generous bound, and the
     # supervisor's last record in the failure message so a real fault is told from slowness.
     try:
-        return int(wait_until(current, timeout=120.0))
+        return int(wait_until(current, timeout=CHILD_START))
     except AssertionError as exc:
         raise AssertionError(f"no running delivery child; supervisor state: {seen}") from exc
 
@@ -320,7 +324,8 @@ def test_health_unhealthy_while_the_delivery_process_is_stalled(
 ) -> None:
     srv = server_factory({"DOCKYARD_HEALTH_HEARTBEAT_TIMEOUT": "1.5"})
     child = running_child(srv)
-    wait_until(lambda: (srv.data_dir / "run" / "delivery-heartbeat.json").exists())
+    # A child's first beat follows its start, which a loaded CI machine makes slow.
+    wait_until(lambda: (srv.data_dir / "run" / "delivery-heartbeat.json").exists(), CHILD_START)
     os.kill(child, signal.SIGSTOP)
     try:
         problem = wait_until(lambda: delivery_problem(srv))
@@ -347,8 +352,11 @@ def test_health_unhealthy_while_the_delivery_process_keeps_exiting(
     assert answer is not None
     if answer.status_code == 503:
         assert answer.json()["delivery"]["restarts"] == 3
-    # The fourth child runs and beats: healthy again.
-    wait_until(lambda: (answer := health(srv.url)) is not None and answer.status_code == 200)
+    # The fourth child runs and beats: healthy again (once it has started, which takes a while
+    # on a loaded machine).
+    wait_until(
+        lambda: (answer := health(srv.url)) is not None and answer.status_code == 200, CHILD_START
+    )
     final = health(srv.url)
     assert final is not None and final.json()["delivery"]["restarts"] == 3
 
