@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from dockyard.webhooks import liveness
@@ -38,10 +38,15 @@ _PR_SET_PDEATHSIG = 1
 DEFAULT_NICE = 10
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    with contextlib.suppress(Exception):
+def _die_with_parent_call() -> Callable[[], object] | None:
+    """prctl(PR_SET_PDEATHSIG, SIGKILL), resolved here in the parent: loading libc between fork
+    and exec can deadlock the child on the dynamic loader's lock when another thread (the
+    server's imports) held it at the fork, and the supervisor would then wait for it forever."""
+    try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        return functools.partial(libc.prctl, _PR_SET_PDEATHSIG, signal.SIGKILL)
+    except Exception:
+        return None
 
 
 def child_nice(env: Mapping[str, str]) -> int:
@@ -53,9 +58,12 @@ def child_nice(env: Mapping[str, str]) -> int:
     return value if isinstance(value, int) and 0 <= value <= 19 else DEFAULT_NICE
 
 
-def _prepare_child(nice: int, linux: bool) -> None:  # pragma: no cover - in the child
-    if linux:
-        _die_with_parent()
+def _prepare_child(
+    nice: int, die_with_parent: Callable[[], object] | None
+) -> None:  # pragma: no cover - in the child
+    if die_with_parent is not None:
+        with contextlib.suppress(Exception):
+            die_with_parent()
     with contextlib.suppress(OSError):
         os.nice(nice)
 
@@ -94,8 +102,8 @@ class WorkerSupervisor:
         self._thread.start()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        linux = sys.platform.startswith("linux")
-        prepare = functools.partial(_prepare_child, child_nice(self.env), linux)
+        die = _die_with_parent_call() if sys.platform.startswith("linux") else None
+        prepare = functools.partial(_prepare_child, child_nice(self.env), die)
         return subprocess.Popen(self.args, env=self.env, preexec_fn=prepare)
 
     def _record(self, proc: subprocess.Popen[bytes], started_at: float, running: bool) -> None:
