@@ -36,7 +36,10 @@ router = APIRouter(tags=["webhooks"])
 Caller = Annotated[Principal, Depends(require_principal)]
 
 
-def _body(model: type[M]) -> Callable[[Request], Coroutine[Any, Any, M]]:
+def json_body(model: type[M]) -> Callable[[Request], Coroutine[Any, Any, M]]:
+    """A dependency parsing the request body as JSON into `model`, whatever its content type
+    (MSR scripts send `curl -d` without one); shared by both webhook route modules."""
+
     async def parse(request: Request) -> M:
         return parse_body(await request.body(), model)
 
@@ -160,7 +163,7 @@ async def redeliver(
 async def redeliver_bulk(
     webhook_id: str,
     principal: Caller,
-    form: Annotated[RedeliverRequest, Depends(_body(RedeliverRequest))],
+    form: Annotated[RedeliverRequest, Depends(json_body(RedeliverRequest))],
     session: UnitOfWork,
 ) -> Redelivered:
     sub = await service.get_manageable(session, principal, webhook_id)
@@ -180,7 +183,7 @@ async def replay_events(
     request: Request,
     webhook_id: str,
     principal: Caller,
-    form: Annotated[ReplayRequest, Depends(_body(ReplayRequest))],
+    form: Annotated[ReplayRequest, Depends(json_body(ReplayRequest))],
     session: UnitOfWork,
 ) -> Replayed:
     sub = await service.get_manageable(session, principal, webhook_id)

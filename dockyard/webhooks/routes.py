@@ -10,7 +10,6 @@ the caller is authenticated; the OpenAPI document gets each body's model and exa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -27,7 +26,7 @@ from dockyard.events.schemas import event_schema
 from dockyard.kit.sealing import sealer_for
 from dockyard.webhooks import delivery_routes, metrics, service
 from dockyard.webhooks.checks import parse_json
-from dockyard.webhooks.delivery_routes import test_answer
+from dockyard.webhooks.delivery_routes import json_body, test_answer
 from dockyard.webhooks.list_answers import list_params, subscriptions_answer
 from dockyard.webhooks.runtime import WebhookRuntime
 from dockyard.webhooks.schemas import (
@@ -39,7 +38,6 @@ from dockyard.webhooks.schemas import (
     WebhookTest,
     WebhookUpdate,
     WebhookWithSecret,
-    parse_body,
     validated,
 )
 from dockyard.webhooks.transport import check_endpoint_allowed
@@ -49,13 +47,6 @@ M = TypeVar("M", bound=BaseModel)
 router = APIRouter(tags=["webhooks"])
 Caller = Annotated[Principal, Depends(require_principal)]
 router.include_router(delivery_routes.router)
-
-
-def _body(model: type[M]) -> Callable[[Request], Coroutine[Any, Any, M]]:
-    async def parse(request: Request) -> M:
-        return parse_body(await request.body(), model)
-
-    return parse
 
 
 def _runtime(request: Request) -> WebhookRuntime:
@@ -74,7 +65,7 @@ def _runtime(request: Request) -> WebhookRuntime:
 async def create_webhook(
     request: Request,
     principal: Caller,
-    form: Annotated[WebhookCreate, Depends(_body(WebhookCreate))],
+    form: Annotated[WebhookCreate, Depends(json_body(WebhookCreate))],
     session: UnitOfWork,
 ) -> WebhookWithSecret:
     limits = service.Limits.of(services_of(request).settings)
@@ -154,7 +145,7 @@ async def update_webhooks(
 async def test_webhook(
     request: Request,
     principal: Caller,
-    form: Annotated[WebhookTest, Depends(_body(WebhookTest))],
+    form: Annotated[WebhookTest, Depends(json_body(WebhookTest))],
 ) -> TestDelivery:
     runtime = _runtime(request)
     await runtime.check_rate(services_of(request).sessionmaker, principal.account_id)
@@ -185,7 +176,7 @@ async def patch_webhook(
     request: Request,
     webhook_id: str,
     principal: Caller,
-    form: Annotated[WebhookPatch, Depends(_body(WebhookPatch))],
+    form: Annotated[WebhookPatch, Depends(json_body(WebhookPatch))],
     session: UnitOfWork,
 ) -> Webhook:
     sealer = sealer_for(services_of(request).settings)
