@@ -25,9 +25,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, column, func, literal_column, or_, select, table
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnClause
-from sqlalchemy.types import String
 
 from dockyard.repos.models import Repository
 
@@ -108,25 +106,3 @@ async def repository_search(session: AsyncSession, search: str) -> ColumnElement
     if bind.dialect.name == "sqlite" and len(term) >= 3 and await _is_rare(session, term):
         return trigram_match(term)
     return substring_match(term)
-
-
-class _KeyNamespace(ColumnElement[str]):
-    inherit_cache = False
-    type = String()
-
-    def __init__(self, key: Any) -> None:
-        self.source = key
-
-
-@compiles(_KeyNamespace)
-def _compile_namespace(element: _KeyNamespace, compiler: Any, **kw: Any) -> str:
-    key = compiler.process(element.source, **kw)
-    if compiler.dialect.name == "sqlite":
-        return f"substr({key}, 1, instr({key} || '/', '/') - 1)"
-    return f"split_part({key}, '/', 1)"
-
-
-def key_namespace(key: Any) -> ColumnElement[str]:
-    """The namespace of a "namespace/name" or "namespace" key: the text before its first "/",
-    as migration 0015's index `ix_webhook_subscriptions_namespace_created` writes it."""
-    return _KeyNamespace(key)

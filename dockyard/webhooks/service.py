@@ -21,12 +21,12 @@ from dockyard.auth.access import namespace_access, repository_access
 from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.kit.sealing import Sealer
-from dockyard.repos.search import key_namespace
 from dockyard.repos.service import get_repository
 from dockyard.rules.permissions import AccessLevel
 from dockyard.webhooks.checks import ResolvedType, bad_field, resolve_type
 from dockyard.webhooks.client_certs import ClientCert, seal
 from dockyard.webhooks.filters import parse_min_severity, parse_tag_filter
+from dockyard.webhooks.key_namespace import key_namespace
 from dockyard.webhooks.keys import account_by_name, can_manage, check_key_access
 from dockyard.webhooks.limits import Limits, check_limits
 from dockyard.webhooks.models import Subscription
