@@ -1,15 +1,24 @@
-"""Outbox consumers other than the webhook dispatcher (scan on push, promotion, mirroring) read
-the outbox past a cursor of their own; this is that read, written once.
+"""Outbox consumers other than the webhook dispatcher (scan on push, promotion, mirroring,
+pruning) read the outbox past a cursor of their own; this is that read, written once.
+
+`read_batch` is the consumers' read: an event of a type the consumer ignores costs no payload
+decode and no ORM object (the type filter is in SQL; the cursor still passes it), and the
+events it does want come as light references (seq, type, repository key) so the consumer can
+look their repositories up for the whole batch at once and load the payloads (`payloads`) of
+only the events that concern something. `advance` moves the cursor, in the caller's
+transaction. `read_past` is the older whole-row read, kept for callers not yet moved.
 
 No HTTP here. The caller handles the events and commits, the cursor's advance with its work.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.clock import utcnow
@@ -18,6 +27,106 @@ from dockyard.events.models import OutboxCursor, OutboxEvent
 # On PostgreSQL a `seq` is handed out at insert, so a lower one may commit after a higher one:
 # a cursor only passes events this old, so it never skips a late commit.
 SETTLE = timedelta(seconds=5)
+# How many events (of any type) one read may pass. Those of ignored types cost only their
+# share of one two-column aggregate, so the window is much wider than a batch of wanted ones.
+WINDOW = 2000
+
+_OUTBOX: Table = OutboxEvent.__table__  # type: ignore[assignment]
+_CURSORS: Table = OutboxCursor.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class EventRef:
+    """An event a consumer wants, without its payload."""
+
+    seq: int
+    type: str
+    repository_key: str | None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One read past a consumer's cursor: the wanted events in seq order, and where the cursor
+    goes once they are handled (past the ignored events too)."""
+
+    consumer: str
+    start: int | None  # the cursor before; None when the consumer has no cursor row yet
+    end: int
+    passed: int  # events of any type the cursor passes (0: nothing new)
+    events: list[EventRef]
+
+
+def _settled(session: AsyncSession) -> list[ColumnElement[bool]]:
+    if session.get_bind().dialect.name == "postgresql":
+        return [_OUTBOX.c.created_at <= utcnow() - SETTLE]
+    return []
+
+
+async def read_batch(
+    session: AsyncSession,
+    consumer: str,
+    types: Collection[str],
+    *,
+    limit: int,
+    window: int = WINDOW,
+) -> Batch:
+    """Up to `limit` events of `types` past the consumer's cursor, among the next `window`
+    events. Three light queries at most (the cursor, the window's end, the wanted events)."""
+    start = (
+        await session.execute(select(_CURSORS.c.seq).where(_CURSORS.c.consumer == consumer))
+    ).scalar_one_or_none()
+    after = int(start or 0)
+    settled = _settled(session)
+    span = (
+        select(_OUTBOX.c.seq)
+        .where(_OUTBOX.c.seq > after, *settled)
+        .order_by(_OUTBOX.c.seq)
+        .limit(window)
+        .subquery()
+    )
+    bound, passed = (await session.execute(select(func.max(span.c.seq), func.count()))).one()
+    if not passed:
+        return Batch(consumer, start, after, 0, [])
+    bound = int(bound)
+    events: list[EventRef] = []
+    if types:
+        rows = await session.execute(
+            select(_OUTBOX.c.seq, _OUTBOX.c.type, _OUTBOX.c.repository_key)
+            .where(
+                _OUTBOX.c.seq > after,
+                _OUTBOX.c.seq <= bound,
+                _OUTBOX.c.type.in_(list(types)),
+                *settled,
+            )
+            .order_by(_OUTBOX.c.seq)
+            .limit(limit)
+        )
+        events = [EventRef(int(seq), str(type_), key) for seq, type_, key in rows]
+    if len(events) == limit:
+        # The batch is full before the window's end: the rest of the window is read next time.
+        return Batch(consumer, start, events[-1].seq, len(events), events)
+    return Batch(consumer, start, bound, int(passed), events)
+
+
+async def payloads(session: AsyncSession, seqs: Iterable[int]) -> dict[int, Any]:
+    """The payloads of these events, by seq (decoded only for these)."""
+    wanted = sorted(set(seqs))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(_OUTBOX.c.seq, _OUTBOX.c.payload).where(_OUTBOX.c.seq.in_(wanted))
+    )
+    return {int(seq): payload for seq, payload in rows}
+
+
+async def advance(session: AsyncSession, batch: Batch) -> None:
+    """Move the consumer's cursor past the batch, in the caller's transaction."""
+    if batch.start is None:
+        await session.execute(insert(_CURSORS).values(consumer=batch.consumer, seq=batch.end))
+    elif batch.end != batch.start:
+        await session.execute(
+            update(_CURSORS).where(_CURSORS.c.consumer == batch.consumer).values(seq=batch.end)
+        )
 
 
 async def read_past(
@@ -30,9 +139,44 @@ async def read_past(
         cursor = OutboxCursor(consumer=consumer, seq=0)
         session.add(cursor)
     stmt = select(OutboxEvent.seq, OutboxEvent.type, OutboxEvent.payload).where(
-        OutboxEvent.seq > cursor.seq
+        OutboxEvent.seq > cursor.seq, *_settled(session)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.where(OutboxEvent.created_at <= utcnow() - SETTLE)
     result = await session.execute(stmt.order_by(OutboxEvent.seq).limit(limit))
     return cursor, [(int(seq), str(type_), payload) for seq, type_, payload in result]
+
+
+def repository_names(events: Iterable[EventRef]) -> tuple[set[str], set[str]]:
+    """The namespaces and the names of the events' repositories ("ns/repo" keys), for one
+    `namespace IN (...) AND name IN (...)` lookup of the batch; the caller keeps the rows whose
+    full name is one of the keys."""
+    namespaces: set[str] = set()
+    names: set[str] = set()
+    for e in events:
+        if e.repository_key and "/" in e.repository_key:
+            namespace, name = e.repository_key.split("/", 1)
+            namespaces.add(namespace)
+            names.add(name)
+    return namespaces, names
+
+
+@dataclass(frozen=True)
+class TagOf:
+    """The repository ("ns/repo"), tag and digest ("" when absent) an event's payload names."""
+
+    repository_key: str
+    tag: str
+    digest: str
+
+
+def tag_of(payload: Any) -> TagOf | None:
+    """What a tag event (TAG_PUSH, SCAN_COMPLETED, ...) is about; None when its contents lack
+    the namespace, the repository or the tag."""
+    contents = (payload or {}).get("contents") if isinstance(payload, dict) else None
+    if not isinstance(contents, dict):
+        return None
+    namespace, name = contents.get("namespace"), contents.get("repository")
+    tag = contents.get("tag")
+    if not all(isinstance(v, str) and v for v in (namespace, name, tag)):
+        return None
+    digest = contents.get("digest")
+    return TagOf(f"{namespace}/{name}", str(tag), digest if isinstance(digest, str) else "")

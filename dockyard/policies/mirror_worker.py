@@ -27,9 +27,10 @@ from dockyard.jobs.lease import LeaseLost, claim, renew, run_renewing
 from dockyard.jobs.runner import run_forever
 from dockyard.kit.ssrf import parse_networks
 from dockyard.policies.credentials import CredentialsError, Vault
+from dockyard.policies.mirror_consumer import consume_pushes
 from dockyard.policies.mirror_models import MirroringPolicy, MirrorJob
 from dockyard.policies.mirror_runs import Context, Remote, run_poll, run_push, set_status
-from dockyard.policies.mirror_service import consume_pushes, enqueue_polls
+from dockyard.policies.mirror_service import enqueue_polls
 from dockyard.policies.mirror_transfer import Local
 from dockyard.policies.ociclient import RemoteError
 from dockyard.repos.models import Repository

@@ -12,14 +12,16 @@ import logging
 import time
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.events.bus import subscribe_wakeups
-from dockyard.events.cursors import read_past
+from dockyard.events.cursors import EventRef, advance, read_batch, repository_names
 from dockyard.events.types import EventType
 from dockyard.jobs.runner import run_forever
+from dockyard.policies.pruning_models import PruningPolicy
 from dockyard.policies.pruning_service import prune_all, prune_safely
-from dockyard.repos import service as repos
+from dockyard.repos.models import Repository
 
 log = logging.getLogger(__name__)
 CONSUMER = "pruning"
@@ -27,32 +29,39 @@ BATCH = 100
 POLL_INTERVAL = 1.0
 # The first scheduled run waits at most this long after the worker starts.
 FIRST_RUN_SECONDS = 60.0
+_TYPES = (EventType.TAG_PUSH.value,)
 
 
-def _pushed_repositories(rows: list[tuple[int, str, Any]]) -> list[tuple[str, str]]:
-    """(namespace, name) of the repositories pushed to, in order, each once."""
-    seen: dict[tuple[str, str], None] = {}
-    for _seq, type_, payload in rows:
-        if type_ != EventType.TAG_PUSH.value:
-            continue
-        contents = (payload or {}).get("contents") or {}
-        namespace, name = contents.get("namespace"), contents.get("repository")
-        if isinstance(namespace, str) and isinstance(name, str) and namespace and name:
-            seen[(namespace, name)] = None
-    return list(seen)
+async def _to_prune(session: AsyncSession, events: list[EventRef]) -> list[Repository]:
+    """The repositories pushed to (in push order, each once) that have an enabled pruning
+    policy: one query for the batch, no payload read (the event's key names the repository)."""
+    namespaces, names = repository_names(events)
+    with_policy = select(PruningPolicy.id).where(
+        PruningPolicy.repository_id == Repository.id, PruningPolicy.enabled.is_(True)
+    )
+    found = {
+        repo.full_name: repo
+        for repo in await session.scalars(
+            select(Repository).where(
+                Repository.namespace.in_(namespaces),
+                Repository.name.in_(names),
+                with_policy.exists(),
+            )
+        )
+    }
+    pushed = dict.fromkeys(e.repository_key for e in events)
+    return [found[key] for key in pushed if key in found]
 
 
 async def consume(session: AsyncSession, host: str, limit: int = BATCH) -> int:
-    """Read events past the pruning cursor and prune the repositories pushed to; returns how
-    many events were read. The caller commits."""
-    cursor, rows = await read_past(session, CONSUMER, limit)
-    for namespace, name in _pushed_repositories(rows):
-        repo = await repos.get_repository(session, namespace, name)
-        if repo is not None:
+    """Read TAG_PUSH events past the pruning cursor and prune the repositories pushed to;
+    returns how many events the cursor passed. The caller commits."""
+    batch = await read_batch(session, CONSUMER, _TYPES, limit=limit)
+    if batch.events:
+        for repo in await _to_prune(session, batch.events):
             await prune_safely(session, host, repo)
-    if rows:
-        cursor.seq = int(rows[-1][0])
-    return len(rows)
+    await advance(session, batch)
+    return batch.passed
 
 
 class PruningWorker:

@@ -17,12 +17,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.db.transient import is_transient
 from dockyard.events.bus import subscribe_wakeups
-from dockyard.events.cursors import read_past
+from dockyard.events.cursors import (
+    EventRef,
+    TagOf,
+    advance,
+    payloads,
+    read_batch,
+    repository_names,
+    tag_of,
+)
 from dockyard.events.types import EventType
 from dockyard.jobs.runner import run_forever
 from dockyard.policies.engine import evaluate_tag
-from dockyard.repos import service as repos
-from dockyard.repos.models import Tag
+from dockyard.policies.models import PromotionPolicy
+from dockyard.repos.models import Repository, Tag
 
 log = logging.getLogger(__name__)
 CONSUMER = "promotion"
@@ -32,44 +40,57 @@ POLL_INTERVAL = 1.0
 _TYPES = (EventType.TAG_PUSH.value, EventType.SCAN_COMPLETED.value)
 
 
-async def _on_event(session: AsyncSession, host: str, payload: dict[str, Any]) -> int:
-    contents = payload.get("contents") or {}
-    namespace, name, tag = (
-        contents.get("namespace"),
-        contents.get("repository"),
-        contents.get("tag"),
+async def _sources(session: AsyncSession, events: list[EventRef]) -> dict[str, Repository]:
+    """The events' repositories that are the source of an enabled promotion policy, by
+    "ns/repo": one query for the batch."""
+    namespaces, names = repository_names(events)
+    keys = {e.repository_key for e in events}
+    with_policy = select(PromotionPolicy.id).where(
+        PromotionPolicy.source_repository_id == Repository.id,
+        PromotionPolicy.enabled.is_(True),
     )
-    if not all(isinstance(v, str) and v for v in (namespace, name, tag)):
-        return 0
-    repo = await repos.get_repository(session, str(namespace), str(name))
-    if repo is None:
-        return 0
-    row = await session.scalar(select(Tag).where(Tag.repository_id == repo.id, Tag.name == tag))
+    repos = await session.scalars(
+        select(Repository).where(
+            Repository.namespace.in_(namespaces),
+            Repository.name.in_(names),
+            with_policy.exists(),
+        )
+    )
+    return {repo.full_name: repo for repo in repos if repo.full_name in keys}
+
+
+async def _on_event(session: AsyncSession, host: str, repo: Repository, event: TagOf) -> int:
+    row = await session.scalar(
+        select(Tag).where(Tag.repository_id == repo.id, Tag.name == event.tag)
+    )
     if row is None:
         return 0
-    digest = contents.get("digest")
-    if isinstance(digest, str) and digest and digest != row.digest:
+    if event.digest and event.digest != row.digest:
         return 0  # moved since: the later push has its own event
     return len(await evaluate_tag(session, host, repo, row))
 
 
 async def consume(session: AsyncSession, host: str, limit: int = BATCH) -> int:
-    """Read events past the promotion cursor and promote; returns how many were read. The caller
-    commits."""
-    cursor, rows = await read_past(session, CONSUMER, limit)
-    for seq, type_, payload in rows:
-        if type_ not in _TYPES:
+    """Read events past the promotion cursor and promote; returns how many events the cursor
+    passed. The caller commits."""
+    batch = await read_batch(session, CONSUMER, _TYPES, limit=limit)
+    sources = await _sources(session, batch.events) if batch.events else {}
+    wanted = [e.seq for e in batch.events if e.repository_key in sources]
+    loaded = await payloads(session, wanted)
+    for seq in wanted:
+        event = tag_of(loaded.get(seq))
+        repo = sources.get(event.repository_key) if event else None
+        if event is None or repo is None:
             continue
         try:
             async with session.begin_nested():
-                await _on_event(session, host, payload)
+                await _on_event(session, host, repo, event)
         except Exception as exc:
             if is_transient(exc):
                 raise  # the step rolls back, the cursor stays, the runner retries
             log.exception("promotion.event.failed", extra={"seq": seq})
-    if rows:
-        cursor.seq = int(rows[-1][0])
-    return len(rows)
+    await advance(session, batch)
+    return batch.passed
 
 
 class PromotionWorker:

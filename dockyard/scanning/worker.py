@@ -27,7 +27,7 @@ from dockyard.scanning.execute import Context, Target, fail, run_check, run_scan
 from dockyard.scanning.imports import import_and_announce
 from dockyard.scanning.inventory import Limits
 from dockyard.scanning.models import ScanJob
-from dockyard.scanning.service import consume_pushes
+from dockyard.scanning.push_consumer import consume_pushes
 from dockyard.scanning.vulndb import (
     ImportLimits,
     VulnDBBusyError,
