@@ -6,6 +6,9 @@ DELETE is one unit of work (`UnitOfWork`): it commits when the handler returns."
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
@@ -47,6 +50,22 @@ def _range_not_satisfiable(exc: RangeError, size: int) -> DockyardError:
     )
 
 
+# Starlette reads a ranged file response in 64 KiB pieces, each a thread hop: 1 MiB pieces
+# send a large range about 4 times faster (a whole blob goes by `pathsend`, read by Granian).
+_FILE_CHUNK = 1024 * 1024
+
+
+def _stat_file(path: Path | None) -> os.stat_result | None:
+    """The blob file's stat, once: the file response reuses it instead of its own stat in a
+    thread (a pull of many small layers pays that per layer)."""
+    if path is None:
+        return None
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
 def _blob_unknown(digest: str) -> DockyardError:
     return DockyardError(ErrorCode.BLOB_UNKNOWN, detail={"digest": digest})
 
@@ -65,7 +84,9 @@ async def get_blob(request: Request, namespace: str, repository: str, digest: st
             request, session, namespace, repository, AccessLevel.READ_ONLY, preloaded=preloaded
         )
     storage = services.storage
-    if size is None or await storage.stat(digest) is None:
+    path = storage.local_path(digest) if size is not None else None
+    stat = _stat_file(path)
+    if size is None or (stat is None and await storage.stat(digest) is None):
         raise _blob_unknown(digest)
     headers = {"Docker-Content-Digest": digest, "Accept-Ranges": "bytes"}
     if request.method == "HEAD":
@@ -85,11 +106,12 @@ async def get_blob(request: Request, namespace: str, repository: str, digest: st
         url = await storage.redirect_url(digest)
         if url is not None:  # the client reads from the object store (Range included)
             return Response(status_code=307, headers={**headers, "Location": url})
-    path = storage.local_path(digest)
-    if path is not None:
-        return FileResponse(
-            path, headers=headers, media_type="application/octet-stream", stat_result=None
+    if path is not None and stat is not None:
+        response = FileResponse(
+            path, headers=headers, media_type="application/octet-stream", stat_result=stat
         )
+        response.chunk_size = _FILE_CHUNK
+        return response
     start, end, status = 0, size - 1, 200
     if range_header and "," not in range_header:  # several ranges: send it whole (allowed)
         start, end = parse_range(range_header, size)
