@@ -3,7 +3,9 @@
 One transaction per batch: claim undispatched events (in seq order), look the subscriptions
 up by the (event_type, key) index for the batch's keys only (repository key, namespace key,
 key-less), insert the deliveries and mark the events dispatched. Its cost follows the
-matching subscriptions, never the unrelated ones. No HTTP here.
+matching subscriptions, never the unrelated ones. The claim returns only what matching needs
+(type, keys); payloads are read, in one query, for the events some subscription listens to, so
+an event nobody listens to (a pull, most pushes) is never decoded. No HTTP here.
 
 Authors: a subscription is matched only while its author may still subscribe to its key (the
 rule of creating one, `authors.AuthorAccess`, cached for the batch); one whose author lost that
@@ -95,10 +97,14 @@ async def dispatch_batch(
     if not events:
         return DispatchResult(0, 0)
     index, lost = await _subscribers(session, events)
+    # Only the events some subscription listens to need their payload (filters, the first
+    # attempt's body): the others cost their share of the claim and of the subscriptions query.
+    heard = [e for e in events if any(index.get((e.type, key)) for key in _event_keys(e))]
+    loaded = await _payloads(session, [e.seq for e in heard])
     rows: list[dict[str, Any]] = []
     handoffs: list[Handoff] = []
     leased_until = now + timedelta(seconds=lease_seconds)
-    for e, sub in _matches(events, index):
+    for e, payload, sub in _matches(heard, loaded, index):
         row = _delivery_row(e, sub.id, now)
         if (
             lease_token is not None
@@ -107,7 +113,7 @@ async def dispatch_batch(
         ):
             row["next_attempt_at"] = leased_until
             row["lease_token"] = lease_token
-            handoffs.append(Handoff(row, sub, e.payload))
+            handoffs.append(Handoff(row, sub, payload))
         rows.append(row)
     if rows:
         await session.execute(insert(_DELIVERIES), rows)
@@ -115,7 +121,8 @@ async def dispatch_batch(
 
 
 async def _claim_events(session: AsyncSession, now: datetime, limit: int) -> list[Any]:
-    """Mark up to `limit` undispatched events dispatched; returns them in seq order."""
+    """Mark up to `limit` undispatched events dispatched, in one statement; returns them in
+    seq order, without their payloads (matching needs only the type and the keys)."""
     candidates = (
         select(_OUTBOX.c.seq)
         .where(_OUTBOX.c.dispatched_at.is_(None))
@@ -136,7 +143,6 @@ async def _claim_events(session: AsyncSession, now: datetime, limit: int) -> lis
                 _OUTBOX.c.repository_key,
                 _OUTBOX.c.namespace_key,
                 _OUTBOX.c.created_at,
-                _OUTBOX.c.payload,
             )
         )
     ).all()
@@ -188,20 +194,35 @@ async def _subscribers(
     return index, lost
 
 
+async def _payloads(session: AsyncSession, seqs: list[int]) -> dict[int, Any]:
+    """The payloads of these events, by seq (decoded for these only)."""
+    if not seqs:
+        return {}
+    rows = await session.execute(
+        select(_OUTBOX.c.seq, _OUTBOX.c.payload).where(_OUTBOX.c.seq.in_(seqs))
+    )
+    return {seq: payload for seq, payload in rows}
+
+
+def _event_keys(e: Any) -> set[str]:
+    """The subscription keys an event matches: its repository, its namespace, key-less."""
+    return {"", e.repository_key or "", e.namespace_key or ""}
+
+
 def _matches(
-    events: list[Any], index: dict[tuple[str, str], list[Any]]
-) -> Iterator[tuple[Any, Any]]:
-    """(event, subscription) for each delivery to make, in event order."""
+    events: list[Any], payloads: dict[int, Any], index: dict[tuple[str, str], list[Any]]
+) -> Iterator[tuple[Any, Any, Any]]:
+    """(event, payload, subscription) for each delivery to make, in event order."""
     for e in events:
-        kind = _event_kind(e.payload) if e.type == "REPO_EVENT" else None
-        event_keys = {"", e.repository_key or "", e.namespace_key or ""}
-        for key in event_keys:
+        payload = payloads.get(e.seq)
+        kind = _event_kind(payload) if e.type == "REPO_EVENT" else None
+        for key in _event_keys(e):
             for sub in index.get((e.type, key), ()):
                 if sub.repo_event_filter and sub.repo_event_filter != kind:
                     continue
-                if not accepts(sub.tag_filter, sub.min_severity, e.type, e.payload):
+                if not accepts(sub.tag_filter, sub.min_severity, e.type, payload):
                     continue
-                yield e, sub
+                yield e, payload, sub
 
 
 def _delivery_row(e: Any, subscription_id: str, now: datetime) -> dict[str, Any]:
