@@ -1,12 +1,13 @@
-"""The pull path's group commit and point read: concurrent pulls share one transaction, every
-waiter returns only after its rows are committed, a failed batch fails every waiter."""
+"""The pull path's writes and point read: concurrent pulls' events share one transaction, every
+waiter returns only after its rows are committed, a failed batch fails every waiter; pull
+counts wait in memory for the next flush (or close) and survive a failed one."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from dockyard.accounts.models import Account
 from dockyard.clock import utcnow
@@ -40,14 +41,20 @@ async def _scenario(url: str) -> None:
             await session.commit()
             repo_id = repo.id
 
-        recorder = PullRecorder(engine)
+        # A flush interval no test waits out: counts reach the table through flush_counts.
+        recorder = PullRecorder(engine, flush_seconds=3600)
         await asyncio.gather(*(recorder.record(_rows(f"user{i}"), repo_id) for i in range(25)))
+        # Pulls that record no event are counted too, and wait for nothing.
+        await asyncio.gather(*(recorder.record([], repo_id) for _ in range(5)))
 
         async with sessions() as session:
             assert await session.scalar(select(func.count()).select_from(OutboxEvent)) == 50
             actors = set(await session.scalars(select(OutboxEvent.actor)))
             assert actors == {f"user{i}" for i in range(25)}
-            assert await session.scalar(select(Repository.pulls)) == 25
+            assert await session.scalar(select(Repository.pulls)) == 0
+        await recorder.flush_counts()
+        async with sessions() as session:
+            assert await session.scalar(select(Repository.pulls)) == 30
 
         # A batch that cannot be written fails every waiter and commits none of its rows.
         bad = [{**_rows("bad")[0], "type": None}]
@@ -59,7 +66,9 @@ async def _scenario(url: str) -> None:
         assert all(isinstance(r, Exception) for r in results)
         async with sessions() as session:
             assert await session.scalar(select(func.count()).select_from(OutboxEvent)) == 50
-            assert await session.scalar(select(Repository.pulls)) == 25
+        await recorder.close()  # the two pulls above are counted: their counts are not events
+        async with sessions() as session:
+            assert await session.scalar(select(Repository.pulls)) == 32
 
         # The point read sees the latest commit.
         row = await fetch_one(
@@ -68,7 +77,7 @@ async def _scenario(url: str) -> None:
             "ON a.id = r.namespace_id WHERE r.namespace = :ns AND r.name = :name",
             {"ns": "ns", "name": "repo"},
         )
-        assert row == (25, "ns")
+        assert row == (32, "ns")
         missing = "SELECT id FROM repositories WHERE name = :n"
         assert await fetch_one(engine, missing, {"n": "x"}) is None
     finally:
@@ -78,6 +87,39 @@ async def _scenario(url: str) -> None:
 def test_group_commit_and_point_read(database_url: str) -> None:
     upgrade(database_url)
     asyncio.run(_scenario(database_url))
+
+
+async def _failed_flush(url: str) -> None:
+    engine = create_engine(url)
+    sessions = create_sessionmaker(engine)
+    try:
+        async with sessions() as session:
+            account = Account(name="ns", is_org=False)
+            session.add(account)
+            await session.flush()
+            repo = Repository(namespace_id=account.id, namespace="ns", name="repo")
+            session.add(repo)
+            await session.commit()
+            repo_id = repo.id
+        recorder = PullRecorder(engine, flush_seconds=3600)
+        await recorder.record([], repo_id)
+        await recorder.record([], repo_id)
+        # The table is gone for a moment: the flush fails and keeps its counts.
+        async with engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE repositories RENAME TO repositories_away"))
+        await recorder.flush_counts()
+        async with engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE repositories_away RENAME TO repositories"))
+        await recorder.close()
+        async with sessions() as session:
+            assert await session.scalar(select(Repository.pulls)) == 2
+    finally:
+        await engine.dispose()
+
+
+def test_a_failed_count_flush_keeps_its_counts(database_url: str) -> None:
+    upgrade(database_url)
+    asyncio.run(_failed_flush(database_url))
 
 
 @pytest.mark.parametrize("count", [1])
