@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     # A push to a missing repository creates it (in a namespace the pusher administers).
     # POST /api/v0/meta/settings {"createRepositoryOnPush"} overrides it at run time.
     create_repository_on_push: bool = True
+    # When a pull writes its TAG_PULL/MANIFEST_PULL events: "subscribed" (only while a live
+    # subscription of those types could match the repository: its key, its namespace's or a
+    # global one) or "always" (every pull, so the Activity log keeps them as an audit trail).
+    pull_events: Literal["subscribed", "always"] = "subscribed"
     # /v2 401s challenge with Docker token auth (Bearer realm=.../auth/token); false: Basic.
     registry_token_auth: bool = True
     max_manifest_bytes: int = 4 * 1024 * 1024

@@ -32,7 +32,12 @@ from dockyard.repos.service import (
     RESERVED_REPOSITORY_NAMES,
     create_repository,
 )
-from dockyard.rules.permissions import AccessLevel, level_cap
+from dockyard.rules.permissions import (
+    AccessFacts,
+    AccessLevel,
+    level_cap,
+    resolve_repository_access,
+)
 from dockyard.services import Services
 
 
@@ -111,6 +116,35 @@ async def token_lacks_scope(
     if own < AccessLevel.READ_ONLY:
         return None
     return insufficient_scope(repository.full_name, account_may=own >= need)
+
+
+def settled_access(
+    principal: Principal | None,
+    full_name: str,
+    namespace_id: str,
+    namespace_is_org: bool,
+    public: bool,
+) -> AccessLevel | None:
+    """`auth.access.repository_access` (token scopes included) decided from what the pull's
+    one SELECT returned, without a session; None when it needs the database: the member and
+    team facts of an organization's namespace, unless the caller's token settles it. A test
+    compares both over every kind of case: change them together."""
+    actions = principal.actions_for(full_name) if principal is not None else None
+    cap = AccessLevel.ADMIN if actions is None else level_cap(actions)
+    if principal is None:
+        facts = AccessFacts(repository_public=public)
+    elif principal.is_admin:
+        facts = AccessFacts(authenticated=True, is_registry_admin=True, repository_public=public)
+    elif namespace_id == principal.account_id:
+        facts = AccessFacts(authenticated=True, owns_namespace=True, repository_public=public)
+    elif not namespace_is_org:
+        facts = AccessFacts(authenticated=True, repository_public=public)
+    else:
+        # Team grants only raise the level above what visibility gives; a token that caps it
+        # at or below that floor decides without them.
+        floor = AccessLevel.READ_ONLY if public else AccessLevel.NONE
+        return cap if cap <= floor else None
+    return min(resolve_repository_access(facts), cap)
 
 
 async def _creatable_namespace(

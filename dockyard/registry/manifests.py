@@ -13,16 +13,19 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 from cachetools import LRUCache
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 
+from dockyard.accounts.principal import Principal
 from dockyard.api.uow import UnitOfWork, unit_of_work_scope
 from dockyard.auth.deps import get_principal
 from dockyard.errors import DockyardError, ErrorCode
-from dockyard.registry.access import RepoContext, open_repository, validate_name
+from dockyard.events.types import ImageRef
+from dockyard.registry.access import RepoContext, open_repository, settled_access, validate_name
 from dockyard.registry.blobs import in_use
 from dockyard.registry.bodies import drain
 from dockyard.registry.mediatypes import (
@@ -34,10 +37,9 @@ from dockyard.registry.mediatypes import (
     parse_manifest,
     platform_of_config,
 )
-from dockyard.registry.preload import load_for_pull
+from dockyard.registry.preload import PullRow, attach_pulled, load_for_pull
 from dockyard.registry.pulls import outbox_row, pull_recorder
 from dockyard.repos import content
-from dockyard.repos.models import Manifest
 from dockyard.rules.permissions import AccessLevel
 from dockyard.services import Services
 from dockyard.storage.digest import algorithm, is_valid_digest, new_hasher
@@ -250,11 +252,11 @@ _BODIES: LRUCache[str, bytes] = LRUCache(maxsize=8 << 20, getsizeof=len)
 _MAX_CACHED_BODY = 256 << 10
 
 
-def _read_manifest_bytes(services: Services, manifest: Manifest) -> bytes | None:
-    body = _BODIES.get(manifest.digest)
+def _read_manifest_bytes(services: Services, digest: str) -> bytes | None:
+    body = _BODIES.get(digest)
     if body is not None:
         return body
-    path = services.storage.local_path(manifest.digest)
+    path = services.storage.local_path(digest)
     if path is None:
         return None
     try:
@@ -263,8 +265,33 @@ def _read_manifest_bytes(services: Services, manifest: Manifest) -> bytes | None
     except FileNotFoundError:
         return None
     if len(body) <= _MAX_CACHED_BODY:
-        _BODIES[manifest.digest] = body
+        _BODIES[digest] = body
     return body
+
+
+async def _pull_access(
+    request: Request, services: Services, namespace: str, repository: str, pull: PullRow | None
+) -> Principal | None:
+    """The caller, once allowed to pull. Decided from the pull's own row when that settles it
+    (no session: the common case); else by `open_repository` over a session, which also gives
+    every refusal its answer (401, 404 NAME_UNKNOWN, a token's insufficient scope)."""
+    principal = await get_principal(request)
+    if pull is not None:
+        level = settled_access(
+            principal,
+            f"{namespace}/{repository}",
+            pull.namespace_id,
+            pull.namespace_is_org,
+            pull.visibility == "public",
+        )
+        if level is not None and level >= AccessLevel.READ_ONLY:
+            return principal
+    async with services.session() as session:
+        preloaded = None if pull is None else attach_pulled(session, namespace, repository, pull)
+        await open_repository(
+            request, session, namespace, repository, AccessLevel.READ_ONLY, preloaded=preloaded
+        )
+    return principal
 
 
 @router.head("/v2/{namespace}/{repository}/manifests/{reference}")
@@ -275,49 +302,43 @@ async def get_manifest(
     # A reference that is no valid tag or digest names no manifest: 404 MANIFEST_UNKNOWN after
     # the access check (the spec's answer; a 400 would also tell who may not look).
     services: Services = request.app.state.services
-    head = request.method == "HEAD"
-    by_tag = not _is_digest_ref(reference)
     validate_name(namespace, repository)
     # Resolve the caller first: a credential check may need its own connection, and holding
     # ours meanwhile would let concurrent requests exhaust the pool waiting on each other.
     await get_principal(request)
-    async with services.session() as session:
-        preloaded, manifest = await load_for_pull(
-            services, session, namespace, repository, reference
+    pull = await load_for_pull(services, namespace, repository, reference)
+    principal = await _pull_access(request, services, namespace, repository, pull)
+    if pull is None or pull.digest is None:
+        raise _unknown(reference[:200])
+    # Go clients send one Accept header per media type.
+    accept = ",".join(request.headers.getlist("accept"))
+    if not accepts(accept, pull.media_type):
+        raise DockyardError(
+            ErrorCode.MANIFEST_UNKNOWN,
+            f"the manifest is a {pull.media_type}, which the Accept header excludes",
+            detail={"reference": reference},
         )
-        ctx = await open_repository(
-            request, session, namespace, repository, AccessLevel.READ_ONLY, preloaded=preloaded
-        )
-        repo = ctx.repository
-        if manifest is None:
-            raise _unknown(reference[:200])
-        # Go clients send one Accept header per media type.
-        accept = ",".join(request.headers.getlist("accept"))
-        if not accepts(accept, manifest.media_type):
-            raise DockyardError(
-                ErrorCode.MANIFEST_UNKNOWN,
-                f"the manifest is a {manifest.media_type}, which the Accept header excludes",
-                detail={"reference": reference},
-            )
-        headers = {
-            "Docker-Content-Digest": manifest.digest,
-            "Content-Type": manifest.media_type,
-            "ETag": f'"{manifest.digest}"',
-        }
-        if head:
-            headers["Content-Length"] = str(manifest.size)
-            return Response(status_code=200, headers=headers)
-        body = _read_manifest_bytes(services, manifest)
-        if body is None:
-            parts = [chunk async for chunk in services.storage.read(manifest.digest)]
-            body = b"".join(parts)
-            if len(body) <= _MAX_CACHED_BODY:  # drivers without local files (S3): kept too
-                _BODIES[manifest.digest] = body
-        events = content.pull_events(
-            services.registry_host, repo, manifest, reference if by_tag else None, ctx.author
-        )
-    # The connection is back in the pool: the group commit writes with its own.
-    await pull_recorder(request).record([outbox_row(e) for e in events], repo.id)
+    headers = {
+        "Docker-Content-Digest": pull.digest,
+        "Content-Type": pull.media_type,
+        "ETag": f'"{pull.digest}"',
+    }
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(pull.size)
+        return Response(status_code=200, headers=headers)
+    body = _read_manifest_bytes(services, pull.digest)
+    if body is None:
+        parts = [chunk async for chunk in services.storage.read(pull.digest)]
+        body = b"".join(parts)
+        if len(body) <= _MAX_CACHED_BODY:  # drivers without local files (S3): kept too
+            _BODIES[pull.digest] = body
+    rows: list[dict[str, Any]] = []
+    if pull.pull_subscribed or services.settings.pull_events == "always":
+        tag = "" if _is_digest_ref(reference) else reference
+        image = ImageRef(namespace, repository, pull.digest, pull.os, pull.architecture, tag)
+        author = principal.name if principal is not None else ""
+        rows = [outbox_row(e) for e in content.pull_events(services.registry_host, image, author)]
+    await pull_recorder(request).record(rows, pull.repository_id)
     return Response(content=body, status_code=200, headers=headers)
 
 

@@ -1,21 +1,26 @@
 """One plain SELECT for what a read needs: the repository, its namespace account and the
 manifest (a manifest GET), the blob's size (a blob GET/HEAD, the HEAD a push makes per layer)
-or the upload session (each request of a chunked upload).
+or the upload session (each request of a chunked upload); for a manifest GET also whether a
+pull subscription could consume its events.
 
 Reads are the hot paths and ORM loading costs more than the query: on SQLite `fetch_one` runs
-on the event loop with a per-process connection (no thread hop). The repository and its
-namespace are handed to the caller's session as if loaded, so `open_repository` (and
-`auth.access.repository_access` under it) decides without another round trip.
+on the event loop with a per-process connection (no thread hop). A manifest GET gets plain
+values (`PullRow`) and decides access from them when it can (`registry.access.settled_access`),
+with no session at all. Otherwise the repository and its namespace are handed to the caller's
+session as if loaded, so `open_repository` (and `auth.access.repository_access` under it)
+decides without another round trip.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
 from dockyard.accounts.models import Account
 from dockyard.db.engine import fetch_one
-from dockyard.repos.models import Manifest, Repository
+from dockyard.repos.models import Repository
 from dockyard.services import Services
 
 _REPOSITORY = (
@@ -24,13 +29,24 @@ _REPOSITORY = (
 )
 _WHERE = "WHERE r.namespace = :ns AND r.name = :name"
 _MANIFEST = "m.digest, m.media_type, m.size, m.os, m.architecture"
+# Whether a live TAG_PULL/MANIFEST_PULL subscription could match a pull here: keyed on the
+# repository, its namespace or nothing (global), the keys `webhooks.dispatch` matches an event
+# by. A superset of what dispatch delivers to (it also drops subscriptions whose author lost
+# access, and tag filters): recording a pull nobody receives is harmless, missing one is not.
+# Answered by ix_webhook_subscriptions_match (event_type, key, inactive), a covering index.
+_PULL_SUBSCRIBED = (
+    "EXISTS (SELECT 1 FROM webhook_subscriptions s "
+    "WHERE s.event_type IN ('TAG_PULL', 'MANIFEST_PULL') AND s.key IN ('', :ns, :full) "
+    "AND s.inactive = :inactive)"
+)
+_PULL_COLUMNS = f"m.digest, m.media_type, m.size, m.os, m.architecture, {_PULL_SUBSCRIBED}"
 _PULL_BY_TAG = (
-    _REPOSITORY.format(extra=_MANIFEST)
+    _REPOSITORY.format(extra=_PULL_COLUMNS)
     + "LEFT JOIN tags t ON t.repository_id = r.id AND t.name = :ref "
     "LEFT JOIN manifests m ON m.repository_id = r.id AND m.digest = t.digest " + _WHERE
 )
 _PULL_BY_DIGEST = (
-    _REPOSITORY.format(extra=_MANIFEST)
+    _REPOSITORY.format(extra=_PULL_COLUMNS)
     + "LEFT JOIN manifests m ON m.repository_id = r.id AND m.digest = :ref "
     + _WHERE
 )
@@ -57,28 +73,61 @@ def _attach(
     return repo
 
 
+class PullRow(NamedTuple):
+    """What a manifest GET needs, as plain values: no ORM object is built for a pull."""
+
+    repository_id: str
+    namespace_id: str
+    visibility: str
+    namespace_is_org: bool
+    digest: str | None  # None: no such manifest in the repository
+    media_type: str
+    size: int
+    os: str
+    architecture: str
+    pull_subscribed: bool  # a live pull subscription could match (see _PULL_SUBSCRIBED)
+
+
 async def load_for_pull(
-    services: Services, session: AsyncSession, namespace: str, name: str, reference: str
-) -> tuple[Repository | None, Manifest | None]:
-    """The repository (None: no such repository) and the manifest `reference` (a tag, or a
-    digest when it holds a ':') names in it (None: no such manifest)."""
+    services: Services, namespace: str, name: str, reference: str
+) -> PullRow | None:
+    """The repository `namespace/name` and the manifest `reference` (a tag, or a digest when it
+    holds a ':') names in it; None when there is no such repository."""
     sql = _PULL_BY_DIGEST if ":" in reference else _PULL_BY_TAG
-    row = await fetch_one(services.engine, sql, {"ref": reference, "ns": namespace, "name": name})
+    params = {
+        "ref": reference,
+        "ns": namespace,
+        "name": name,
+        "full": f"{namespace}/{name}",
+        "inactive": False,
+    }
+    row = await fetch_one(services.engine, sql, params)
     if row is None:
-        return None, None
-    repo = _attach(session, namespace, name, row)
-    digest, media_type, size, os_name, arch = row[4:]
-    if digest is None:
-        return repo, None
-    manifest = Manifest(
-        repository_id=repo.id,
-        digest=digest,
-        media_type=media_type,
-        size=int(size),
-        os=os_name,
-        architecture=arch,
+        return None
+    repo_id, namespace_id, visibility, is_org, digest, media_type, size, os_name, arch, sub = row
+    return PullRow(
+        repo_id,
+        namespace_id,
+        visibility,
+        bool(is_org),
+        digest,
+        media_type or "",
+        int(size or 0),
+        os_name or "",
+        arch or "",
+        bool(sub),
     )
-    return repo, manifest
+
+
+def attach_pulled(session: AsyncSession, namespace: str, name: str, pull: PullRow) -> Repository:
+    """The pulled repository (and its namespace account) in `session`, as if loaded there: the
+    access check that needs more facts (an organization's teams) takes it from here."""
+    return _attach(
+        session,
+        namespace,
+        name,
+        (pull.repository_id, pull.namespace_id, pull.visibility, pull.namespace_is_org),
+    )
 
 
 async def load_blob(

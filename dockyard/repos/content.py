@@ -330,19 +330,15 @@ async def delete_manifest(
     return True
 
 
-def pull_events(
-    host: str, repository: Repository, manifest: Manifest, tag: str | None, author: str
-) -> list[Event]:
-    """MANIFEST_PULL (+ TAG_PULL when fetched by tag). The registry writes them, with the pull
-    counter, through its group commit (registry.pulls), not in a transaction of its own."""
+def pull_events(host: str, image: ImageRef, author: str) -> list[Event]:
+    """MANIFEST_PULL (+ TAG_PULL when fetched by tag: `image.tag` set). The registry writes
+    them, with the pull counter, through its group commit (registry.pulls), not in a
+    transaction of its own, and only when something may consume them (its setting
+    DOCKYARD_PULL_EVENTS)."""
     now = utcnow()
-    events = [
-        manifest_event(EventType.MANIFEST_PULL, host, _image(repository, manifest), author, now)
-    ]
-    if tag:
-        events.append(
-            tag_event(EventType.TAG_PULL, host, _image(repository, manifest, tag), author, now)
-        )
+    events = [manifest_event(EventType.MANIFEST_PULL, host, image, author, now)]
+    if image.tag:
+        events.append(tag_event(EventType.TAG_PULL, host, image, author, now))
     return events
 
 

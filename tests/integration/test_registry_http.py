@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -154,15 +155,20 @@ def test_manifest_push_pull_and_headers(module_server: RunningServer, admin: htt
     assert admin.get("/v2/admin/app/manifests/nope").status_code == 404
     kinds = [t for t, _p in events(module_server.database_url, "admin/app")]
     assert kinds.count("TAG_PUSH") == 1 and kinds.count("MANIFEST_PUSH") == 1
-    assert kinds.count("TAG_PULL") == 1 and kinds.count("MANIFEST_PULL") == 2
+    # No subscription could consume a pull: none is recorded (DOCKYARD_PULL_EVENTS).
+    assert kinds.count("TAG_PULL") == 0 and kinds.count("MANIFEST_PULL") == 0
     push_event = next(
         p for t, p in events(module_server.database_url, "admin/app") if t == "TAG_PUSH"
     )
     assert push_event["contents"]["architecture"] == "arm64"
     assert push_event["contents"]["author"] == "admin"
     assert push_event["contents"]["imageName"] == f"{module_server.host}/admin/app:v1"
-    pulls, pushes = repo_counts(module_server.database_url, "admin/app")
-    assert (pulls, pushes) == (2, 1)
+    # Pull counts are written by each worker at most a second later: wait for them, bounded.
+    for _ in range(100):
+        if repo_counts(module_server.database_url, "admin/app") == (2, 1):
+            break
+        time.sleep(0.1)
+    assert repo_counts(module_server.database_url, "admin/app") == (2, 1)
 
 
 def test_manifest_errors(admin: httpx.Client) -> None:

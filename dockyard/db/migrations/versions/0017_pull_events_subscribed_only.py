@@ -1,5 +1,13 @@
 """pull events: an index that answers whether a repository has a pull subscription
 
+No schema change: the existing ix_webhook_subscriptions_match (event_type, key, inactive)
+already answers it. A pull records TAG_PULL/MANIFEST_PULL events only while a live subscription
+of those types could match it (DOCKYARD_PULL_EVENTS=subscribed), checked by an EXISTS in the
+pull's own SELECT (registry/preload.py) over (type in the two pull types) x (key in the
+repository's, its namespace's, global) x (inactive false): six searches of that covering index
+(SQLite's plan; tests/unit/registry/test_pull_events.py checks it), so a second index on the same
+columns would only cost writes. The revision stays, as the history's name for the change.
+
 Revision ID: 0017_pull_events
 Revises: 0016_ui_daily
 Create Date: 2026-12-01 06:10:00.000000
