@@ -204,7 +204,9 @@ class FilesystemBlobStore:
             if actual != digest:
                 raise DigestMismatch(f"content hashes to {actual}")
             target = self._blob_path(digest)
-            await asyncio.to_thread(_fsync_and_move, path, target)
+            # One thread hop for the durable publication and the upload folder's removal
+            # (removing a folder waits on the journal too: never on the event loop).
+            await asyncio.to_thread(_publish, path, target)
             self._forget(upload_id)
             return size
 
@@ -217,7 +219,6 @@ class FilesystemBlobStore:
     def _forget(self, upload_id: str) -> None:
         self._hashers.pop(upload_id, None)
         self._locks.pop(upload_id, None)
-        shutil.rmtree(self._upload_file(upload_id).parent, ignore_errors=True)
 
 
 def _write_and_hash(fh: object, hasher: hashlib._Hash, data: bytes) -> None:
@@ -239,7 +240,10 @@ def _hash_file(path: Path, hasher: hashlib._Hash, start: int = 0, end: int | Non
             hasher.update(chunk)
 
 
-def _fsync_and_move(source: Path, target: Path) -> None:
+def _publish(source: Path, target: Path) -> None:
+    """Make the verified upload `source` the blob `target`, durably (the file's bytes, then
+    its name in the folder: a blob we answered 201 for survives a power cut), and remove the
+    upload's folder, which is empty then."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with source.open("rb") as fh:
         os.fsync(fh.fileno())
@@ -249,3 +253,7 @@ def _fsync_and_move(source: Path, target: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    try:
+        source.parent.rmdir()
+    except OSError:  # something else was left in it
+        shutil.rmtree(source.parent, ignore_errors=True)
