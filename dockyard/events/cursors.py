@@ -30,6 +30,10 @@ SETTLE = timedelta(seconds=5)
 # How many events (of any type) one read may pass. Those of ignored types cost only their
 # share of one two-column aggregate, so the window is much wider than a batch of wanted ones.
 WINDOW = 2000
+# The least time between two reads of one consumer (`jobs.runner.run_forever`'s pace): every
+# commit that records an event wakes every consumer; a stream of pulls would otherwise make each
+# run a step per commit. Scan on push, promotion, mirroring and pruning start at most this late.
+PACE = 0.25
 
 _OUTBOX: Table = OutboxEvent.__table__  # type: ignore[assignment]
 _CURSORS: Table = OutboxCursor.__table__  # type: ignore[assignment]

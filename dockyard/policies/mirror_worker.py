@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.clock import utcnow
 from dockyard.events.bus import subscribe_wakeups
+from dockyard.events.cursors import PACE
 from dockyard.jobs.lease import LeaseLost, claim, renew, run_renewing
 from dockyard.jobs.runner import run_forever
 from dockyard.kit.ssrf import parse_networks
@@ -211,4 +212,4 @@ async def run_mirror_worker(services: Any) -> None:
         await worker.prune()
     except Exception:
         log.exception("mirror.prune.failed")
-    await run_forever("mirror", worker.step, wake=wake, poll_interval=POLL_INTERVAL)
+    await run_forever("mirror", worker.step, wake=wake, poll_interval=POLL_INTERVAL, pace=PACE)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.events.bus import subscribe_wakeups
-from dockyard.events.cursors import EventRef, advance, read_batch, repository_names
+from dockyard.events.cursors import PACE, EventRef, advance, read_batch, repository_names
 from dockyard.events.types import EventType
 from dockyard.jobs.runner import run_forever
 from dockyard.policies.pruning_models import PruningPolicy
@@ -88,4 +88,10 @@ async def run_pruning_worker(services: Any, role: str = "worker") -> None:
     """The pruning worker until cancelled."""
     worker = PruningWorker(services)
     log.info("pruning.worker.started", extra={"role": role})
-    await run_forever("pruning", worker.step, wake=subscribe_wakeups(), poll_interval=POLL_INTERVAL)
+    await run_forever(
+        "pruning",
+        worker.step,
+        wake=subscribe_wakeups(),
+        poll_interval=POLL_INTERVAL,
+        pace=PACE,
+    )

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dockyard.db.transient import is_transient
 from dockyard.events.bus import subscribe_wakeups
 from dockyard.events.cursors import (
+    PACE,
     EventRef,
     TagOf,
     advance,
@@ -110,5 +111,9 @@ async def run_promotion_worker(services: Any, role: str = "worker") -> None:
     worker = PromotionWorker(services)
     log.info("promotion.worker.started", extra={"role": role})
     await run_forever(
-        "promotion", worker.step, wake=subscribe_wakeups(), poll_interval=POLL_INTERVAL
+        "promotion",
+        worker.step,
+        wake=subscribe_wakeups(),
+        poll_interval=POLL_INTERVAL,
+        pace=PACE,
     )

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.clock import utcnow
 from dockyard.events.bus import subscribe_wakeups
+from dockyard.events.cursors import PACE
 from dockyard.jobs.lease import claim
 from dockyard.jobs.runner import run_forever
 from dockyard.meta import service as meta_settings
@@ -253,7 +254,7 @@ async def run_scanner(services: Any, role: str = "worker") -> None:
     ]
     log.info("scan.worker.started", extra={"replica": worker.replica})
     try:
-        await run_forever("scan", worker.step, wake=wake, poll_interval=POLL_INTERVAL)
+        await run_forever("scan", worker.step, wake=wake, poll_interval=POLL_INTERVAL, pace=PACE)
     finally:
         for task in tasks:
             task.cancel()
