@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import time
 from collections.abc import Awaitable, Callable
 
+from cachetools import LRUCache
 from fastapi import Request
 
 from dockyard.accounts.principal import Principal
@@ -123,30 +125,52 @@ async def basic_resolver(request: Request, services: Services) -> Principal | No
     return await check_credentials(request, services, name, secret)
 
 
+# The principal of each verified registry bearer token, by (key id, service, token string).
+# A client sends the same token on every request of its short life, and a manifest GET costs
+# little more than building it again (the verification, its cache's lock, the scopes). Kept
+# only until the token's `exp` (never longer: `verify_token` allows a few seconds' leeway, this
+# does not); the least recently used go first when full. Only the event loop touches it.
+_BEARER_PRINCIPALS: LRUCache[tuple[str, str, str], tuple[float, Principal | None]] = LRUCache(
+    maxsize=4096
+)
+
+
 async def bearer_resolver(request: Request, services: Services) -> Principal | None:
     """A registry bearer token from /auth/token (a resolver of the /v2 application only): the
     account it names, limited to the repository actions it grants. A token issued to nobody
     means anonymous."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         return None
     key: SigningKey | None = getattr(request.app.state, "registry_signing_key", None)
     if key is None:
         return None
+    service = services.registry_host
+    cache_key = (key.kid, service, token)
+    hit = _BEARER_PRINCIPALS.get(cache_key)
+    if hit is not None and time.time() < hit[0]:
+        return hit[1]
     try:
-        claims = verify_token(key, token.strip(), service=services.registry_host)
+        claims = verify_token(key, token, service=service)
     except InvalidToken as exc:
         raise _unauthenticated("The bearer token is invalid or expired.") from exc
     subject = claims.get("sub")
-    if not subject:
-        return None
-    return Principal(
-        account_id=str(claims.get("account_id", "")),
-        name=str(subject),
-        is_admin=bool(claims.get("admin", False)),
-        scopes=scopes_from_claims(claims),
+    principal = (
+        Principal(
+            account_id=str(claims.get("account_id", "")),
+            name=str(subject),
+            is_admin=bool(claims.get("admin", False)),
+            scopes=scopes_from_claims(claims),
+        )
+        if subject
+        else None
     )
+    exp = claims.get("exp")
+    if isinstance(exp, int | float):
+        _BEARER_PRINCIPALS[cache_key] = (float(exp), principal)
+    return principal
 
 
 def current_session_token(request: Request) -> str | None:

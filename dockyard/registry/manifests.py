@@ -269,13 +269,16 @@ def _read_manifest_bytes(services: Services, digest: str) -> bytes | None:
     return body
 
 
-async def _pull_access(
-    request: Request, services: Services, namespace: str, repository: str, pull: PullRow | None
-) -> Principal | None:
-    """The caller, once allowed to pull. Decided from the pull's own row when that settles it
+async def _check_pull(
+    request: Request,
+    principal: Principal | None,
+    namespace: str,
+    repository: str,
+    pull: PullRow | None,
+) -> None:
+    """Return when `principal` may pull. Decided from the pull's own row when that settles it
     (no session: the common case); else by `open_repository` over a session, which also gives
     every refusal its answer (401, 404 NAME_UNKNOWN, a token's insufficient scope)."""
-    principal = await get_principal(request)
     if pull is not None:
         level = settled_access(
             principal,
@@ -285,13 +288,13 @@ async def _pull_access(
             pull.visibility == "public",
         )
         if level is not None and level >= AccessLevel.READ_ONLY:
-            return principal
+            return
+    services: Services = request.app.state.services
     async with services.session() as session:
         preloaded = None if pull is None else attach_pulled(session, namespace, repository, pull)
         await open_repository(
             request, session, namespace, repository, AccessLevel.READ_ONLY, preloaded=preloaded
         )
-    return principal
 
 
 @router.head("/v2/{namespace}/{repository}/manifests/{reference}")
@@ -305,9 +308,9 @@ async def get_manifest(
     validate_name(namespace, repository)
     # Resolve the caller first: a credential check may need its own connection, and holding
     # ours meanwhile would let concurrent requests exhaust the pool waiting on each other.
-    await get_principal(request)
+    principal = await get_principal(request)
     pull = await load_for_pull(services, namespace, repository, reference)
-    principal = await _pull_access(request, services, namespace, repository, pull)
+    await _check_pull(request, principal, namespace, repository, pull)
     if pull is None or pull.digest is None:
         raise _unknown(reference[:200])
     # Go clients send one Accept header per media type.
