@@ -99,12 +99,13 @@ async def dispatch_batch(
     index, lost = await _subscribers(session, events)
     # Only the events some subscription listens to need their payload (filters, the first
     # attempt's body): the others cost their share of the claim and of the subscriptions query.
-    heard = [e for e in events if any(index.get((e.type, key)) for key in _event_keys(e))]
-    loaded = await _payloads(session, [e.seq for e in heard])
+    heard = await _load(
+        session, [e.seq for e in events if any(index.get((e.type, k)) for k in _event_keys(e))]
+    )
     rows: list[dict[str, Any]] = []
     handoffs: list[Handoff] = []
     leased_until = now + timedelta(seconds=lease_seconds)
-    for e, payload, sub in _matches(heard, loaded, index):
+    for e, sub in _matches(heard, index):
         row = _delivery_row(e, sub.id, now)
         if (
             lease_token is not None
@@ -113,7 +114,7 @@ async def dispatch_batch(
         ):
             row["next_attempt_at"] = leased_until
             row["lease_token"] = lease_token
-            handoffs.append(Handoff(row, sub, payload))
+            handoffs.append(Handoff(row, sub, e.payload))
         rows.append(row)
     if rows:
         await session.execute(insert(_DELIVERIES), rows)
@@ -122,7 +123,7 @@ async def dispatch_batch(
 
 async def _claim_events(session: AsyncSession, now: datetime, limit: int) -> list[Any]:
     """Mark up to `limit` undispatched events dispatched, in one statement; returns them in
-    seq order, without their payloads (matching needs only the type and the keys)."""
+    seq order, with only what matching needs (type and keys): no payload, no timestamp."""
     candidates = (
         select(_OUTBOX.c.seq)
         .where(_OUTBOX.c.dispatched_at.is_(None))
@@ -142,7 +143,6 @@ async def _claim_events(session: AsyncSession, now: datetime, limit: int) -> lis
                 _OUTBOX.c.type,
                 _OUTBOX.c.repository_key,
                 _OUTBOX.c.namespace_key,
-                _OUTBOX.c.created_at,
             )
         )
     ).all()
@@ -194,14 +194,24 @@ async def _subscribers(
     return index, lost
 
 
-async def _payloads(session: AsyncSession, seqs: list[int]) -> dict[int, Any]:
-    """The payloads of these events, by seq (decoded for these only)."""
+async def _load(session: AsyncSession, seqs: list[int]) -> list[Any]:
+    """These events whole (payload decoded), in seq order: those some subscription hears."""
     if not seqs:
-        return {}
+        return []
     rows = await session.execute(
-        select(_OUTBOX.c.seq, _OUTBOX.c.payload).where(_OUTBOX.c.seq.in_(seqs))
+        select(
+            _OUTBOX.c.seq,
+            _OUTBOX.c.id,
+            _OUTBOX.c.type,
+            _OUTBOX.c.repository_key,
+            _OUTBOX.c.namespace_key,
+            _OUTBOX.c.created_at,
+            _OUTBOX.c.payload,
+        )
+        .where(_OUTBOX.c.seq.in_(seqs))
+        .order_by(_OUTBOX.c.seq)
     )
-    return {seq: payload for seq, payload in rows}
+    return list(rows)
 
 
 def _event_keys(e: Any) -> set[str]:
@@ -210,19 +220,18 @@ def _event_keys(e: Any) -> set[str]:
 
 
 def _matches(
-    events: list[Any], payloads: dict[int, Any], index: dict[tuple[str, str], list[Any]]
-) -> Iterator[tuple[Any, Any, Any]]:
-    """(event, payload, subscription) for each delivery to make, in event order."""
+    events: list[Any], index: dict[tuple[str, str], list[Any]]
+) -> Iterator[tuple[Any, Any]]:
+    """(event, subscription) for each delivery to make, in event order."""
     for e in events:
-        payload = payloads.get(e.seq)
-        kind = _event_kind(payload) if e.type == "REPO_EVENT" else None
+        kind = _event_kind(e.payload) if e.type == "REPO_EVENT" else None
         for key in _event_keys(e):
             for sub in index.get((e.type, key), ()):
                 if sub.repo_event_filter and sub.repo_event_filter != kind:
                     continue
-                if not accepts(sub.tag_filter, sub.min_severity, e.type, payload):
+                if not accepts(sub.tag_filter, sub.min_severity, e.type, e.payload):
                     continue
-                yield e, payload, sub
+                yield e, sub
 
 
 def _delivery_row(e: Any, subscription_id: str, now: datetime) -> dict[str, Any]:
