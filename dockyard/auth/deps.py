@@ -13,6 +13,7 @@ import binascii
 import hmac
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from cachetools import LRUCache
 from fastapi import Request
@@ -25,8 +26,6 @@ from dockyard.errors import DockyardError, ErrorCode
 from dockyard.services import Services
 
 PrincipalResolver = Callable[[Request, Services], Awaitable[Principal | None]]
-
-_UNSET = object()
 
 
 def _unauthenticated(message: str) -> DockyardError:
@@ -187,9 +186,12 @@ def services_of(request: Request) -> Services:
 
 async def get_principal(request: Request) -> Principal | None:
     """The caller, or None for anonymous. Wrong credentials are a 401, never anonymous."""
-    cached = getattr(request.state, "principal", _UNSET)
-    if cached is not _UNSET:
-        return cached  # type: ignore[return-value]
+    # `request.state` keeps its values in the scope's "state" dict: read it there, since a
+    # missing attribute of `request.state` costs an AttributeError built and caught.
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    if "principal" in state:
+        cached: Principal | None = state["principal"]
+        return cached
     services = services_of(request)
     principal: Principal | None = None
     resolvers: list[PrincipalResolver] = request.app.state.principal_resolvers
@@ -197,7 +199,7 @@ async def get_principal(request: Request) -> Principal | None:
         principal = await resolver(request, services)
         if principal is not None:
             break
-    request.state.principal = principal
+    state["principal"] = principal
     return principal
 
 

@@ -19,7 +19,7 @@ from dockyard.auth.deps import PrincipalResolver, basic_resolver, bearer_resolve
 from dockyard.auth.tokens import load_or_create_key
 from dockyard.errors import ErrorCode
 from dockyard.registry.challenge import challenge
-from dockyard.registry.fastpath import RegistryReadFastPath
+from dockyard.registry.fastpath import RegistryReadFastPath, read_route
 from dockyard.registry.routes import router
 from dockyard.services import Services
 
@@ -62,6 +62,24 @@ class ApiVersionMiddleware:
         await self.app(scope, receive, send_with_version)
 
 
+class RegistryApplication(FastAPI):
+    """The /v2 application. A read the fast path answers (manifest and blob GET/HEAD) enters
+    the chain it meets inside the application anyway, version header > last-resort answer >
+    fast path, without passing the layers Starlette and FastAPI wrap around every application
+    (their error, telemetry and body-limit middleware, which never act on these: the
+    last-resort answer inside catches first, telemetry is off, no body limit is set). The
+    answer is the same, byte for byte; everything else takes the full stack."""
+
+    reads: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.reads is not None and read_route(scope) is not None:
+            scope["app"] = self  # as Starlette sets it: handlers reach the app's state
+            await self.reads(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 # FastAPI's native OpenTelemetry stays off: dockyard configures no provider, and with it on
 # every request asks OpenTelemetry for its providers (environment lookups that fail): a sixth
 # of a worker's CPU under a manifest GET load.
@@ -73,7 +91,9 @@ def create_registry_app(services: Services) -> FastAPI:
     `request.app.state`: the services and settings, its principal resolvers, the key that
     verifies registry bearer tokens; the host sets a login limiter it shares (else one is made
     on first use)."""
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, telemetry=NO_TELEMETRY)
+    app = RegistryApplication(
+        docs_url=None, redoc_url=None, openapi_url=None, telemetry=NO_TELEMETRY
+    )
     app.state.services = services
     app.state.settings = services.settings
     resolvers: list[PrincipalResolver] = [basic_resolver, bearer_resolver]
@@ -88,4 +108,16 @@ def create_registry_app(services: Services) -> FastAPI:
     # Added next, so it answers inside the version header: a 500 or 507 says it too.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(ApiVersionMiddleware)
+    # The same three, for the reads that skip the outer layers (RegistryApplication).
+    app.reads = ApiVersionMiddleware(UnhandledErrorMiddleware(RegistryReadFastPath(_never(app))))
     return app
+
+
+def _never(app: FastAPI) -> ASGIApp:
+    """What the reads chain hands a request that is no read: the whole application (it never
+    happens: `RegistryApplication` sends it reads only)."""
+
+    async def whole(scope: Scope, receive: Receive, send: Send) -> None:
+        await FastAPI.__call__(app, scope, receive, send)
+
+    return whole

@@ -28,21 +28,28 @@ from dockyard.registry.manifests import get_manifest
 _READ_PATH = re.compile(r"^/v2/([^/]+)/([^/]+)/(manifests|blobs)/([^/]+)$")
 
 
+def read_route(scope: Scope) -> tuple[str, ...] | None:
+    """(namespace, repository, "manifests" | "blobs", reference) for a read the fast path
+    answers, else None."""
+    if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+        return None
+    match = _READ_PATH.match(scope["path"])
+    if match is None or (match.group(3) == "blobs" and ":" not in match.group(4)):
+        return None
+    return match.groups()
+
+
 class RegistryReadFastPath:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match = (
-            _READ_PATH.match(scope["path"])
-            if scope["type"] == "http" and scope["method"] in ("GET", "HEAD")
-            else None
-        )
-        if match is None or (match.group(3) == "blobs" and ":" not in match.group(4)):
+        route = read_route(scope)
+        if route is None:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
-        namespace, repository, kind, reference = match.groups()
+        namespace, repository, kind, reference = route
         handler = get_manifest if kind == "manifests" else get_blob
         try:
             response = await handler(request, namespace, repository, reference)

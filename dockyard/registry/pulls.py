@@ -151,5 +151,10 @@ def recorder_for(engine: AsyncEngine) -> PullRecorder:
 
 
 def pull_recorder(request: Request) -> PullRecorder:
-    """This process's recorder, bound to the app's database engine."""
-    return recorder_for(request.app.state.services.engine)
+    """This process's recorder, bound to the app's database engine (kept on the app's state
+    too: one lookup per pull)."""
+    recorder: PullRecorder | None = getattr(request.app.state, "pull_recorder", None)
+    if recorder is None:
+        recorder = recorder_for(request.app.state.services.engine)
+        request.app.state.pull_recorder = recorder
+    return recorder

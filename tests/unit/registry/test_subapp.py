@@ -17,6 +17,7 @@ import pytest
 
 from dockyard.config import Settings
 from dockyard.db.migrate import upgrade
+from dockyard.registry import manifests
 from dockyard.registry.app import create_registry_app
 from dockyard.services import build_services
 from tests.fakes.inprocess import ADMIN, InProcess, inprocess_app
@@ -156,3 +157,19 @@ async def test_a_blob_get_through_the_host_is_sent_by_pathsend(host: InProcess) 
     assert (b"docker-distribution-api-version", b"registry/2.0") in sent[0]["headers"]
     assert sent[1]["type"] == "http.response.pathsend"
     assert sent[1]["path"] == str(host.services.storage.local_path(digest))
+
+
+async def test_an_unexpected_error_on_a_read_is_the_last_resort_answer(
+    host: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Manifest reads skip the application's outer layers (RegistryApplication): an error
+    nothing handles still gets the 500 envelope with its request id, the version header and
+    the access line's request id, as on any other route."""
+
+    async def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(manifests, "load_for_pull", broken)
+    r = await host.client.get("/v2/admin/app/manifests/v1")
+    assert r.status_code == 500 and _code(r) == "INTERNAL_ERROR"
+    assert r.headers[VERSION] == "registry/2.0" and r.headers["x-request-id"]
