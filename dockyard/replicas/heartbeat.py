@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import make_url
+
 from dockyard.clock import utcnow
-from dockyard.events import notify
 from dockyard.replicas import service
+
+Task = Callable[[Any], Coroutine[Any, Any, None]]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,7 @@ async def _leave(session: Any, me: service.Identity) -> None:
     await session.commit()
 
 
-def cluster_tasks(settings: Any, role: str) -> list[notify.Task]:
+def cluster_tasks(settings: Any, role: str) -> list[Task]:
     """What a process in `role` runs beside its work (each task takes the services): its
     heartbeat, and on PostgreSQL the wake-ups: every process forwards its commits to other
     nodes; a process that runs the outbox consumers (a worker, or "all") listens for theirs."""
@@ -54,5 +58,11 @@ def cluster_tasks(settings: Any, role: str) -> list[notify.Task]:
     async def heartbeat(services: Any) -> None:
         await beat_forever(services, role)
 
-    consumes = role != "api"
-    return [heartbeat, *notify.background_tasks(settings.resolved_database_url, consumes=consumes)]
+    url = settings.resolved_database_url
+    if make_url(url).get_backend_name() != "postgresql":
+        # On SQLite there is no other node to wake: the wake-ups' module (and asyncpg, about
+        # 3 MB in each HTTP worker and the delivery child) is not imported.
+        return [heartbeat]
+    from dockyard.events import notify
+
+    return [heartbeat, *notify.background_tasks(url, consumes=role != "api")]
