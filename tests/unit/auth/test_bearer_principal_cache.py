@@ -5,6 +5,7 @@ it."""
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -74,3 +75,28 @@ def test_a_token_principal_is_cached_until_exp(
     with pytest.raises(DockyardError):
         _resolve(key, token)
     assert calls[-1] == "refused"
+
+
+def test_the_least_recently_used_token_leaves_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = load_or_create_key(tmp_path)
+    monkeypatch.setattr(deps, "_BEARER_PRINCIPALS_MAX", 2)
+    monkeypatch.setattr(deps, "_BEARER_PRINCIPALS", OrderedDict())
+    tokens = [issue_token(key, service="reg", subject=f"u{i}", access=[])[0] for i in range(3)]
+    verified: list[str] = []
+    real = deps.verify_token
+
+    def counting(key: SigningKey, token: str, *, service: str) -> dict[str, Any]:
+        claims = real(key, token, service=service)
+        verified.append(str(claims["sub"]))
+        return claims
+
+    monkeypatch.setattr(deps, "verify_token", counting)
+    _resolve(key, tokens[0])
+    _resolve(key, tokens[1])
+    _resolve(key, tokens[0])  # used again: u1 is now the least recent
+    _resolve(key, tokens[2])  # evicts u1
+    _resolve(key, tokens[0])
+    _resolve(key, tokens[1])
+    assert verified == ["u0", "u1", "u2", "u1"]
