@@ -9,6 +9,7 @@ only the missing tail is hashed, so several workers and restarts never give a wr
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import shutil
@@ -21,6 +22,12 @@ from dockyard.storage.base import DigestMismatch, UploadOffsetMismatch
 from dockyard.storage.digest import algorithm, is_valid_digest
 
 _READ_CHUNK = 1024 * 1024
+# A blob is sent in 256 KiB pieces: measured on a 64 MiB blob behind Granian, less CPU than
+# 1 MiB pieces (or Granian's own `pathsend`, which reads the file through a thread per piece).
+_SEND_CHUNK = 256 * 1024
+# preadv(RWF_NOWAIT) reads only what the page cache holds and never waits for the disk, so a
+# cached piece is read on the event loop without a thread hop; None where Linux lacks it.
+_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
 
 
 class FilesystemBlobStore:
@@ -62,18 +69,21 @@ class FilesystemBlobStore:
     async def read(
         self, digest: str, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:
-        path = self._blob_path(digest)
-        with path.open("rb") as fh:
-            fh.seek(start)
-            remaining = None if end is None else end - start + 1
-            while remaining is None or remaining > 0:
-                size = _READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining)
-                chunk = await asyncio.to_thread(fh.read, size)
+        fd = os.open(self._blob_path(digest), os.O_RDONLY)
+        try:
+            offset = start
+            stop = None if end is None else end + 1
+            while stop is None or offset < stop:
+                size = _SEND_CHUNK if stop is None else min(_SEND_CHUNK, stop - offset)
+                chunk = _read_cached(fd, size, offset)
+                if chunk is None:  # not in the page cache: the disk is waited for in a thread
+                    chunk = await asyncio.to_thread(os.pread, fd, size, offset)
                 if not chunk:
                     break
-                if remaining is not None:
-                    remaining -= len(chunk)
+                offset += len(chunk)
                 yield chunk
+        finally:
+            os.close(fd)
 
     async def put(self, data: bytes) -> str:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
@@ -219,6 +229,26 @@ class FilesystemBlobStore:
     def _forget(self, upload_id: str) -> None:
         self._hashers.pop(upload_id, None)
         self._locks.pop(upload_id, None)
+
+
+def _read_cached(fd: int, size: int, offset: int) -> bytes | None:
+    """Up to `size` bytes at `offset` if the page cache holds them (some at least), else None
+    (then the caller reads in a thread: a disk read must not stall the event loop)."""
+    global _NOWAIT
+    if _NOWAIT is None:
+        return None
+    buffer = bytearray(size)
+    try:
+        got = os.preadv(fd, [buffer], offset, _NOWAIT)
+    except BlockingIOError:
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system without it
+            _NOWAIT = None
+        return None  # the read in a thread answers (or raises) for this piece
+    if got <= 0:
+        return None
+    return bytes(buffer) if got == size else bytes(memoryview(buffer)[:got])
 
 
 def _write_and_hash(fh: object, hasher: hashlib._Hash, data: bytes) -> None:
