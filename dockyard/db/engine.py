@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from dockyard.db.sqlite_write_lock import LockingConnection
+
 # Bytes of SQLite heap (page caches, mostly) one process keeps, whatever its connections.
 SQLITE_HEAP_LIMIT = 8 << 20
 
@@ -46,7 +48,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     kwargs: dict[str, Any] = {}
     if is_sqlite(url):
         bound_malloc_arenas()  # before aiosqlite's threads exist
-        kwargs["connect_args"] = {"timeout": 30}
+        # Write transactions queue on a lock the kernel hands over at once, instead of
+        # SQLite's busy handler that sleeps milliseconds between tries (sqlite_write_lock.py).
+        kwargs["connect_args"] = {"timeout": 30, "factory": LockingConnection}
         # An aiosqlite connection is a thread and a file handle: with the default pool (5 + 10
         # overflow, overflow closed on return) a burst of requests opens and closes connections
         # all the time. Keep enough for the usual concurrency; SQLite serialises writes anyway.
