@@ -1,0 +1,48 @@
+"""The filesystem driver's upload writes: the body's pieces are written as they came (one
+writev per batch, never joined), a short write is completed, and a body of many tiny pieces
+stays within the system's limit of buffers per writev."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from dockyard.storage.filesystem import FilesystemBlobStore
+
+
+async def _parts(parts: list[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+async def _upload(tmp_path: Path, parts: list[bytes]) -> bytes:
+    store = FilesystemBlobStore(tmp_path)
+    data = b"".join(parts)
+    await store.upload_start("u")
+    assert await store.upload_append("u", _parts(parts)) == len(data)
+    assert await store.upload_commit("u", _digest(data)) == len(data)
+    return b"".join([chunk async for chunk in store.read(_digest(data))])
+
+
+async def test_a_short_write_is_completed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.writev
+
+    def short(fd: int, buffers: list[bytes]) -> int:
+        return real(fd, [buffers[0][: len(buffers[0]) // 3]])
+
+    monkeypatch.setattr(os, "writev", short)
+    parts = [os.urandom(400 * 1024), os.urandom(300 * 1024), os.urandom(500 * 1024), b"end"]
+    assert await _upload(tmp_path, parts) == b"".join(parts)
+
+
+async def test_many_tiny_pieces(tmp_path: Path) -> None:
+    parts = [bytes([i % 256]) * 3 for i in range(5000)]
+    assert await _upload(tmp_path, parts) == b"".join(parts)
