@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     run_workers: bool = True
     # The niceness of serve's delivery child: pushes get the shared CPU first (0: same priority).
     delivery_nice: int = Field(default=10, ge=0, le=19)
+    # How many delivery processes `dockyard serve` (or `dockyard worker`) runs; 1 = one child.
+    delivery_processes: int = Field(default=1, ge=1, le=8)
     # What `dockyard serve` runs: "api" (HTTP only), "worker" (delivery, scanning, policies; no
     # HTTP) or "all" (both). Several nodes scale API replicas and workers separately.
     role: Literal["api", "worker", "all"] = "all"

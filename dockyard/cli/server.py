@@ -151,8 +151,11 @@ def _become_worker(settings: Settings) -> NoReturn:
 def worker(config: ConfigOpt = None) -> None:
     """Run the webhook dispatcher and delivery workers without the HTTP server."""
     from dockyard.serve_exec import MIGRATED_ENV
+    from dockyard.webhooks.supervisor import CHILD_NUMBER_ENV, WorkerSupervisor
     from dockyard.webhooks.worker import main
 
+    number = int(os.environ.pop(CHILD_NUMBER_ENV, "0") or 0)
+    siblings: WorkerSupervisor | None = None
     if os.environ.pop(MIGRATED_ENV, "") == "1":
         # `serve`'s delivery child: the serve's own settings, whole (its flags, its --config
         # file), never re-read from this process's environment and working folder.
@@ -166,13 +169,28 @@ def worker(config: ConfigOpt = None) -> None:
         require_writable(settings.data_dir)
         upgrade(settings.resolved_database_url)
         settings = apply_shared_keys(settings)
+        if settings.delivery_processes > 1:
+            # This process is number 0; the others (claim, send, record only) are its children,
+            # with its settings whole, as `serve` starts its own.
+            env = {**os.environ, **settings_to_env(settings), MIGRATED_ENV: "1"}
+            siblings = WorkerSupervisor(settings.data_dir, env, first=1)
+    typer.echo(f"dockyard {__version__} webhook worker running", err=True)
+    if number:
+        # Delivery only: the dispatcher and the consumers run once, in process 0.
+        main(settings, number=number)
+        return
     from dockyard.policies.mirror_worker import run_mirror_worker
     from dockyard.policies.pruning_worker import run_pruning_worker
     from dockyard.policies.worker import run_promotion_worker
     from dockyard.scanning.worker import run_scanner
 
-    typer.echo(f"dockyard {__version__} webhook worker running", err=True)
     workers = (run_scanner, run_promotion_worker, run_mirror_worker, run_pruning_worker)
     from dockyard.replicas.heartbeat import cluster_tasks
 
-    main(settings, companions=(*workers, *cluster_tasks(settings, "worker")))
+    if siblings is not None:
+        siblings.start()
+    try:
+        main(settings, companions=(*workers, *cluster_tasks(settings, "worker")))
+    finally:
+        if siblings is not None:
+            siblings.stop()

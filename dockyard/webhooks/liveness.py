@@ -3,7 +3,10 @@
 Two writers, one reader. The delivery engine rewrites `run/delivery-heartbeat.json` every few
 seconds after a cheap probe of its database; the supervisor in `dockyard serve` rewrites
 `run/delivery-supervisor.json` with its child's pid, start time and restarts. `/health` reads
-both and `assess` turns them into one verdict. Files rather than a table: the supervisor has no
+both and `assess` turns them into one verdict. With several delivery processes
+(`DOCKYARD_DELIVERY_PROCESSES`) process n > 0 has its own pair (`delivery-heartbeat-n.json`,
+`delivery-supervisor-n.json`) and the verdict is the first process's problem, else the first
+other one's. Files rather than a table: the supervisor has no
 database, a reader must stay cheap, and a full disk still lets an existing small file be read.
 Stdlib only (the supervisor runs in `serve`'s small interpreter). No HTTP, no database here.
 """
@@ -33,6 +36,14 @@ FAILURES_UNHEALTHY = 3
 
 def run_dir(data_dir: Path) -> Path:
     return data_dir / "run"
+
+
+def file_name(name: str, number: int = 0) -> str:
+    """The file of delivery process `number` (process 0 keeps the unnumbered names)."""
+    if not number:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}-{number}{dot}{ext}"
 
 
 def heartbeat_interval(timeout: float) -> float:
@@ -73,12 +84,12 @@ class SupervisorState:
     last_exit_code: int | None = None
 
 
-def write_heartbeat(data_dir: Path, heartbeat: Heartbeat) -> None:
-    _write_json(run_dir(data_dir) / HEARTBEAT_FILE, asdict(heartbeat))
+def write_heartbeat(data_dir: Path, heartbeat: Heartbeat, number: int = 0) -> None:
+    _write_json(run_dir(data_dir) / file_name(HEARTBEAT_FILE, number), asdict(heartbeat))
 
 
-def read_heartbeat(data_dir: Path) -> Heartbeat | None:
-    raw = _read_json(run_dir(data_dir) / HEARTBEAT_FILE)
+def read_heartbeat(data_dir: Path, number: int = 0) -> Heartbeat | None:
+    raw = _read_json(run_dir(data_dir) / file_name(HEARTBEAT_FILE, number))
     try:
         return None if raw is None else Heartbeat(**raw)
     except TypeError:
@@ -86,7 +97,7 @@ def read_heartbeat(data_dir: Path) -> Heartbeat | None:
 
 
 async def beat_forever(
-    data_dir: Path, stale_after: float, probe: Callable[[], Awaitable[None]]
+    data_dir: Path, stale_after: float, probe: Callable[[], Awaitable[None]], number: int = 0
 ) -> None:
     """The engine's heartbeat until cancelled: probe the database, then record the result.
 
@@ -103,30 +114,44 @@ async def beat_forever(
             error = f"{type(exc).__name__}: {exc}"[:300]
             log.warning("webhook.heartbeat.probe_failed", extra={"error": error})
         try:
-            await asyncio.to_thread(write_heartbeat, data_dir, Heartbeat(pid, time.time(), error))
+            await asyncio.to_thread(
+                write_heartbeat, data_dir, Heartbeat(pid, time.time(), error), number
+            )
         except OSError as exc:
             # A full disk must not stop delivery; /health then sees the heartbeat go stale.
             log.warning("webhook.heartbeat.write_failed", extra={"error": str(exc)})
         await asyncio.sleep(interval)
 
 
-def write_supervisor_state(data_dir: Path, state: SupervisorState) -> None:
-    _write_json(run_dir(data_dir) / SUPERVISOR_FILE, asdict(state))
+def write_supervisor_state(data_dir: Path, state: SupervisorState, number: int = 0) -> None:
+    _write_json(run_dir(data_dir) / file_name(SUPERVISOR_FILE, number), asdict(state))
 
 
-def read_supervisor_state(data_dir: Path) -> SupervisorState | None:
-    raw = _read_json(run_dir(data_dir) / SUPERVISOR_FILE)
+def read_supervisor_state(data_dir: Path, number: int = 0) -> SupervisorState | None:
+    raw = _read_json(run_dir(data_dir) / file_name(SUPERVISOR_FILE, number))
     try:
         return None if raw is None else SupervisorState(**raw)
     except TypeError:
         return None
 
 
+def _numbered(data_dir: Path) -> list[int]:
+    """The numbers > 0 of the delivery processes that have a supervisor file."""
+    numbers: list[int] = []
+    stem = SUPERVISOR_FILE.rpartition(".")[0]
+    for path in run_dir(data_dir).glob(f"{stem}-*.json"):
+        suffix = path.stem[len(stem) + 1 :]
+        if suffix.isdigit() and int(suffix) > 0:
+            numbers.append(int(suffix))
+    return sorted(numbers)
+
+
 def clear(data_dir: Path) -> None:
     """Forget a previous run's files (a SIGKILLed server leaves them behind)."""
-    for name in (HEARTBEAT_FILE, SUPERVISOR_FILE):
-        with contextlib.suppress(OSError):
-            (run_dir(data_dir) / name).unlink()
+    for number in [0, *_numbered(data_dir)]:
+        for name in (HEARTBEAT_FILE, SUPERVISOR_FILE):
+            with contextlib.suppress(OSError):
+                (run_dir(data_dir) / file_name(name, number)).unlink()
 
 
 @dataclass(frozen=True)
@@ -137,9 +162,26 @@ class Verdict:
 
 def assess(data_dir: Path, *, in_process: bool, timeout: float, now: float) -> Verdict | None:
     """The delivery engine's health, or None when no engine is expected to run here
-    (`DOCKYARD_RUN_WORKERS=false`: a separate `dockyard worker` is watched on its own host)."""
-    state = read_supervisor_state(data_dir)
-    beat = read_heartbeat(data_dir)
+    (`DOCKYARD_RUN_WORKERS=false`: a separate `dockyard worker` is watched on its own host).
+    Several delivery processes: the first one's verdict, its detail counting `processes`, and
+    the first problem of any of them."""
+    first = _assess_one(data_dir, 0, in_process=in_process, timeout=timeout, now=now)
+    others = _numbered(data_dir)
+    if first is None or not others:
+        return first
+    problem = first.problem
+    for number in others:
+        verdict = _assess_one(data_dir, number, in_process=False, timeout=timeout, now=now)
+        if not problem and verdict is not None and verdict.problem:
+            problem = f"delivery process {number}: {verdict.problem}"
+    return Verdict(problem, {**first.detail, "processes": 1 + len(others)})
+
+
+def _assess_one(
+    data_dir: Path, number: int, *, in_process: bool, timeout: float, now: float
+) -> Verdict | None:
+    state = read_supervisor_state(data_dir, number)
+    beat = read_heartbeat(data_dir, number)
     if state is None:
         if not in_process:
             return None

@@ -36,6 +36,10 @@ _PR_SET_PDEATHSIG = 1
 
 # The child's niceness unless the settings say otherwise (`delivery_nice`).
 DEFAULT_NICE = 10
+# Delivery processes unless the settings say otherwise (`delivery_processes`).
+DEFAULT_PROCESSES = 1
+# Which delivery process a child is (0: the one that also dispatches and runs the consumers).
+CHILD_NUMBER_ENV = "DOCKYARD_DELIVERY_CHILD"
 
 
 def _die_with_parent_call() -> Callable[[], object] | None:
@@ -56,6 +60,15 @@ def child_nice(env: Mapping[str, str]) -> int:
     except (ValueError, AttributeError):
         value = None
     return value if isinstance(value, int) and 0 <= value <= 19 else DEFAULT_NICE
+
+
+def delivery_processes(env: Mapping[str, str]) -> int:
+    """How many delivery processes to run: `delivery_processes` of the settings given."""
+    try:
+        value = json.loads(env.get("DOCKYARD_SETTINGS_JSON", "{}")).get("delivery_processes")
+    except (ValueError, AttributeError):
+        value = None
+    return value if isinstance(value, int) and 1 <= value <= 8 else DEFAULT_PROCESSES
 
 
 def _prepare_child(
@@ -82,21 +95,21 @@ def prepare_metrics_dir(data_dir: Path) -> Path:
     return folder
 
 
-class WorkerSupervisor:
-    """Starts `python -P -m dockyard worker`, restarts it when it exits, stops it."""
+class _Child:
+    """One delivery process: started, restarted when it exits, stopped."""
 
-    def __init__(self, data_dir: Path, env: Mapping[str, str] | None = None) -> None:
-        # -P: the working folder stays off sys.path, so a `dockyard/` folder there (a clone of
-        # this repository, say) cannot shadow the installed package in the child.
-        self.args = [sys.executable, "-P", "-m", "dockyard", "worker"]
+    def __init__(self, args: list[str], data_dir: Path, env: Mapping[str, str], number: int):
+        self.args = args
         self.data_dir = data_dir
-        self.env = dict(os.environ if env is None else env)
+        self.number = number
+        self.env = {**env, CHILD_NUMBER_ENV: str(number)}
         self.restarts = 0
         self.failures_in_a_row = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         # The thread that starts the child must outlive it: PDEATHSIG follows the parent thread.
-        self._thread = threading.Thread(target=self._run, name="webhook-worker", daemon=True)
+        name = "webhook-worker" if not number else f"webhook-worker-{number}"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -116,7 +129,7 @@ class WorkerSupervisor:
             last_exit_code=None if running else proc.returncode,
         )
         try:
-            liveness.write_supervisor_state(self.data_dir, state)
+            liveness.write_supervisor_state(self.data_dir, state, self.number)
         except OSError as exc:
             # A full disk must not stop the supervisor; /health then sees the heartbeat go stale.
             log.warning("webhook.worker.state_unwritable", extra={"error": str(exc)})
@@ -141,6 +154,7 @@ class WorkerSupervisor:
                 "webhook.worker.exited",
                 extra={
                     "code": code,
+                    "delivery_process": self.number,
                     "restart_in": backoff,
                     "restarts": self.restarts,
                     "failures_in_a_row": self.failures_in_a_row,
@@ -150,14 +164,58 @@ class WorkerSupervisor:
                 return
             backoff = min(backoff * 2, 30.0)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def signal_stop(self) -> None:
         self._stopping.set()
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.terminate()
+
+    def stop(self, timeout: float) -> None:
+        self.signal_stop()
+        proc = self._proc
+        if proc is not None:
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
         self._thread.join(timeout)
+
+
+class WorkerSupervisor:
+    """Starts `python -P -m dockyard worker` once per delivery process (`delivery_processes`
+    of the settings, numbered `first`, `first + 1`, ...), restarts each when it exits, stops
+    them all."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        first: int = 0,
+        processes: int | None = None,
+    ) -> None:
+        # -P: the working folder stays off sys.path, so a `dockyard/` folder there (a clone of
+        # this repository, say) cannot shadow the installed package in the child.
+        self.args = [sys.executable, "-P", "-m", "dockyard", "worker"]
+        self.data_dir = data_dir
+        self.env = dict(os.environ if env is None else env)
+        count = delivery_processes(self.env) if processes is None else processes
+        self.children = [
+            _Child(self.args, data_dir, self.env, number) for number in range(first, count)
+        ]
+
+    @property
+    def restarts(self) -> int:
+        return sum(child.restarts for child in self.children)
+
+    def start(self) -> None:
+        for child in self.children:
+            child.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        # All asked at once, then waited for: they record and release their leases together.
+        for child in self.children:
+            child.signal_stop()
+        for child in self.children:
+            child.stop(timeout)

@@ -5,7 +5,10 @@ engine in a child process; `dockyard worker` runs it on its own). A commit in th
 sends one datagram to a Unix socket named after the data folder; the engine listening there
 dispatches at once instead of at its next poll. Several delivery processes on one data folder
 (`DOCKYARD_DELIVERY_PROCESSES`) each bind one of `MAX_LISTENERS` numbered sockets; a commit is
-announced to every number (a datagram to a number nobody holds fails at once). Best effort by
+announced to every number (a datagram to a number nobody holds fails at once). A second kind of
+datagram, "deliveries are due" (`announce_claims`), is what the dispatching process sends the
+others when a batch left deliveries for the claim stage: they claim at once instead of at their
+next poll, and nobody claims at every commit. Best effort by
 design: a lost datagram (no
 listener, a full buffer, an engine on another host) only means the engine's poll picks the
 event up. No HTTP, no database here.
@@ -29,6 +32,9 @@ log = logging.getLogger(__name__)
 
 # Delivery processes on one data folder that can each be woken.
 MAX_LISTENERS = 8
+# The datagrams: an event was committed (dispatch); deliveries were left due (claim).
+COMMITTED = b"w"
+DUE = b"c"
 
 
 def wake_address(data_dir: Path, number: int = 0) -> str:
@@ -55,9 +61,12 @@ def _bind(address: str) -> socket.socket | None:
     return sock
 
 
-def listen(data_dir: Path, wake: asyncio.Event) -> socket.socket | None:
-    """Bind the first free wake socket and set `wake` on each datagram; None when every
-    number is taken (that engine polls then, as an engine on another host does)."""
+def listen(
+    data_dir: Path, wake: asyncio.Event | None, due: asyncio.Event | None = None
+) -> socket.socket | None:
+    """Bind the first free wake socket; set `wake` on each commit's datagram and `due` on each
+    "deliveries are due" one (either may be None: not listened for). None when every number
+    is taken (that engine polls then, as an engine on another host does)."""
     for number in range(MAX_LISTENERS):
         sock = _bind(wake_address(data_dir, number))
         if sock is not None:
@@ -68,10 +77,14 @@ def listen(data_dir: Path, wake: asyncio.Event) -> socket.socket | None:
     sock.setblocking(False)
 
     def on_readable() -> None:
+        kinds: set[bytes] = set()
         with contextlib.suppress(OSError):
-            while sock.recv(64):
-                pass
-        wake.set()
+            while data := sock.recv(64):
+                kinds.add(data[:1])
+        if wake is not None and (COMMITTED in kinds or not kinds):
+            wake.set()
+        if due is not None and DUE in kinds:
+            due.set()
 
     asyncio.get_running_loop().add_reader(sock.fileno(), on_readable)
     return sock
@@ -92,9 +105,27 @@ def announce(data_dir: Path) -> None:
     try:
         for number in range(MAX_LISTENERS):
             with contextlib.suppress(OSError):
-                sock.sendto(b"w", wake_address(data_dir, number))
+                sock.sendto(COMMITTED, wake_address(data_dir, number))
     finally:
         sock.close()
+
+
+class DueAnnouncer:
+    """Tells the other delivery processes of this data folder that deliveries are due
+    (non-blocking: a full buffer drops the datagram, their poll is the fallback)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.addresses = [wake_address(data_dir, number) for number in range(MAX_LISTENERS)]
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+
+    def __call__(self) -> None:
+        for address in self.addresses:
+            with contextlib.suppress(OSError):
+                self.sock.sendto(DUE, address)
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 async def forward_commits(data_dir: Path) -> None:
@@ -110,6 +141,6 @@ async def forward_commits(data_dir: Path) -> None:
             waker.clear()
             for address in addresses:
                 with contextlib.suppress(OSError):  # nobody listening, or the buffer is full
-                    sock.sendto(b"w", address)
+                    sock.sendto(COMMITTED, address)
     finally:
         sock.close()

@@ -10,6 +10,13 @@ Jobs are built in one place (`job.build_jobs`). A lease that expires (a crashed 
 worker) makes its deliveries due again: at-least-once. This module only composes and runs the
 stages; each owns its own rules.
 
+Several delivery processes (`DOCKYARD_DELIVERY_PROCESSES`): each claims, sends and records
+(leased claims: SKIP LOCKED on PostgreSQL, SQLite's single writer otherwise); only process 0
+dispatches, runs retention and the companions (scanning, policies, cluster tasks), which follow
+outbox cursors of their own and would only compete with themselves if run N times. When a
+dispatched batch leaves deliveries for the claim stage, process 0 tells the others
+(`wake.DueAnnouncer`), so they claim at once.
+
 Idle costs nothing: with no work each loop sleeps until it is woken (a commit, here or through
 the wake socket; a result to record; a claim asked for by the send stage) or until the next
 pending delivery falls due. The polls left (`FALLBACK_POLL`) are a slow safety net for a
@@ -60,8 +67,14 @@ class DeliveryEngine:
         settings: Settings,
         sessionmaker: async_sessionmaker[AsyncSession],
         transport: Transport,
+        *,
+        dispatches: bool = True,
     ) -> None:
         self.settings = settings
+        # Process 0 of several (or the only one): dispatches and runs retention.
+        self.dispatches = dispatches
+        # Called when a dispatched batch left deliveries due for the claim stage.
+        self.announce_due: Callable[[], None] | None = None
         self.sessionmaker = sessionmaker
         self.recorder = Recorder(sessionmaker, settings.retry_schedule)
         self.sender = Sender(settings, transport, self.recorder)
@@ -74,10 +87,18 @@ class DeliveryEngine:
     def dispatch_wake(self) -> asyncio.Event:
         return self.dispatcher.wake
 
+    async def dispatch_step(self) -> int:
+        """One dispatch batch; the other delivery processes hear of what it left due."""
+        count = await self.dispatcher.step()
+        # The step sets the claim wake-up (after its last await) when it left deliveries due.
+        if count and self.announce_due is not None and self.sender.claim_wake.is_set():
+            self.announce_due()
+        return count
+
     async def run_dispatcher(self) -> None:
         await run_forever(
             "webhook.dispatch",
-            self.dispatcher.step,
+            self.dispatch_step,
             wake=self.dispatcher.wake,
             poll_interval=self.poll_interval,
         )
@@ -132,7 +153,10 @@ class DeliveryEngine:
 
     async def run(self) -> None:
         """Dispatcher, deliverer and the retention of old events and deliveries, until
-        cancelled."""
+        cancelled (the deliverer alone in a delivery process that does not dispatch)."""
+        if not self.dispatches:
+            await self.run_deliverer()
+            return
         await asyncio.gather(
             self.run_dispatcher(),
             self.run_deliverer(),
@@ -182,15 +206,26 @@ async def follow_webhook_timeout(services: Any, transport: Transport) -> None:
 Companion = Callable[[Any], Awaitable[None]]
 
 
-async def run_workers(services: Any, companions: Sequence[Companion] = ()) -> None:
+async def run_workers(
+    services: Any, companions: Sequence[Companion] = (), *, number: int = 0
+) -> None:
     """The engine until cancelled: the `dockyard worker` process (which `dockyard serve` runs as
     its child), or a background task of the HTTP process when it delivers in-process; with each
-    companion task beside it."""
-    transport = make_transport(services.settings)
-    engine = DeliveryEngine(services.settings, services.sessionmaker, transport)
-    sock = wakeups.listen(services.settings.data_dir, engine.dispatch_wake)
+    companion task beside it. `number`: which of several delivery processes this is (0
+    dispatches; the others only claim, send and record)."""
+    settings = services.settings
+    transport = make_transport(settings)
+    engine = DeliveryEngine(settings, services.sessionmaker, transport, dispatches=number == 0)
+    several = settings.delivery_processes > 1
+    sock = wakeups.listen(
+        settings.data_dir,
+        engine.dispatch_wake if engine.dispatches else None,
+        engine.sender.claim_wake if several else None,
+    )
     if sock is None:
         engine.poll_interval = UNWOKEN_POLL
+    announcer = wakeups.DueAnnouncer(settings.data_dir) if several and number == 0 else None
+    engine.announce_due = announcer
 
     async def probe() -> None:
         # Reads a table the engine needs: an unmigrated or unreachable database fails here.
@@ -198,15 +233,13 @@ async def run_workers(services: Any, companions: Sequence[Companion] = ()) -> No
             await session.execute(select(Subscription.id).limit(1))
 
     heartbeat = asyncio.create_task(
-        liveness.beat_forever(
-            services.settings.data_dir, services.settings.health_heartbeat_timeout, probe
-        )
+        liveness.beat_forever(settings.data_dir, settings.health_heartbeat_timeout, probe, number)
     )
     others: list[asyncio.Future[None]] = [
         asyncio.ensure_future(run(services)) for run in companions
     ]
     others.append(asyncio.ensure_future(follow_webhook_timeout(services, transport)))
-    log.info("webhook.workers.started")
+    log.info("webhook.workers.started", extra={"delivery_process": number})
     try:
         await engine.run()
     finally:
@@ -214,10 +247,12 @@ async def run_workers(services: Any, companions: Sequence[Companion] = ()) -> No
             task.cancel()
         await asyncio.gather(heartbeat, *others, return_exceptions=True)
         wakeups.close(sock)
+        if announcer is not None:
+            announcer.close()
         await transport.close()
 
 
-def main(settings: Settings, companions: Sequence[Companion] = ()) -> None:
+def main(settings: Settings, companions: Sequence[Companion] = (), *, number: int = 0) -> None:
     """`dockyard worker`: the engine on uvloop; SIGTERM/SIGINT stop it after recording what was
     sent (anything unrecorded is sent again when its lease ends)."""
     import signal
@@ -234,7 +269,7 @@ def main(settings: Settings, companions: Sequence[Companion] = ()) -> None:
             if task is not None:
                 loop.add_signal_handler(sig, task.cancel)
         try:
-            await run_workers(services, companions)
+            await run_workers(services, companions, number=number)
         finally:
             await services.close()
 

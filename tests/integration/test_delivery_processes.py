@@ -1,0 +1,91 @@
+"""`DOCKYARD_DELIVERY_PROCESSES=2`: `dockyard serve` supervises two delivery children, /health
+watches both, a fan-out arrives once per subscription, and a killed second child is restarted
+while the first keeps its pid."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from tests.conftest import ServerFactory
+from tests.fakes import webhook_seed as seed
+from tests.fakes.receiver import Receiver
+from tests.fakes.server import RunningServer
+
+SUBSCRIPTIONS = 30
+EVENTS = 20
+ENV = {"DOCKYARD_WEBHOOK_BLOCKED_NETWORKS": "", "DOCKYARD_DELIVERY_PROCESSES": "2"}
+# How long a delivery child may take to start and beat on a loaded CI machine.
+CHILD_START = 120.0
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def state(srv: RunningServer, number: int) -> dict[str, Any] | None:
+    name = "delivery-supervisor.json" if number == 0 else f"delivery-supervisor-{number}.json"
+    try:
+        return dict(json.loads((srv.data_dir / "run" / name).read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def running_pid(srv: RunningServer, number: int, other_than: int | None = None) -> int:
+    def current() -> int | None:
+        seen = state(srv, number)
+        if seen and seen["running"] and seen["pid"] != other_than:
+            return int(seen["pid"])
+        return None
+
+    return int(wait_until(current, CHILD_START))
+
+
+def healthy_with_two(srv: RunningServer) -> bool:
+    answer = httpx.get(f"{srv.url}/health", timeout=10)
+    if answer.status_code != 200:
+        return False
+    return bool(answer.json().get("delivery", {}).get("processes") == 2)
+
+
+def test_two_delivery_children_deliver_each_once(server_factory: ServerFactory) -> None:
+    srv = server_factory(ENV)
+    first, second = running_pid(srv, 0), running_pid(srv, 1)
+    assert first != second
+    wait_until(lambda: healthy_with_two(srv), CHILD_START)
+    seed.user(srv, "alice")
+    seed.repo(srv, "alice", "web")
+    with Receiver() as rx, srv.client(auth=srv.admin_auth) as c:
+        # One path per subscription: what each path receives is that subscription's deliveries.
+        paths = [f"/hook{i}" for i in range(SUBSCRIPTIONS)]
+        for path in paths:
+            resp = c.post(
+                "/api/v0/webhooks",
+                json={"type": "TAG_PUSH", "key": "alice/web", "endpoint": rx.url(path)},
+            )
+            assert resp.status_code == 201, resp.text
+        seed.tag_push_events(srv, "alice", "web", EVENTS)
+        wait_until(lambda: all(len(rx.received(p)) >= EVENTS for p in paths), 120)
+        for path in paths:
+            ids = [r.headers["webhook-id"] for r in rx.received(path)]
+            assert len(set(ids)) == EVENTS
+            assert len(ids) == EVENTS, f"{path}: {len(ids) - EVENTS} deliveries sent twice"
+
+    # The second child killed: restarted by the supervisor; the first is untouched.
+    os.kill(second, signal.SIGKILL)
+    restarted = running_pid(srv, 1, other_than=second)
+    assert restarted != second
+    assert state(srv, 0) is not None and running_pid(srv, 0) == first
+    wait_until(lambda: healthy_with_two(srv), CHILD_START)
