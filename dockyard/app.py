@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard import __version__
 from dockyard.api.errors import install_error_handlers
@@ -34,10 +36,14 @@ from dockyard.services import Services, build_services
 log = logging.getLogger(__name__)
 
 BackgroundTask = Callable[[Services], Coroutine[Any, Any, None]]
+# Includes a feature's routers (importing their modules): at once, or lazily (LazyRoutes).
+RouteMount = Callable[[FastAPI], None]
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, lazy_routes: bool = False) -> FastAPI:
+    """The application; `lazy_routes` for an HTTP worker of `dockyard serve` (`LazyRoutes`)."""
     background: list[BackgroundTask] = []
+    routes: list[RouteMount] = []
     # Built here, not in the lifespan: the /v2 application is made over them below.
     services = build_services(settings)
 
@@ -87,12 +93,55 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(UnhandledErrorMiddleware)
     app.include_router(health_router)
     app.include_router(version_router)
-    _mount_features(app, settings, background, resolvers)
-    _mount_replicas(app, settings, background)
+    _mount_features(app, settings, background, resolvers, routes)
+    _mount_replicas(app, settings, background, routes)
+    _include_routes(app, routes, lazy=lazy_routes)
     _mount_registry(app, services)
     # Outermost: every request, /v2 included, gets its id and access line.
     app.add_middleware(RequestLogMiddleware)
     return app
+
+
+class LazyRoutes:
+    """Includes the features' routes (`RouteMount`s, in order) on the first request that the
+    routes included so far do not answer; until then the worker has not imported them (about
+    10 MB of each HTTP worker that serves only the registry: /v2 is mounted outside this, and
+    /auth/token and /health are included at once).
+
+    The modules are imported in a thread, so the worker's other requests go on meanwhile; the
+    requests that need the routes wait for them."""
+
+    def __init__(self, app: ASGIApp, host: FastAPI, mounts: list[RouteMount]) -> None:
+        self.app = app
+        self.host = host
+        self.mounts = list(mounts)
+        self.lock = asyncio.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.mounts and scope["type"] in ("http", "websocket") and not self._answered(scope):
+            async with self.lock:
+                if self.mounts:
+                    await asyncio.to_thread(self._include_all)
+        await self.app(scope, receive, send)
+
+    def _answered(self, scope: Scope) -> bool:
+        if scope["path"] == self.host.openapi_url:  # the document describes them all
+            return False
+        return any(route.matches(scope)[0] is Match.FULL for route in self.host.router.routes)
+
+    def _include_all(self) -> None:
+        while self.mounts:  # one by one: after a failed import, the next request goes on
+            self.mounts[0](self.host)
+            self.mounts.pop(0)
+        log.info("dockyard.routes.loaded")
+
+
+def _include_routes(app: FastAPI, routes: list[RouteMount], *, lazy: bool) -> None:
+    if lazy:
+        app.add_middleware(LazyRoutes, host=app, mounts=routes)
+        return
+    for mount in routes:
+        mount(app)
 
 
 def _mount_registry(app: FastAPI, services: Services) -> None:
@@ -112,53 +161,71 @@ def _mount_features(
     settings: Settings,
     background: list[BackgroundTask],
     resolvers: list[PrincipalResolver],
+    routes: list[RouteMount],
 ) -> None:
-    """Each feature adds its routers, principal resolvers and workers here."""
-    # Accounts, tokens, access (issue 3): registry token auth (/auth/token; /v2 takes the Bearer
-    # tokens, see _mount_registry), eNZi accounts, API tokens, the repositories API (at the end).
+    """Each feature adds its principal resolvers, middleware and workers here, and its routers
+    to `routes` (in the order they are matched)."""
+    # Accounts, tokens, access (issue 3): registry token auth (/auth/token, at once: every
+    # registry client asks it; /v2 takes the Bearer tokens, see _mount_registry), eNZi accounts,
+    # API tokens, the repositories API (at the end).
+    from dockyard.auth.routes import install_token_auth
+
+    install_token_auth(app, settings)
+    routes.append(_accounts_routes)
+
+    # Web UI (issue 5): session-cookie principals, pages, static assets, security headers.
+    from dockyard.ui.routes import install_ui
+    from dockyard.ui.session import session_resolver
+
+    resolvers.append(session_resolver)
+    routes.append(_ui_routes)
+    install_ui(app)
+
+    _mount_webhooks(app, settings, background, routes)
+    _mount_scanning(settings, background, routes)
+    routes.append(_meta_routes)
+    _mount_mirroring(settings, background, routes)
+    _mount_promotion(settings, background, routes)
+    routes.append(_repository_routes)
+
+
+def _accounts_routes(app: FastAPI) -> None:
     from dockyard.accounts.routes import router as accounts_router
     from dockyard.accounts.team_routes import router as teams_router
     from dockyard.accounts.token_routes import router as tokens_router
-    from dockyard.auth.routes import install_token_auth
-    from dockyard.repos.access_routes import router as repository_access_router
-    from dockyard.repos.routes import router as repositories_router
 
-    install_token_auth(app, settings)
     app.include_router(accounts_router)
     app.include_router(teams_router)
     app.include_router(tokens_router)
 
-    # Web UI (issue 5): session-cookie principals, pages, static assets, security headers.
-    from dockyard.ui.routes import install_ui
+
+def _ui_routes(app: FastAPI) -> None:
     from dockyard.ui.routes import router as ui_router
-    from dockyard.ui.session import session_resolver
 
-    resolvers.append(session_resolver)
     app.include_router(ui_router)
-    install_ui(app)
 
-    _mount_webhooks(app, settings, background)
-    _mount_scanning(app, settings, background)
-    _mount_meta(app)
-    _mount_mirroring(app, settings, background)
-    _mount_promotion(app, settings, background)
 
-    # Keep last: /api/v0/repositories/{ns}/{repo} must not shadow more specific routes such as
-    # /api/v0/repositories/{ns}/webhooks (webhooks issue) mounted above.
+def _repository_routes(app: FastAPI) -> None:
+    """Keep last: /api/v0/repositories/{ns}/{repo} must not shadow more specific routes such as
+    /api/v0/repositories/{ns}/webhooks (webhooks issue) included before."""
+    from dockyard.repos.access_routes import router as repository_access_router
+    from dockyard.repos.routes import router as repositories_router
+
     app.include_router(repository_access_router)
     app.include_router(repositories_router)
 
 
-def _mount_webhooks(app: FastAPI, settings: Settings, background: list[BackgroundTask]) -> None:
+def _mount_webhooks(
+    app: FastAPI, settings: Settings, background: list[BackgroundTask], routes: list[RouteMount]
+) -> None:
     """Webhooks (issue 4): subscriptions API, delivery log, schemas, /metrics. The dispatcher and
     delivery workers run in `dockyard serve`'s child process (which sets RUN_WORKERS=false
     here), in `dockyard worker`, or in this process when RUN_WORKERS is true."""
-    from dockyard.webhooks.routes import router as webhooks_router
     from dockyard.webhooks.runtime import WebhookRuntime
 
     webhook_runtime = WebhookRuntime(settings)
     app.state.webhook_runtime = webhook_runtime
-    app.include_router(webhooks_router)
+    routes.append(_webhook_routes)
     background.append(webhook_runtime.hold)
     if settings.run_workers:
         # Workers' modules load only where they run: the HTTP processes of a `serve` never pay
@@ -173,55 +240,102 @@ def _mount_webhooks(app: FastAPI, settings: Settings, background: list[Backgroun
         background.append(lambda services: forward_commits(services.settings.data_dir))
 
 
-def _mount_scanning(app: FastAPI, settings: Settings, background: list[BackgroundTask]) -> None:
+def _webhook_routes(app: FastAPI) -> None:
+    from dockyard.webhooks.routes import router as webhooks_router
+
+    app.include_router(webhooks_router)
+
+
+def _mount_scanning(
+    settings: Settings, background: list[BackgroundTask], routes: list[RouteMount]
+) -> None:
     """Vulnerability scanning (issue 10): the imagescan API, `vuln_summary` on the repositories
     API's tags; the scanner runs beside the delivery engine (`dockyard worker`, or here when
     RUN_WORKERS is true)."""
-    from dockyard.repos.listing import register_tag_extras
-    from dockyard.scanning.results import tag_vuln_summaries
-    from dockyard.scanning.routes import router as scanning_router
-
-    register_tag_extras(tag_vuln_summaries)
-    app.include_router(scanning_router)
+    routes.append(_scanning_routes)
     if settings.run_workers:
         from dockyard.scanning.worker import run_scanner
 
         background.append(run_scanner)
 
 
-def _mount_meta(app: FastAPI) -> None:
+def _scanning_routes(app: FastAPI) -> None:
+    # With the routes: only the repositories API (included after these) shows the summaries.
+    from dockyard.repos.listing import register_tag_extras
+    from dockyard.scanning.results import tag_vuln_summaries
+    from dockyard.scanning.routes import router as scanning_router
+
+    register_tag_extras(tag_vuln_summaries)
+    app.include_router(scanning_router)
+
+
+def _meta_routes(app: FastAPI) -> None:
     """Registry settings and cluster status (issue 12): /api/v0/meta."""
     from dockyard.meta.routes import router as meta_router
 
     app.include_router(meta_router)
 
 
-def _mount_replicas(app: FastAPI, settings: Settings, background: list[BackgroundTask]) -> None:
+def _mount_replicas(
+    app: FastAPI, settings: Settings, background: list[BackgroundTask], routes: list[RouteMount]
+) -> None:
     """Several nodes (issue 17): /api/v0/replicas and its admin page; this process's heartbeat
     and, on PostgreSQL, the wake-ups to and from other nodes (replicas/heartbeat.py)."""
     from dockyard.replicas.heartbeat import cluster_tasks
+
+    routes.append(_replica_routes)
+    background.extend(cluster_tasks(settings, "all" if settings.run_workers else "api"))
+
+
+def _replica_routes(app: FastAPI) -> None:
     from dockyard.replicas.routes import router as replicas_router
     from dockyard.ui.replica_pages import router as replica_pages_router
 
     app.include_router(replicas_router)
     app.include_router(replica_pages_router)
-    background.extend(cluster_tasks(settings, "all" if settings.run_workers else "api"))
 
 
-def _mount_mirroring(app: FastAPI, settings: Settings, background: list[BackgroundTask]) -> None:
+def _mount_mirroring(
+    settings: Settings, background: list[BackgroundTask], routes: list[RouteMount]
+) -> None:
     """Push and poll mirroring (issue 11): the remote registry check and the policies API; the
     mirror worker runs beside the delivery engine (`dockyard worker`, or here when RUN_WORKERS is
     true)."""
-    from dockyard.policies.remote_routes import router as remote_registry_router
-
-    app.include_router(remote_registry_router)
-    from dockyard.policies.mirror_routes import router as mirroring_router
-
-    app.include_router(mirroring_router)
+    routes.append(_mirroring_routes)
     if settings.run_workers:
         from dockyard.policies.mirror_worker import run_mirror_worker
 
         background.append(run_mirror_worker)
+
+
+def _mirroring_routes(app: FastAPI) -> None:
+    from dockyard.policies.mirror_routes import router as mirroring_router
+    from dockyard.policies.remote_routes import router as remote_registry_router
+
+    app.include_router(remote_registry_router)
+    app.include_router(mirroring_router)
+
+
+def _mount_promotion(
+    settings: Settings, background: list[BackgroundTask], routes: list[RouteMount]
+) -> None:
+    """Promotion policies (issue 11): the promotion API; the promotion engine runs beside the
+    delivery engine (`dockyard worker`, or here when RUN_WORKERS is true)."""
+    routes.append(_promotion_routes)
+    if settings.run_workers:
+        from dockyard.policies.pruning_worker import run_pruning_worker
+        from dockyard.policies.worker import run_promotion_worker
+
+        background.extend([run_promotion_worker, run_pruning_worker])
+
+
+def _promotion_routes(app: FastAPI) -> None:
+    from dockyard.policies.pruning_routes import router as pruning_router
+    from dockyard.policies.routes import router as promotion_router
+
+    app.include_router(promotion_router)
+    # Pruning policies (issue 12): their worker runs beside the promotion engine.
+    app.include_router(pruning_router)
 
 
 def app_factory() -> FastAPI:
@@ -232,20 +346,6 @@ def app_factory() -> FastAPI:
     use_private_umask()
     settings = settings_from_env()
     configure_logging(settings.log_level)
-    return create_app(settings)
-
-
-def _mount_promotion(app: FastAPI, settings: Settings, background: list[BackgroundTask]) -> None:
-    """Promotion policies (issue 11): the promotion API; the promotion engine runs beside the
-    delivery engine (`dockyard worker`, or here when RUN_WORKERS is true)."""
-    from dockyard.policies.pruning_routes import router as pruning_router
-    from dockyard.policies.routes import router as promotion_router
-
-    app.include_router(promotion_router)
-    # Pruning policies (issue 12): their worker runs beside the promotion engine.
-    app.include_router(pruning_router)
-    if settings.run_workers:
-        from dockyard.policies.pruning_worker import run_pruning_worker
-        from dockyard.policies.worker import run_promotion_worker
-
-        background.extend([run_promotion_worker, run_pruning_worker])
+    # A worker that runs the engines (RUN_WORKERS) is the whole registry in one process: all
+    # at once. An HTTP worker of a `serve` loads the API and page routes when first asked.
+    return create_app(settings, lazy_routes=not settings.run_workers)
