@@ -200,9 +200,9 @@ def _accounts_routes(app: FastAPI) -> None:
 
 
 def _ui_routes(app: FastAPI) -> None:
-    from dockyard.ui.routes import router as ui_router
+    from dockyard.ui.routes import pages_router
 
-    app.include_router(ui_router)
+    app.include_router(pages_router())
 
 
 def _repository_routes(app: FastAPI) -> None:

@@ -19,38 +19,13 @@ from fastapi.staticfiles import StaticFiles
 from dockyard.accounts.sessions import end_session, start_session
 from dockyard.api.uow import UnitOfWork
 from dockyard.auth.deps import LoginBlocked, verify_login
-from dockyard.ui import (
-    account_pages,
-    activity_pages,
-    admin_pages,
-    org_pages,
-    policy_pages,
-    repo_pages,
-    scan_pages,
-    subscription_pages,
-    tag_pages,
-    team_pages,
-    user_admin_pages,
-    webhook_pages,
-)
 from dockyard.ui.queries import creatable_namespaces, visible_repositories
 from dockyard.ui.render import Page, install_ui_errors, page_context, redirect, render
 from dockyard.ui.security import SecurityHeadersMiddleware
 from dockyard.ui.session import clear_session, new_session, write_session
 
+# This module's pages; `pages_router` puts the sibling modules' before them.
 router = APIRouter(include_in_schema=False)
-router.include_router(repo_pages.router)
-router.include_router(tag_pages.router)
-router.include_router(activity_pages.router)
-router.include_router(webhook_pages.router)
-router.include_router(subscription_pages.router)
-router.include_router(admin_pages.router)
-router.include_router(scan_pages.router)
-router.include_router(policy_pages.router)
-router.include_router(account_pages.router)
-router.include_router(org_pages.router)
-router.include_router(team_pages.router)
-router.include_router(user_admin_pages.router)
 
 PAGE_SIZE = 20
 STATIC = Path(__file__).parent / "static"
@@ -161,6 +136,45 @@ async def api_explorer(page: Page = Depends(page_context)) -> Response:
 
 def _swagger_dir() -> Path:
     return Path(str(files("fastapi_offline") / "static"))
+
+
+def pages_router() -> APIRouter:
+    """Every page: the sibling `*_pages.py` modules' routes, then this module's. The modules
+    are imported here, when the application includes the pages (an HTTP worker of `dockyard
+    serve` does it on the first request for one: app.py's `LazyRoutes`)."""
+    from dockyard.ui import (
+        account_pages,
+        activity_pages,
+        admin_pages,
+        org_pages,
+        policy_pages,
+        repo_pages,
+        scan_pages,
+        subscription_pages,
+        tag_pages,
+        team_pages,
+        user_admin_pages,
+        webhook_pages,
+    )
+
+    pages = APIRouter(include_in_schema=False)
+    for module in (
+        repo_pages,
+        tag_pages,
+        activity_pages,
+        webhook_pages,
+        subscription_pages,
+        admin_pages,
+        scan_pages,
+        policy_pages,
+        account_pages,
+        org_pages,
+        team_pages,
+        user_admin_pages,
+    ):
+        pages.include_router(module.router)
+    pages.include_router(router)
+    return pages
 
 
 def install_ui(app: FastAPI) -> None:
