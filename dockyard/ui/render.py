@@ -8,19 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from dockyard import __version__
 from dockyard.accounts.principal import Principal
 from dockyard.services import Services
-from dockyard.ui.markdown import render_markdown
 from dockyard.ui.session import (
     CSRF_FIELD,
     SessionData,
@@ -30,6 +29,9 @@ from dockyard.ui.session import (
     read_session,
     write_session,
 )
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -83,19 +85,34 @@ def _clip(value: str | None, length: int = 160) -> str:
     return cut + "…"
 
 
-env = Environment(
-    loader=FileSystemLoader(TEMPLATES),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-env.filters["when"] = _when
-env.filters["size"] = _size
-env.filters["short_digest"] = _short_digest
-env.filters["markdown"] = render_markdown
-env.filters["breakable"] = _breakable
-env.filters["clip"] = _clip
-env.globals["version"] = __version__
+@cache
+def environment() -> Environment:
+    """The templates' environment, made (and Jinja and the Markdown renderer imported) on the
+    first page rendered: an HTTP worker that serves only the registry never pays for them."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    from dockyard.ui.markdown import render_markdown
+
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = _when
+    env.filters["size"] = _size
+    env.filters["short_digest"] = _short_digest
+    env.filters["markdown"] = render_markdown
+    env.filters["breakable"] = _breakable
+    env.filters["clip"] = _clip
+    env.globals["version"] = __version__
+    return env
+
+
+def __getattr__(name: str) -> Any:
+    if name == "env":  # `render.env`, as it was a module attribute
+        return environment()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class UiError(Exception):
@@ -177,7 +194,8 @@ async def page_context(request: Request) -> Page:
 
 
 def render(page: Page, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    body = env.get_template(template).render(
+    compiled = environment().get_template(template)
+    body = compiled.render(
         request=page.request,
         user=page.principal,
         csrf_token=page.session.csrf,
