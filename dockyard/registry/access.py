@@ -26,6 +26,7 @@ from dockyard.auth.access import namespace_access, repository_access
 from dockyard.auth.deps import get_principal, services_of
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.meta import service as meta_settings
+from dockyard.registry.preload import adopt
 from dockyard.repos.models import Repository
 from dockyard.repos.service import (
     REPOSITORY_NAME_RE,
@@ -227,8 +228,9 @@ async def open_repository(
 ) -> RepoContext:
     """The repository and the caller's access, or the spec's error for why not.
 
-    `preloaded`: the repository, already loaded with its namespace account in this session
-    (the manifest GET path fetches both with the manifest in one query)."""
+    `preloaded`: the repository with its namespace account in `session.info` (registry/
+    preload.py fetches both with what the request reads, in one query), in the session or not
+    yet: a level its row settles (`settled_access`) needs no session, else they join it."""
     validate_name(namespace, name)
     services = services_of(request)
     principal = await get_principal(request)
@@ -242,6 +244,19 @@ async def open_repository(
         if principal is None:
             raise _unauthorized()
         raise _name_unknown(namespace, name)
+    if preloaded is not None:
+        account = session.info.get("namespace_account")
+        if isinstance(account, Account) and account.id == preloaded.namespace_id:
+            settled = settled_access(
+                principal,
+                preloaded.full_name,
+                account.id,
+                account.is_org,
+                preloaded.visibility == "public",
+            )
+            if settled is not None and settled >= need:
+                return RepoContext(services, principal, preloaded, settled)
+        adopt(session, preloaded)
     level = await repository_access(session, principal, repository)
     if level < need:
         if principal is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -57,19 +58,39 @@ _BLOB = (
 )
 
 
-def _attach(
+def _unattached(
     session: AsyncSession, namespace: str, name: str, row: tuple[object, ...]
 ) -> Repository:
+    """The repository and its namespace account (in `session.info["namespace_account"]`) as
+    new objects, not yet in the session: `registry.access.open_repository` decides from them
+    when it can, and only otherwise adds them to the session (`adopt`)."""
     repo_id, namespace_id, visibility, is_org = row[:4]
     account = Account(id=namespace_id, name=namespace, is_org=bool(is_org))
     repo = Repository(
         id=repo_id, namespace_id=namespace_id, namespace=namespace, name=name, visibility=visibility
     )
-    for loaded in (account, repo):
-        make_transient_to_detached(loaded)
-        session.add(loaded)
-    # The identity map holds objects weakly: keep the account alive for the session's life.
+    # Also what keeps the account alive: the identity map holds objects weakly.
     session.info["namespace_account"] = account
+    return repo
+
+
+def adopt(session: AsyncSession, repository: Repository) -> None:
+    """`repository` and its namespace account (from `_unattached`) join `session` as if loaded
+    there, so `auth.access.repository_access` finds both without a round trip."""
+    account = session.info.get("namespace_account")
+    for loaded in (account, repository):
+        if loaded is None or loaded in session:
+            continue
+        if inspect(loaded).transient:
+            make_transient_to_detached(loaded)
+        session.add(loaded)
+
+
+def _attach(
+    session: AsyncSession, namespace: str, name: str, row: tuple[object, ...]
+) -> Repository:
+    repo = _unattached(session, namespace, name, row)
+    adopt(session, repo)
     return repo
 
 
@@ -138,7 +159,8 @@ async def load_blob(
     row = await fetch_one(services.engine, _BLOB, {"ref": digest, "ns": namespace, "name": name})
     if row is None:
         return None, None
-    repo = _attach(session, namespace, name, row)
+    # Not yet in the session: a read the row settles needs none (`open_repository`).
+    repo = _unattached(session, namespace, name, row)
     size = row[4]
     return repo, None if size is None else int(size)
 
