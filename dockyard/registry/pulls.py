@@ -150,6 +150,13 @@ def recorder_for(engine: AsyncEngine) -> PullRecorder:
     return recorder
 
 
+async def close_recorders() -> None:
+    """At shutdown (the application's lifespan, before the engine is disposed): every
+    recorder of this process writes the pull counts it still holds."""
+    for recorder in list(_RECORDERS.values()):
+        await recorder.close()
+
+
 def pull_recorder(request: Request) -> PullRecorder:
     """This process's recorder, bound to the app's database engine (kept on the app's state
     too: one lookup per pull)."""

@@ -15,7 +15,7 @@ from dockyard.db.engine import create_engine, create_sessionmaker, fetch_one
 from dockyard.db.migrate import upgrade
 from dockyard.events.models import OutboxEvent
 from dockyard.events.types import EventType, ImageRef, manifest_event, tag_event
-from dockyard.registry.pulls import PullRecorder, outbox_row
+from dockyard.registry.pulls import PullRecorder, close_recorders, outbox_row, recorder_for
 from dockyard.repos.models import Repository
 
 
@@ -101,7 +101,7 @@ async def _failed_flush(url: str) -> None:
             session.add(repo)
             await session.commit()
             repo_id = repo.id
-        recorder = PullRecorder(engine, flush_seconds=3600)
+        recorder = recorder_for(engine)
         await recorder.record([], repo_id)
         await recorder.record([], repo_id)
         # The table is gone for a moment: the flush fails and keeps its counts.
@@ -110,7 +110,8 @@ async def _failed_flush(url: str) -> None:
         await recorder.flush_counts()
         async with engine.begin() as conn:
             await conn.execute(text("ALTER TABLE repositories_away RENAME TO repositories"))
-        await recorder.close()
+        # Shutdown: the counts still held are written (not a second later).
+        await close_recorders()
         async with sessions() as session:
             assert await session.scalar(select(Repository.pulls)) == 2
     finally:
