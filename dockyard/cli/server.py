@@ -154,8 +154,9 @@ def worker(config: ConfigOpt = None) -> None:
     from dockyard.webhooks.supervisor import CHILD_NUMBER_ENV, WorkerSupervisor
     from dockyard.webhooks.worker import main
 
+    # Set by a supervisor (serve's, or a lone worker's for its siblings): which process this is.
+    supervised = CHILD_NUMBER_ENV in os.environ
     number = int(os.environ.pop(CHILD_NUMBER_ENV, "0") or 0)
-    siblings: WorkerSupervisor | None = None
     if os.environ.pop(MIGRATED_ENV, "") == "1":
         # `serve`'s delivery child: the serve's own settings, whole (its flags, its --config
         # file), never re-read from this process's environment and working folder.
@@ -169,11 +170,12 @@ def worker(config: ConfigOpt = None) -> None:
         require_writable(settings.data_dir)
         upgrade(settings.resolved_database_url)
         settings = apply_shared_keys(settings)
-        if settings.delivery_processes > 1:
-            # This process is number 0; the others (claim, send, record only) are its children,
-            # with its settings whole, as `serve` starts its own.
-            env = {**os.environ, **settings_to_env(settings), MIGRATED_ENV: "1"}
-            siblings = WorkerSupervisor(settings.data_dir, env, first=1)
+    siblings: WorkerSupervisor | None = None
+    if not supervised and settings.delivery_processes > 1:
+        # A worker on its own (`dockyard worker`, `serve --role worker`) is process 0; the others
+        # (claim, send, record only) are its children, with its settings whole.
+        env = {**os.environ, **settings_to_env(settings), MIGRATED_ENV: "1"}
+        siblings = WorkerSupervisor(settings.data_dir, env, first=1, nice=0)
     typer.echo(f"dockyard {__version__} webhook worker running", err=True)
     if number:
         # Delivery only: the dispatcher and the consumers run once, in process 0.

@@ -98,10 +98,13 @@ def prepare_metrics_dir(data_dir: Path) -> Path:
 class _Child:
     """One delivery process: started, restarted when it exits, stopped."""
 
-    def __init__(self, args: list[str], data_dir: Path, env: Mapping[str, str], number: int):
+    def __init__(
+        self, args: list[str], data_dir: Path, env: Mapping[str, str], number: int, nice: int
+    ):
         self.args = args
         self.data_dir = data_dir
         self.number = number
+        self.nice = nice
         self.env = {**env, CHILD_NUMBER_ENV: str(number)}
         self.restarts = 0
         self.failures_in_a_row = 0
@@ -116,7 +119,7 @@ class _Child:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         die = _die_with_parent_call() if sys.platform.startswith("linux") else None
-        prepare = functools.partial(_prepare_child, child_nice(self.env), die)
+        prepare = functools.partial(_prepare_child, self.nice, die)
         return subprocess.Popen(self.args, env=self.env, preexec_fn=prepare)
 
     def _record(self, proc: subprocess.Popen[bytes], started_at: float, running: bool) -> None:
@@ -194,15 +197,20 @@ class WorkerSupervisor:
         *,
         first: int = 0,
         processes: int | None = None,
+        nice: int | None = None,
     ) -> None:
+        """`nice`: added to this process's niceness in each child (default: `delivery_nice`
+        of the settings; 0 for a lone worker's siblings, which run at its own priority)."""
         # -P: the working folder stays off sys.path, so a `dockyard/` folder there (a clone of
         # this repository, say) cannot shadow the installed package in the child.
         self.args = [sys.executable, "-P", "-m", "dockyard", "worker"]
         self.data_dir = data_dir
         self.env = dict(os.environ if env is None else env)
         count = delivery_processes(self.env) if processes is None else processes
+        increment = child_nice(self.env) if nice is None else nice
         self.children = [
-            _Child(self.args, data_dir, self.env, number) for number in range(first, count)
+            _Child(self.args, data_dir, self.env, number, increment)
+            for number in range(first, count)
         ]
 
     @property

@@ -1,12 +1,14 @@
 """`DOCKYARD_DELIVERY_PROCESSES=2`: `dockyard serve` supervises two delivery children, /health
 watches both, a fan-out arrives once per subscription, and a killed second child is restarted
-while the first keeps its pid."""
+while the first keeps its pid; a lone `dockyard worker` runs the others as its children."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -89,3 +91,51 @@ def test_two_delivery_children_deliver_each_once(server_factory: ServerFactory) 
     assert restarted != second
     assert state(srv, 0) is not None and running_pid(srv, 0) == first
     wait_until(lambda: healthy_with_two(srv), CHILD_START)
+
+
+def test_a_lone_worker_runs_the_other_processes_as_its_children(
+    server_factory: ServerFactory,
+) -> None:
+    # An HTTP-only server, and `dockyard worker` beside it asked for two delivery processes.
+    srv = server_factory({**ENV, "DOCKYARD_RUN_WORKERS": "false"})
+    seed.user(srv, "alice")
+    seed.repo(srv, "alice", "web")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "dockyard", "worker"],
+        env={**os.environ, **srv.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        sibling = running_pid(srv, 1)
+        # The worker itself is process 0: not supervised, so no file of its own.
+        assert state(srv, 0) is None
+        with Receiver() as rx, srv.client(auth=srv.admin_auth) as c:
+            resp = c.post(
+                "/api/v0/webhooks",
+                json={"type": "TAG_PUSH", "key": "alice/web", "endpoint": rx.url("/hook")},
+            )
+            assert resp.status_code == 201, resp.text
+            seed.tag_push_events(srv, "alice", "web", EVENTS)
+            wait_until(lambda: len(rx.received("/hook")) >= EVENTS, 120)
+            ids = [r.headers["webhook-id"] for r in rx.received("/hook")]
+            assert len(set(ids)) == EVENTS
+    finally:
+        worker.terminate()
+        worker.wait(60)
+    # Stopping the worker stops its children.
+    wait_until(lambda: not alive(sibling), 60)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie not yet reaped by its parent counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

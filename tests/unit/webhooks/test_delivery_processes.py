@@ -44,12 +44,14 @@ def test_the_setting_is_bounded() -> None:
 
 
 def test_one_numbered_child_per_process(tmp_path: Path) -> None:
-    supervisor = WorkerSupervisor(tmp_path, env(delivery_processes=3))
+    supervisor = WorkerSupervisor(tmp_path, env(delivery_processes=3, delivery_nice=7))
     numbers = [child.env[CHILD_NUMBER_ENV] for child in supervisor.children]
     assert numbers == ["0", "1", "2"]
-    # `dockyard worker` on its own is process 0 and supervises the others.
-    others = WorkerSupervisor(tmp_path, env(delivery_processes=3), first=1)
+    assert {child.nice for child in supervisor.children} == {7}
+    # `dockyard worker` on its own is process 0 and supervises the others at its own priority.
+    others = WorkerSupervisor(tmp_path, env(delivery_processes=3), first=1, nice=0)
     assert [child.number for child in others.children] == [1, 2]
+    assert {child.nice for child in others.children} == {0}
 
 
 def running(pid: int) -> SupervisorState:
