@@ -195,8 +195,10 @@ async def start_upload(request: Request, namespace: str, repository: str) -> Res
         try:
             await services.storage.upload_append(upload_id, _body(request, services))
             return await _finish(services, ctx, upload_id, digest, has_row=False)
-        finally:
+        except BaseException:
+            # Published, the upload area is gone already: only a failure leaves one to remove.
             await services.storage.upload_cancel(upload_id)
+            raise
     upload_id = await _start_chunked(services, ctx)
     return Response(status_code=202, headers=_upload_headers(namespace, repository, upload_id, 0))
 
