@@ -1,11 +1,15 @@
 """The dispatcher: turns outbox events into one delivery per matching active subscription.
 
-One transaction per batch: claim undispatched events (in seq order), look the subscriptions
-up by the (event_type, key) index for the batch's keys only (repository key, namespace key,
-key-less), insert the deliveries and mark the events dispatched. Its cost follows the
-matching subscriptions, never the unrelated ones. The claim returns only what matching needs
-(type, keys); payloads are read, in one query, for the events some subscription listens to, so
-an event nobody listens to (a pull, most pushes) is never decoded. No HTTP here.
+One transaction per batch, its reads first and its writes last: read undispatched events (in
+seq order; only what matching needs, type and keys), look the subscriptions up by the
+(event_type, key) index for the batch's keys only (repository key, namespace key, key-less),
+read the payloads of the events some subscription hears (one query; an event nobody hears, a
+pull or most pushes, is never decoded), build the rows; then insert the deliveries and mark the
+events dispatched where they still are not (one statement each). On SQLite the write lock is
+thus held for those two statements, not while a push's 1,000 subscriptions are read and their
+rows built. Its cost follows the matching subscriptions, never the unrelated ones. An event
+another dispatcher marked in between keeps none of this batch's rows (at-least-once, never
+twice). No HTTP here.
 
 Authors: a subscription is matched only while its author may still subscribe to its key (the
 rule of creating one, `authors.AuthorAccess`, cached for the batch); one whose author lost that
@@ -31,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.clock import utcnow
@@ -93,12 +97,16 @@ async def dispatch_batch(
     lease_limit: int | None = None,
     take: Callable[[Any], bool] | None = None,
 ) -> DispatchResult:
-    events = await _claim_events(session, now, limit)
+    # Read and build first, write last: on SQLite the first write takes the database's one
+    # write lock until the commit, and every registry write queues behind it. Reading the
+    # subscriptions of a push to 1,000 of them and building the rows inside the write held it
+    # ~100 ms; now the write holds it for the insert and the marking only.
+    events = await _pending_events(session, limit)
     if not events:
         return DispatchResult(0, 0)
     index, lost = await _subscribers(session, events)
     # Only the events some subscription listens to need their payload (filters, the first
-    # attempt's body): the others cost their share of the claim and of the subscriptions query.
+    # attempt's body): the others cost their share of the read and of the subscriptions query.
     heard = await _load(
         session, [e.seq for e in events if any(index.get((e.type, k)) for k in _event_keys(e))]
     )
@@ -118,35 +126,49 @@ async def dispatch_batch(
         rows.append(row)
     if rows:
         await session.execute(insert(_DELIVERIES), rows)
-    return DispatchResult(len(events), len(rows), handoffs, len(lost))
+    claimed = await _mark_dispatched(session, [e.seq for e in events], now)
+    if len(claimed) < len(events):
+        # Another dispatcher took some of these events between the read and this write (two
+        # engines on one SQLite file): their deliveries are its to make, not ours.
+        mine = [row for row in rows if row["event_seq"] in claimed]
+        dropped = [row["id"] for row in rows if row["event_seq"] not in claimed]
+        if dropped:
+            await session.execute(delete(_DELIVERIES).where(_DELIVERIES.c.id.in_(dropped)))
+        rows = mine
+        handoffs = [h for h in handoffs if h.delivery["event_seq"] in claimed]
+    return DispatchResult(len(claimed), len(rows), handoffs, len(lost))
 
 
-async def _claim_events(session: AsyncSession, now: datetime, limit: int) -> list[Any]:
-    """Mark up to `limit` undispatched events dispatched, in one statement; returns them in
-    seq order, with only what matching needs (type and keys): no payload, no timestamp."""
-    candidates = (
-        select(_OUTBOX.c.seq)
+async def _pending_events(session: AsyncSession, limit: int) -> list[Any]:
+    """Up to `limit` undispatched events in seq order, with only what matching needs (type and
+    keys): no payload, no timestamp. A read: on PostgreSQL it locks the rows (SKIP LOCKED, so
+    another dispatcher takes the next ones), on SQLite it takes no lock at all."""
+    stmt = (
+        select(
+            _OUTBOX.c.seq,
+            _OUTBOX.c.type,
+            _OUTBOX.c.repository_key,
+            _OUTBOX.c.namespace_key,
+        )
         .where(_OUTBOX.c.dispatched_at.is_(None))
         .order_by(_OUTBOX.c.seq)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    claimed = (
-        await session.execute(
-            update(_OUTBOX)
-            .where(_OUTBOX.c.seq.in_(candidates.scalar_subquery()))
-            .values(dispatched_at=now)
-            .returning(
-                _OUTBOX.c.seq,
-                _OUTBOX.c.id,
-                _OUTBOX.c.type,
-                _OUTBOX.c.repository_key,
-                _OUTBOX.c.namespace_key,
-            )
-        )
-    ).all()
-    return sorted(claimed, key=lambda row: row.seq)
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(await session.execute(stmt))
+
+
+async def _mark_dispatched(session: AsyncSession, seqs: list[int], now: datetime) -> set[int]:
+    """Mark these events dispatched, in one statement, where they still are not; returns the
+    seqs it marked."""
+    marked = await session.execute(
+        update(_OUTBOX)
+        .where(_OUTBOX.c.seq.in_(seqs), _OUTBOX.c.dispatched_at.is_(None))
+        .values(dispatched_at=now)
+        .returning(_OUTBOX.c.seq)
+    )
+    return set(marked.scalars())
 
 
 async def _subscribers(

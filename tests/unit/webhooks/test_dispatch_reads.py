@@ -87,3 +87,94 @@ def test_only_heard_events_are_read_whole(database_url: str) -> None:
     # Claim, subscriptions, the author's access, the heard events, the deliveries (and the
     # session's BEGIN/COMMIT where the driver reports them): none per unheard event.
     assert count <= 12, [sql for sql, _ in seen]
+
+
+def _subscribed(session: Any) -> None:
+    session.add(Account(id="a", name="a", is_admin=True))
+    for i in range(3):
+        session.add(
+            Subscription(
+                type="TAG_PUSH",
+                event_type="TAG_PUSH",
+                key="ns/loud",
+                endpoint=f"http://example.test/{i}",
+                author_id="a",
+                secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            )
+        )
+
+
+def test_reads_come_before_the_first_write(database_url: str) -> None:
+    """On SQLite the first write takes the database's write lock until the commit: every read
+    and the building of the rows happen before it."""
+    upgrade(database_url)
+
+    async def go() -> list[str]:
+        engine = create_engine(database_url)
+        sessions = create_sessionmaker(engine)
+        seen: list[str] = []
+
+        def record(_c: Any, _cur: Any, sql: str, _p: Any, _ctx: Any, _many: bool) -> None:
+            seen.append(sql.split()[0].upper())
+
+        try:
+            async with sessions() as session:
+                _subscribed(session)
+                await session.execute(insert(OutboxEvent), [_event("TAG_PUSH", "loud")] * 2)
+                await session.commit()
+            event.listen(engine.sync_engine, "before_cursor_execute", record)
+            async with sessions() as session:
+                result = await dispatch_batch(session, utcnow(), lease_token="t", lease_limit=2)
+                await session.commit()
+            assert (result.events, result.deliveries, len(result.handoffs)) == (2, 6, 2)
+        finally:
+            await engine.dispose()
+        return [kind for kind in seen if kind in ("SELECT", "INSERT", "UPDATE", "DELETE")]
+
+    kinds = asyncio.run(go())
+    first_write = min(i for i, k in enumerate(kinds) if k != "SELECT")
+    assert "SELECT" not in kinds[first_write:], kinds
+    assert kinds[first_write:] == ["INSERT", "UPDATE"]
+
+
+def test_an_event_marked_by_another_dispatcher_meanwhile_keeps_no_rows(
+    database_url: str, monkeypatch: Any
+) -> None:
+    upgrade(database_url)
+    from dockyard.webhooks import dispatch
+
+    async def go() -> tuple[int, int, int, list[int], int]:
+        engine = create_engine(database_url)
+        sessions = create_sessionmaker(engine)
+        try:
+            async with sessions() as session:
+                _subscribed(session)
+                await session.execute(insert(OutboxEvent), [_event("TAG_PUSH", "loud")] * 2)
+                seqs = list(await session.scalars(select(OutboxEvent.seq).order_by("seq")))
+                await session.commit()
+            real_load = dispatch._load
+
+            async def load_then_race(session: Any, wanted: list[int]) -> list[Any]:
+                # Another dispatcher marks the first event between this one's read and write.
+                await session.execute(
+                    OutboxEvent.__table__.update()  # type: ignore[attr-defined]
+                    .where(OutboxEvent.seq == seqs[0])
+                    .values(dispatched_at=utcnow())
+                )
+                return await real_load(session, wanted)
+
+            monkeypatch.setattr(dispatch, "_load", load_then_race)
+            async with sessions() as session:
+                result = await dispatch_batch(session, utcnow(), lease_token="t", lease_limit=10)
+                await session.commit()
+            async with sessions() as session:
+                delivered = list(await session.scalars(select(Delivery.event_seq)))
+        finally:
+            await engine.dispose()
+        handed = {h.delivery["event_seq"] for h in result.handoffs}
+        assert handed == {seqs[1]}
+        return result.events, result.deliveries, len(result.handoffs), delivered, seqs[1]
+
+    events, deliveries, handoffs, delivered, second = asyncio.run(go())
+    assert (events, deliveries, handoffs) == (1, 3, 3)
+    assert delivered == [second] * 3
