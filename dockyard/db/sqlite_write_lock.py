@@ -22,6 +22,7 @@ does not use it (the `sqlite3` shell, a migration tool) is still serialised by S
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -102,6 +103,22 @@ class WriteLock:
 # held per open file, so parent and child would both "hold" it) nor its threading locks.
 _LOCKS: dict[tuple[int, str], WriteLock] = {}
 _LOCKS_GUARD = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with no lock: it closes its copies of the parent's lock files (a
+    copy would keep a lock the parent held after the parent is gone) and its guard is new."""
+    global _LOCKS_GUARD
+    for lock in _LOCKS.values():
+        if lock._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(lock._fd)
+            lock._fd = None
+    _LOCKS.clear()
+    _LOCKS_GUARD = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def write_lock(database: str, timeout: float) -> WriteLock:

@@ -3,6 +3,9 @@ transaction, never for reads, and shared by the connections of one database."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import signal
 import sqlite3
 import threading
 import time
@@ -10,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.db.sqlite_write_lock import LockingConnection, starts_write, write_lock
+from dockyard.db.sqlite_write_lock import LockingConnection, lock_path, starts_write, write_lock
 
 
 def connect(path: Path, timeout: float = 5) -> LockingConnection:
@@ -134,3 +137,33 @@ def test_closing_in_a_transaction_lets_the_lock_go(db: Path) -> None:
     assert held(other)
     other.commit()
     other.close()
+
+
+def test_a_forked_child_keeps_no_copy_of_its_parent_lock(db: Path) -> None:
+    """A process that dies holding the lock frees it, even if a child it forked lives on."""
+    database = str(db.resolve())
+    ready, told = os.pipe()
+    parent = os.fork()
+    if parent == 0:  # pragma: no cover - in the forked process
+        try:
+            assert write_lock(database, 5).acquire()
+            child = os.fork()
+            if child == 0:
+                os.write(told, b"up")
+                time.sleep(60)
+                os._exit(0)
+            os.write(told, f"{child}\n".encode())
+        finally:
+            os._exit(0)  # dies holding the lock
+    os.waitpid(parent, 0)
+    said = b""
+    while b"up" not in said or b"\n" not in said:
+        said += os.read(ready, 64)
+    child = int(said.replace(b"up", b"").strip())
+    fd = os.open(lock_path(database), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if the child held it
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+        os.kill(child, signal.SIGKILL)
