@@ -96,7 +96,9 @@ def create_registry_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     app.state.settings = services.settings
-    resolvers: list[PrincipalResolver] = [basic_resolver, bearer_resolver]
+    # Bearer first: what docker, podman and skopeo send on every request after the token
+    # dance (the schemes exclude each other, so the order changes no answer).
+    resolvers: list[PrincipalResolver] = [bearer_resolver, basic_resolver]
     app.state.principal_resolvers = resolvers
     app.state.registry_signing_key = load_or_create_key(
         services.settings.data_dir, services.settings.registry_token_key
