@@ -58,12 +58,14 @@ async def _scan_pushed(session: AsyncSession, events: list[EventRef]) -> None:
     wanted = [e.seq for e in events if e.repository_key in repos]
     loaded = await payloads(session, wanted)
     pushes = [p for p in (tag_of(loaded.get(seq)) for seq in wanted) if p and p.digest]
+    if not pushes:
+        return
     by_id = {repo.id: key for key, repo in repos.items()}
     current = {
         (by_id[repository_id], name): digest
         for repository_id, name, digest in await session.execute(
             select(Tag.repository_id, Tag.name, Tag.digest).where(
-                Tag.repository_id.in_(list(by_id)), Tag.name.in_({p.tag for p in pushes})
+                Tag.repository_id.in_(list(by_id)), Tag.name.in_(sorted({p.tag for p in pushes}))
             )
         )
     }
