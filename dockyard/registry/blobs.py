@@ -84,12 +84,14 @@ async def get_blob(request: Request, namespace: str, repository: str, digest: st
             request, session, namespace, repository, AccessLevel.READ_ONLY, preloaded=preloaded
         )
     storage = services.storage
-    path = storage.local_path(digest) if size is not None else None
+    # A HEAD (a push asks one per layer) needs only the driver's stat below.
+    get = request.method != "HEAD"
+    path = storage.local_path(digest) if size is not None and get else None
     stat = _stat_file(path)
     if size is None or (stat is None and await storage.stat(digest) is None):
         raise _blob_unknown(digest)
     headers = {"Docker-Content-Digest": digest, "Accept-Ranges": "bytes"}
-    if request.method == "HEAD":
+    if not get:
         headers["Content-Length"] = str(size)
         return Response(status_code=200, headers=headers, media_type="application/octet-stream")
     range_header = request.headers.get("range")
