@@ -31,6 +31,7 @@ from dockyard.auth.ratelimit import LoginRateLimiter
 from dockyard.config import Settings, settings_from_env
 from dockyard.logging import configure_logging
 from dockyard.registry.heap import settle_heap
+from dockyard.registry.pulls import close_recorders
 from dockyard.services import Services, build_services
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ def create_app(settings: Settings, *, lazy_routes: bool = False) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            # Pull counts are summed in memory between flushes: written before the engine goes.
+            await close_recorders()
             await services.close()
 
     app = FastAPI(

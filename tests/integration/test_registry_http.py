@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.conftest import ServerFactory
 from tests.fakes.server import RunningServer
 from tests.integration.registry_helpers import (
     OCI_INDEX,
@@ -366,3 +367,18 @@ def test_access_answers_for_another_user(module_server: RunningServer, admin: ht
     created = [p for t, p in events(module_server.database_url, "bob/mine") if t == "REPO_EVENT"]
     assert len(created) == 1 and created[0]["contents"]["event"] == "REPO_CREATED"
     assert created[0]["contents"]["data"]["visibility"] == "private"
+
+
+def test_pull_counts_held_in_memory_are_written_at_a_clean_stop(
+    server_factory: ServerFactory,
+) -> None:
+    """A worker sums pull counts for up to a second; SIGTERM must write what it holds."""
+    server = server_factory(env={"DOCKYARD_LOG_LEVEL": "INFO"})
+    with server.client(auth=server.admin_auth) as client:
+        body = image_manifest(client, "admin/counted", b"counted layer")
+        assert put_manifest(client, "admin/counted", "v1", body).status_code == 201
+        for _ in range(3):
+            r = client.get("/v2/admin/counted/manifests/v1", headers={"Accept": OCI_MANIFEST})
+            assert r.status_code == 200
+    server.stop()  # at once: well within the second a count may wait in memory
+    assert repo_counts(server.database_url, "admin/counted") == (3, 1)
