@@ -208,9 +208,9 @@ async def _start_chunked(services: Services, ctx: RepoContext) -> str:
     started: str | None = None
     try:
         async with unit_of_work_scope(services) as session:
-            upload = await content.create_upload(session, ctx.repository.id)
-            await services.storage.upload_start(upload.id)
-            started = upload.id
+            upload_id = await content.create_upload(session, ctx.repository.id)
+            await services.storage.upload_start(upload_id)
+            started = upload_id
     except BaseException:
         # No session row (a full disk refuses the commit too): leave no upload area behind.
         if started is not None:
