@@ -6,7 +6,7 @@ decode and no ORM object (the type filter is in SQL; the cursor still passes it)
 events it does want come as light references (seq, type, repository key) so the consumer can
 look their repositories up for the whole batch at once and load the payloads (`payloads`) of
 only the events that concern something. `advance` moves the cursor, in the caller's
-transaction. `read_past` is the older whole-row read, kept for callers not yet moved.
+transaction.
 
 No HTTP here. The caller handles the events and commits, the cursor's advance with its work.
 """
@@ -131,22 +131,6 @@ async def advance(session: AsyncSession, batch: Batch) -> None:
         await session.execute(
             update(_CURSORS).where(_CURSORS.c.consumer == batch.consumer).values(seq=batch.end)
         )
-
-
-async def read_past(
-    session: AsyncSession, consumer: str, limit: int
-) -> tuple[OutboxCursor, list[tuple[int, str, Any]]]:
-    """The consumer's cursor and up to `limit` events (seq, type, payload) past it, in order.
-    Advance with `cursor.seq = rows[-1][0]` once they are handled."""
-    cursor = await session.get(OutboxCursor, consumer)
-    if cursor is None:  # the migrations start cursors at the outbox's end; a bare schema at 0
-        cursor = OutboxCursor(consumer=consumer, seq=0)
-        session.add(cursor)
-    stmt = select(OutboxEvent.seq, OutboxEvent.type, OutboxEvent.payload).where(
-        OutboxEvent.seq > cursor.seq, *_settled(session)
-    )
-    result = await session.execute(stmt.order_by(OutboxEvent.seq).limit(limit))
-    return cursor, [(int(seq), str(type_), payload) for seq, type_, payload in result]
 
 
 def repository_names(events: Iterable[EventRef]) -> tuple[set[str], set[str]]:

@@ -14,8 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
-from dockyard.events.cursors import read_past
-from dockyard.events.types import EventType
 from dockyard.policies.credentials import Vault
 from dockyard.policies.mirror_facts import tag_facts
 from dockyard.policies.mirror_models import MirroringPolicy, MirrorJob
@@ -27,7 +25,6 @@ from dockyard.policies.templates import (
     is_valid_tag,
     render_tag_template,
 )
-from dockyard.repos import service as repos
 from dockyard.repos.models import Repository, Tag
 
 PUSH, POLL = "push", "poll"
@@ -315,28 +312,3 @@ async def manual_push(
     return await enqueue(
         session, PUSH, repo.id, tag=tag, digest=row.digest, remote_tag=remote_tag, target=target
     )
-
-
-async def consume_pushes(session: AsyncSession, limit: int = PUSH_BATCH) -> int:
-    """Read TAG_PUSH events past the mirroring cursor; each enabled push policy of the
-    repository whose rules hold queues a job. The caller commits (cursor and jobs together)."""
-    cursor, rows = await read_past(session, CONSUMER, limit)
-    for _seq, type_, payload in rows:
-        if type_ == EventType.TAG_PUSH.value:
-            await _on_tag_push(session, payload)
-    if rows:
-        cursor.seq = int(rows[-1][0])
-    return len(rows)
-
-
-async def _on_tag_push(session: AsyncSession, payload: dict[str, Any]) -> None:
-    contents = payload.get("contents") or {}
-    namespace, name = contents.get("namespace"), contents.get("repository")
-    tag, digest = contents.get("tag"), contents.get("digest")
-    if not all(isinstance(v, str) and v for v in (namespace, name, tag, digest)):
-        return
-    repo = await repos.get_repository(session, str(namespace), str(name))
-    if repo is None:
-        return
-    for policy in await list_policies(session, repo, PUSH):
-        await queue_push(session, repo, policy, str(tag), str(digest))

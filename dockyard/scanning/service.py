@@ -9,16 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
-from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dockyard.clock import utcnow
 from dockyard.errors import DockyardError, ErrorCode
-from dockyard.events.cursors import read_past
-from dockyard.events.types import EventType
-from dockyard.repos import service as repos
 from dockyard.repos.content import get_manifest
 from dockyard.repos.models import Manifest, ManifestReference, Repository, Tag
 from dockyard.scanning.models import ImageScan, ScanJob
@@ -205,35 +201,6 @@ async def request_scan(
     for platform in wanted:
         await enqueue_scan(session, repo, tag, platform, now)
     return len(wanted)
-
-
-async def consume_pushes(session: AsyncSession, *, enabled: bool, limit: int = PUSH_BATCH) -> int:
-    """Read TAG_PUSH events past the scanner's cursor; a repository with scanOnPush gets scan
-    jobs. Returns how many events were read. The caller commits (cursor and jobs together)."""
-    cursor, rows = await read_past(session, CONSUMER, limit)
-    for _seq, type_, payload in rows:
-        if enabled and type_ == EventType.TAG_PUSH.value:
-            await _on_tag_push(session, payload)
-    if rows:
-        cursor.seq = int(rows[-1][0])
-    return len(rows)
-
-
-async def _on_tag_push(session: AsyncSession, payload: dict[str, Any]) -> None:
-    contents = payload.get("contents") or {}
-    namespace, name = contents.get("namespace"), contents.get("repository")
-    tag, digest = contents.get("tag"), contents.get("digest")
-    if not all(isinstance(v, str) and v for v in (namespace, name, tag, digest)):
-        return
-    repo = await repos.get_repository(session, str(namespace), str(name))
-    if repo is None or not repo.scan_on_push:
-        return
-    current = await session.scalar(
-        select(Tag.digest).where(Tag.repository_id == repo.id, Tag.name == tag)
-    )
-    if current != digest:
-        return  # moved or deleted since: the later push (if any) has its own event
-    await enqueue_tag(session, repo, str(tag), str(digest))
 
 
 async def enqueue_checks(session: AsyncSession) -> int:

@@ -26,7 +26,8 @@ from dockyard.scanning import execute, inventory
 from dockyard.scanning.inventory import Inventory
 from dockyard.scanning.matching import Finding
 from dockyard.scanning.models import ImageScan, LayerInventory, ScanJob
-from dockyard.scanning.service import consume_pushes, enqueue_checks
+from dockyard.scanning.push_consumer import consume_pushes
+from dockyard.scanning.service import enqueue_checks
 from dockyard.scanning.vulndb import DbVersion
 from dockyard.scanning.worker import ScanWorker
 from dockyard.webhooks.retention import prune_events
