@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dockyard.clock import utcnow
 from dockyard.config import Settings
 from dockyard.events.models import OutboxEvent
-from dockyard.jobs.lease import claim
+from dockyard.jobs.lease import claim, new_token
 from dockyard.webhooks.authors import deactivate_lost
 from dockyard.webhooks.job import Job, JobSource, build_jobs
 from dockyard.webhooks.models import Delivery, Subscription
@@ -134,27 +134,17 @@ class Claimer:
                 limit = min(limit, room - len(jobs))
                 if limit <= 0:
                     break
-                token, rows = await claim(
-                    session,
-                    _DELIVERIES,
-                    where=where,
-                    due_column="next_attempt_at",
-                    token_column="lease_token",
-                    now=now,
-                    lease_seconds=self.lease_seconds,
-                    limit=limit,
-                    returning=_RETURNING,
-                )
+                token, rows, full = await claim_due(session, where, now, self.lease_seconds, limit)
                 # Committed at once: the write lock (SQLite) and the row locks (PostgreSQL)
                 # are held for the claim statement only, not while the jobs are loaded.
                 await session.commit()
                 if target is not None:
-                    target.more = len(rows) >= limit
+                    target.more = full
                     target.checked_at = time.monotonic()
                 if rows:
                     loaded = await load_jobs(session, token, rows, now)
                     jobs += loaded
-                    if target is None and len(rows) >= limit:
+                    if target is None and full:
                         full_general = loaded
             await session.commit()
         return jobs, full_general
@@ -200,6 +190,53 @@ class Claimer:
     @property
     def renewal_due(self) -> bool:
         return self.renewal_in() <= 0
+
+
+async def claim_due(
+    session: AsyncSession,
+    where: ColumnElement[bool],
+    now: datetime,
+    lease_seconds: float,
+    limit: int,
+) -> tuple[str, Sequence[Any], bool]:
+    """Lease up to `limit` due deliveries matching `where`: (token, rows, whether `limit` due
+    ones were found). PostgreSQL: one statement, SKIP LOCKED (`jobs.lease.claim`). SQLite: the
+    due ids are found by a read first and taken by primary key, so the write lock is held for a
+    short UPDATE by id, not for the search (whose subscription filters can scan every pending
+    delivery: ~28 ms per claim under a 1,000-subscription fan-out). A delivery another process
+    took in between is no longer due (its lease moved `next_attempt_at`), and the UPDATE's own
+    check leaves it out."""
+    if session.get_bind().dialect.name != "sqlite":
+        token, rows = await claim(
+            session,
+            _DELIVERIES,
+            where=where,
+            due_column="next_attempt_at",
+            token_column="lease_token",
+            now=now,
+            lease_seconds=lease_seconds,
+            limit=limit,
+            returning=_RETURNING,
+        )
+        return token, rows, len(rows) >= limit
+    due = _DELIVERIES.c.next_attempt_at
+    ids = list(
+        await session.scalars(
+            select(_DELIVERIES.c.id).where(where, due <= now).order_by(due).limit(limit)
+        )
+    )
+    token = new_token()
+    if not ids:
+        return token, [], False
+    rows = (
+        await session.execute(
+            update(_DELIVERIES)
+            .where(_DELIVERIES.c.id.in_(ids), _DELIVERIES.c.status == "pending", due <= now)
+            .values(next_attempt_at=now + timedelta(seconds=lease_seconds), lease_token=token)
+            .returning(*(_DELIVERIES.c[name] for name in _RETURNING))
+        )
+    ).all()
+    return token, rows, len(ids) >= limit
 
 
 def _by_token(jobs: list[Job], chunk: int = 500) -> list[tuple[str, list[str]]]:
