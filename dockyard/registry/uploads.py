@@ -101,9 +101,16 @@ async def _body(request: Request, services: Services, current: int = 0) -> Async
 
 
 async def _finish(
-    services: Services, ctx: RepoContext, upload_id: str, digest: str, *, has_row: bool
+    services: Services,
+    ctx: RepoContext,
+    upload_id: str,
+    digest: str,
+    *,
+    has_row: bool,
+    session: AsyncSession | None = None,
 ) -> Response:
-    """Verify and publish the upload as a blob, link it to the repository, drop the session."""
+    """Verify and publish the upload as a blob, link it to the repository, drop the session
+    row: in `session` when the caller holds a unit of work, else in one of its own."""
     try:
         size = await services.storage.upload_commit(upload_id, digest)
     except DigestMismatch as exc:
@@ -112,11 +119,26 @@ async def _finish(
         raise _upload_unknown(upload_id) from exc
     except UploadOffsetMismatch as exc:  # S3: another request is still writing this upload
         raise DockyardError(ErrorCode.RANGE_INVALID, str(exc)) from exc
-    async with unit_of_work_scope(services) as session:
-        await content.link_blob(session, ctx.repository.id, digest, size)
-        if has_row:
-            await content.delete_upload(session, upload_id)
+    if session is not None:
+        await _link(session, ctx, upload_id, digest, size, has_row=has_row)
+    else:
+        async with unit_of_work_scope(services) as own:
+            await _link(own, ctx, upload_id, digest, size, has_row=has_row)
     return _blob_created(ctx, digest)
+
+
+async def _link(
+    session: AsyncSession,
+    ctx: RepoContext,
+    upload_id: str,
+    digest: str,
+    size: int,
+    *,
+    has_row: bool,
+) -> None:
+    await content.link_blob(session, ctx.repository.id, digest, size)
+    if has_row:
+        await content.delete_upload(session, upload_id)
 
 
 def _blob_created(ctx: RepoContext, digest: str) -> Response:
@@ -167,19 +189,12 @@ async def start_upload(request: Request, namespace: str, repository: str) -> Res
     validate_name(namespace, repository)
     # The caller first: a credential check may need its own connection (see get_manifest).
     await get_principal(request)
+    params = request.query_params
+    if "mount" not in params and "digest" not in params:
+        return await _start_chunked(request, services, namespace, repository)
     # A short read of its own (an auto-creation commits in another): a body streams after it.
     async with services.session() as session:
-        preloaded = await load_repository(services, session, namespace, repository)
-        ctx = await open_repository(
-            request,
-            session,
-            namespace,
-            repository,
-            AccessLevel.READ_WRITE,
-            create=True,
-            preloaded=preloaded,
-        )
-    params = request.query_params
+        ctx = await _open_for_push(request, services, session, namespace, repository)
     mount = params.get("mount")
     if mount is not None:
         check_digest(mount)
@@ -199,15 +214,36 @@ async def start_upload(request: Request, namespace: str, repository: str) -> Res
             # Published, the upload area is gone already: only a failure leaves one to remove.
             await services.storage.upload_cancel(upload_id)
             raise
-    upload_id = await _start_chunked(services, ctx)
-    return Response(status_code=202, headers=_upload_headers(namespace, repository, upload_id, 0))
+    return await _start_chunked(request, services, namespace, repository)
 
 
-async def _start_chunked(services: Services, ctx: RepoContext) -> str:
-    """A session row and an upload area for a chunked upload; its id."""
+async def _open_for_push(
+    request: Request, services: Services, session: AsyncSession, namespace: str, repository: str
+) -> RepoContext:
+    """The repository the caller pushes to (created when the rules allow), read with one plain
+    query; `session` only adopts it (no connection is taken for the read)."""
+    preloaded = await load_repository(services, session, namespace, repository)
+    return await open_repository(
+        request,
+        session,
+        namespace,
+        repository,
+        AccessLevel.READ_WRITE,
+        create=True,
+        preloaded=preloaded,
+    )
+
+
+async def _start_chunked(
+    request: Request, services: Services, namespace: str, repository: str
+) -> Response:
+    """A chunked upload's start: the repository's read, the session row and the upload area,
+    in one unit of work (no body streams here: one session instead of a read one and a
+    write one per layer a client pushes)."""
     started: str | None = None
     try:
         async with unit_of_work_scope(services) as session:
+            ctx = await _open_for_push(request, services, session, namespace, repository)
             upload_id = await content.create_upload(session, ctx.repository.id)
             await services.storage.upload_start(upload_id)
             started = upload_id
@@ -216,7 +252,7 @@ async def _start_chunked(services: Services, ctx: RepoContext) -> str:
         if started is not None:
             await services.storage.upload_cancel(started)
         raise
-    return started
+    return Response(status_code=202, headers=_upload_headers(namespace, repository, started, 0))
 
 
 async def _check_upload(
@@ -237,13 +273,26 @@ async def _open_upload(
     """`_check_upload` as one plain query in its own short read, for the routes that stream a
     body afterwards (PATCH, PUT) and the status GET: nothing to commit."""
     services: Services = request.app.state.services
+    async with services.session() as session:
+        return await _read_upload(request, services, session, namespace, repository, upload_id)
+
+
+async def _read_upload(
+    request: Request,
+    services: Services,
+    session: AsyncSession,
+    namespace: str,
+    repository: str,
+    upload_id: str,
+) -> RepoContext:
+    """`_open_upload`'s checks; `session` only adopts the repository (no connection is taken
+    for the read)."""
     validate_name(namespace, repository)
     await get_principal(request)
-    async with services.session() as session:
-        preloaded, found = await load_upload(services, session, namespace, repository, upload_id)
-        ctx = await open_repository(
-            request, session, namespace, repository, AccessLevel.READ_WRITE, preloaded=preloaded
-        )
+    preloaded, found = await load_upload(services, session, namespace, repository, upload_id)
+    ctx = await open_repository(
+        request, session, namespace, repository, AccessLevel.READ_WRITE, preloaded=preloaded
+    )
     if not found or not _valid_upload_id(upload_id):
         raise _upload_unknown(upload_id)
     return ctx
@@ -292,16 +341,29 @@ async def patch_upload(
 
 @router.put("/v2/{namespace}/{repository}/blobs/uploads/{upload_id}")
 async def put_upload(request: Request, namespace: str, repository: str, upload_id: str) -> Response:
-    ctx = await _open_upload(request, namespace, repository, upload_id)
+    if request.headers.get("content-length", "0") != "0" or request.headers.get(
+        "transfer-encoding"
+    ):
+        # A last chunk streams: no unit of work is open while it does.
+        ctx = await _open_upload(request, namespace, repository, upload_id)
+        digest = _put_digest(request)
+        await _append(request, ctx, upload_id)
+        return await _finish(ctx.services, ctx, upload_id, digest, has_row=True)
+    # No body (the usual PUT after the PATCHes): the upload's read, the publication and the
+    # rows in one unit of work, instead of a read session and a write one per layer.
+    services: Services = request.app.state.services
+    async with unit_of_work_scope(services) as session:
+        ctx = await _read_upload(request, services, session, namespace, repository, upload_id)
+        digest = _put_digest(request)
+        return await _finish(services, ctx, upload_id, digest, has_row=True, session=session)
+
+
+def _put_digest(request: Request) -> str:
     digest = request.query_params.get("digest")
     if digest is None:
         raise DockyardError(ErrorCode.DIGEST_INVALID, "the digest query parameter is required")
     check_digest(digest)
-    if request.headers.get("content-length", "0") != "0" or request.headers.get(
-        "transfer-encoding"
-    ):
-        await _append(request, ctx, upload_id)
-    return await _finish(ctx.services, ctx, upload_id, digest, has_row=True)
+    return digest
 
 
 @router.get("/v2/{namespace}/{repository}/blobs/uploads/{upload_id}")
