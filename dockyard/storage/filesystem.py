@@ -204,21 +204,28 @@ class FilesystemBlobStore:
     async def upload_commit(self, upload_id: str, digest: str) -> int:
         path = self._upload_file(upload_id)
         async with self._lock(upload_id):
-            if not path.exists():
-                raise FileNotFoundError(upload_id)
-            size = path.stat().st_size
-            if algorithm(digest) == "sha256":
-                hasher = await self._hasher(upload_id, path, size)
-            else:
-                hasher = hashlib.new(algorithm(digest))
-                await asyncio.to_thread(_hash_file, path, hasher)
-            actual = f"{hasher.name}:{hasher.hexdigest()}"
-            if actual != digest:
-                raise DigestMismatch(f"content hashes to {actual}")
+            size = path.stat().st_size  # FileNotFoundError: no such upload
+            sha256 = algorithm(digest) == "sha256"
+            entry = self._hashers.get(upload_id) if sha256 else None
+            if entry is None or entry[1] > size:
+                entry = (hashlib.new(algorithm(digest)), 0)
+            hasher, hashed = entry
             target = self._blob_path(digest)
-            # One thread hop for the durable publication and the upload folder's removal
+            # One thread hop for what the hasher has not seen yet (all of it when another
+            # worker process took the chunks: a push's PATCH and PUT often reach different
+            # ones), the check, the durable publication and the upload folder's removal
             # (removing a folder waits on the journal too: never on the event loop).
-            await asyncio.to_thread(_publish, path, target)
+            try:
+                await asyncio.to_thread(
+                    _verify_and_publish, path, target, hasher, hashed, size, digest
+                )
+            except DigestMismatch:
+                if sha256:  # the hasher has seen the whole upload: a later PUT reuses it
+                    self._hashers[upload_id] = (hasher, size)
+                raise
+            except BaseException:
+                self._hashers.pop(upload_id, None)  # how far it hashed is unknown now
+                raise
             self._forget(upload_id)
             return size
 
@@ -276,6 +283,19 @@ def _hash_file(path: Path, hasher: hashlib._Hash, start: int = 0, end: int | Non
             if remaining is not None:
                 remaining -= len(chunk)
             hasher.update(chunk)
+
+
+def _verify_and_publish(
+    source: Path, target: Path, hasher: hashlib._Hash, hashed: int, size: int, digest: str
+) -> None:
+    """Hash the upload's bytes from `hashed` to `size` into `hasher`, which has seen those
+    before; publish the upload as `target` when it hashes to `digest`."""
+    if hashed < size:
+        _hash_file(source, hasher, hashed, size)
+    actual = f"{hasher.name}:{hasher.hexdigest()}"
+    if actual != digest:
+        raise DigestMismatch(f"content hashes to {actual}")
+    _publish(source, target)
 
 
 def _publish(source: Path, target: Path) -> None:

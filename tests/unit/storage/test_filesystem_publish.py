@@ -7,6 +7,9 @@ import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
+from dockyard.storage.base import DigestMismatch
 from dockyard.storage.filesystem import FilesystemBlobStore
 
 
@@ -35,3 +38,41 @@ async def test_commit_removes_a_folder_holding_something_else(tmp_path: Path) ->
     await store.upload_commit("u-2", digest)
     assert await store.stat(digest) == 1
     assert list((tmp_path / "uploads").iterdir()) == []
+
+
+async def test_commit_in_another_process_hashes_what_it_did_not_see(tmp_path: Path) -> None:
+    # Two stores on one root stand for two worker processes: the chunks reach one, the PUT
+    # the other, which has no hasher for the upload (or one behind the file).
+    chunks, commits = FilesystemBlobStore(tmp_path), FilesystemBlobStore(tmp_path)
+    data = b"0123456789abcdef" * 4096
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    await chunks.upload_start("u-3")
+    await chunks.upload_append("u-3", _parts(data[:1000]))
+    await commits.upload_append("u-3", _parts(data[1000:2000]))  # its hasher stops at 2000
+    await chunks.upload_append("u-3", _parts(data[2000:]))
+    assert await commits.upload_commit("u-3", digest) == len(data)
+    assert await commits.stat(digest) == len(data)
+    assert list((tmp_path / "uploads").iterdir()) == []
+
+
+async def test_a_mismatch_publishes_nothing_and_a_right_digest_then_does(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    data = b"layer" * 100
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    wrong = "sha256:" + hashlib.sha256(b"other").hexdigest()
+    await store.upload_start("u-4")
+    await store.upload_append("u-4", _parts(data))
+    with pytest.raises(DigestMismatch):
+        await store.upload_commit("u-4", wrong)
+    assert await store.stat(wrong) is None
+    assert await store.upload_size("u-4") == len(data)
+    # A fresh store (another process) and the first one both verify from the file's bytes.
+    assert await FilesystemBlobStore(tmp_path).upload_size("u-4") == len(data)
+    assert await store.upload_commit("u-4", digest) == len(data)
+    assert await store.stat(digest) == len(data)
+
+
+async def test_commit_of_an_unknown_upload(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        await store.upload_commit("u-5", "sha256:" + "0" * 64)
