@@ -9,6 +9,7 @@ only the missing tail is hashed, so several workers and restarts never give a wr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import os
@@ -30,6 +31,21 @@ _MAX_PIECES = 256
 # preadv(RWF_NOWAIT) reads only what the page cache holds and never waits for the disk, so a
 # cached piece is read on the event loop without a thread hop; None where Linux lacks it.
 _NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
+# Hashers kept for uploads in progress. With several worker processes a push's PATCH and PUT
+# often reach different ones, and the process that took the chunks never hears of the commit:
+# without a bound its hashers would pile up with every layer pushed. Beyond it the oldest is
+# dropped, which only costs hashing that upload from its file if it ever comes back.
+_HASHERS_KEPT = 1024
+
+
+class _UploadLock:
+    """An upload's lock and how many requests hold or wait for it: the last one out drops it."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
 
 
 class FilesystemBlobStore:
@@ -40,7 +56,7 @@ class FilesystemBlobStore:
         (root / "tmp").mkdir(parents=True, exist_ok=True)
         # upload id -> (sha256 hasher, bytes of the upload file it has consumed)
         self._hashers: dict[str, tuple[hashlib._Hash, int]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, _UploadLock] = {}
 
     # -- blobs --------------------------------------------------------------------------------
     def _blob_path(self, digest: str) -> Path:
@@ -133,8 +149,26 @@ class FilesystemBlobStore:
             raise ValueError("invalid upload id")
         return self.root / "uploads" / upload_id / "data"
 
-    def _lock(self, upload_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(upload_id, asyncio.Lock())
+    @contextlib.asynccontextmanager
+    async def _lock(self, upload_id: str) -> AsyncIterator[None]:
+        """The upload's lock, held for the block: one request at a time writes or commits it."""
+        entry = self._locks.get(upload_id)
+        if entry is None:
+            entry = self._locks[upload_id] = _UploadLock()
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0 and self._locks.get(upload_id) is entry:
+                del self._locks[upload_id]
+
+    def _keep_hasher(self, upload_id: str, hasher: hashlib._Hash, hashed: int) -> None:
+        self._hashers.pop(upload_id, None)  # to the end: the most recently used
+        self._hashers[upload_id] = (hasher, hashed)
+        while len(self._hashers) > _HASHERS_KEPT:
+            del self._hashers[next(iter(self._hashers))]
 
     async def upload_start(self, upload_id: str) -> None:
         path = self._upload_file(upload_id)
@@ -145,7 +179,7 @@ class FilesystemBlobStore:
             # A full disk may refuse the file after the folder: leave neither behind.
             shutil.rmtree(path.parent, ignore_errors=True)
             raise
-        self._hashers[upload_id] = (hashlib.sha256(), 0)
+        self._keep_hasher(upload_id, hashlib.sha256(), 0)
 
     async def upload_size(self, upload_id: str) -> int | None:
         try:
@@ -162,7 +196,7 @@ class FilesystemBlobStore:
         if hashed < size:
             # Bytes appended by another worker process or before a restart: hash only those.
             await asyncio.to_thread(_hash_file, path, hasher, hashed, size)
-        self._hashers[upload_id] = (hasher, size)
+        self._keep_hasher(upload_id, hasher, size)
         return hasher
 
     async def upload_append(
@@ -198,7 +232,7 @@ class FilesystemBlobStore:
                 os.close(fd)
                 # The hasher has seen exactly what reached the file, even when the client
                 # disconnected half-way: the next chunk resumes from there.
-                self._hashers[upload_id] = (hasher, written)
+                self._keep_hasher(upload_id, hasher, written)
             return written
 
     async def upload_commit(self, upload_id: str, digest: str) -> int:
@@ -221,7 +255,7 @@ class FilesystemBlobStore:
                 )
             except DigestMismatch:
                 if sha256:  # the hasher has seen the whole upload: a later PUT reuses it
-                    self._hashers[upload_id] = (hasher, size)
+                    self._keep_hasher(upload_id, hasher, size)
                 raise
             except BaseException:
                 self._hashers.pop(upload_id, None)  # how far it hashed is unknown now
@@ -237,7 +271,6 @@ class FilesystemBlobStore:
 
     def _forget(self, upload_id: str) -> None:
         self._hashers.pop(upload_id, None)
-        self._locks.pop(upload_id, None)
 
 
 def _read_cached(fd: int, size: int, offset: int) -> bytes | None:

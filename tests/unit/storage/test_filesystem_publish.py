@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.storage import filesystem
 from dockyard.storage.base import DigestMismatch
 from dockyard.storage.filesystem import FilesystemBlobStore
 
@@ -76,3 +77,28 @@ async def test_commit_of_an_unknown_upload(tmp_path: Path) -> None:
     store = FilesystemBlobStore(tmp_path)
     with pytest.raises(FileNotFoundError):
         await store.upload_commit("u-5", "sha256:" + "0" * 64)
+
+
+async def test_a_process_that_only_took_chunks_keeps_a_bounded_few(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The chunks reach one process and every commit another: the first never hears that its
+    # uploads are done, so it keeps at most the newest hashers and no lock once idle.
+    monkeypatch.setattr(filesystem, "_HASHERS_KEPT", 3)
+    chunks, commits = FilesystemBlobStore(tmp_path), FilesystemBlobStore(tmp_path)
+    for n in range(6):
+        data = b"layer %d" % n
+        await chunks.upload_start(f"u-{n}")
+        await chunks.upload_append(f"u-{n}", _parts(data))
+        await commits.upload_commit(f"u-{n}", "sha256:" + hashlib.sha256(data).hexdigest())
+    assert list(chunks._hashers) == ["u-3", "u-4", "u-5"]
+    assert chunks._locks == {} and commits._locks == {} and commits._hashers == {}
+    # A dropped hasher costs only a hash from the file: the upload still verifies.
+    await chunks.upload_start("u-6")
+    await chunks.upload_append("u-6", _parts(b"first "))
+    for n in range(7, 10):
+        await chunks.upload_start(f"u-{n}")
+    assert "u-6" not in chunks._hashers
+    await chunks.upload_append("u-6", _parts(b"second"))
+    digest = "sha256:" + hashlib.sha256(b"first second").hexdigest()
+    assert await chunks.upload_commit("u-6", digest) == len(b"first second")
