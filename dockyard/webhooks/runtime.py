@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.config import Settings
 from dockyard.db import shared_limits
 from dockyard.errors import DockyardError, ErrorCode
-from dockyard.events.samples import sample_payload
-from dockyard.webhooks.delivery import AttemptResult, attempt
-from dockyard.webhooks.outbound import encode_body, make_transport
-from dockyard.webhooks.service import ResolvedType
-from dockyard.webhooks.signing import headers_for
-from dockyard.webhooks.transport import Transport, check_endpoint_allowed
+
+if TYPE_CHECKING:
+    from dockyard.webhooks.delivery import AttemptResult
+    from dockyard.webhooks.service import ResolvedType
+    from dockyard.webhooks.transport import Transport
+
+# The transport (aiohttp), the samples and the subscription service are imported by the methods
+# that use them: every HTTP worker builds a runtime at startup, and one serving only /v2 never
+# sends a test (about 12 MB of RSS it would otherwise hold).
 
 
 class WebhookRuntime:
@@ -28,6 +32,8 @@ class WebhookRuntime:
     @property
     def transport(self) -> Transport:
         if self._transport is None:
+            from dockyard.webhooks.outbound import make_transport
+
             self._transport = make_transport(self.settings)
         return self._transport
 
@@ -51,6 +57,12 @@ class WebhookRuntime:
     async def send_test(
         self, rtype: ResolvedType, endpoint: str, tls_cert: str, skip_tls_verification: bool
     ) -> AttemptResult:
+        from dockyard.events.samples import sample_payload
+        from dockyard.webhooks.delivery import attempt
+        from dockyard.webhooks.outbound import encode_body
+        from dockyard.webhooks.signing import headers_for
+        from dockyard.webhooks.transport import check_endpoint_allowed
+
         await check_endpoint_allowed(endpoint, self.transport.blocked)
         payload = sample_payload(rtype.event_type)
         if rtype.repo_event_filter:
