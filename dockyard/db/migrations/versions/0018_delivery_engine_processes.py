@@ -1,4 +1,8 @@
-"""delivery engine: several delivery processes (no schema change unless needed)
+"""delivery engine: several delivery processes (DOCKYARD_DELIVERY_PROCESSES)
+
+No schema change: the processes share the deliveries through the leases the claim stage
+already writes (a bumped next_attempt_at and a lease_token); each process keeps its own liveness files. The
+revision stays, as the history's name for the change.
 
 Revision ID: 0018_delivery
 Revises: 0017_pull_events
