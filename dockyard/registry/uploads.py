@@ -136,9 +136,10 @@ async def _link(
     *,
     has_row: bool,
 ) -> None:
-    await content.link_blob(session, ctx.repository.id, digest, size)
     if has_row:
-        await content.delete_upload(session, upload_id)
+        await content.publish_upload(session, ctx.repository.id, digest, size, upload_id)
+    else:
+        await content.link_blob(session, ctx.repository.id, digest, size)
 
 
 def _blob_created(ctx: RepoContext, digest: str) -> Response:

@@ -31,6 +31,7 @@ from dockyard.repos.blob_links import (
     link_blob,
     missing_blobs,
     missing_manifests,
+    publish_upload,
     unlink_blob,
 )
 from dockyard.repos.models import (
@@ -69,6 +70,7 @@ __all__ = [
     "list_tags",
     "missing_blobs",
     "missing_manifests",
+    "publish_upload",
     "pull_events",
     "put_manifest",
     "referrers",

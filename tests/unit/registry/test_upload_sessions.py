@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from dockyard.repos.models import RepositoryBlob, Upload
+from dockyard.repos.models import Blob, RepositoryBlob, Upload
 from tests.fakes.inprocess import InProcess, inprocess_app
 
 
@@ -88,4 +88,20 @@ async def test_a_bodyless_put_with_a_wrong_digest_keeps_the_upload(host: InProce
     assert await _rows(host, RepositoryBlob) == 0
     right = "sha256:" + hashlib.sha256(b"bytes").hexdigest()
     assert (await host.client.put(f"{location}?digest={right}")).status_code == 201
+    assert await _rows(host, Upload) == 0
+
+
+async def test_a_blob_published_again_and_elsewhere_links_once_per_repository(
+    host: InProcess,
+) -> None:
+    body = b"the same layer"
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    for repository in ("app", "app", "other"):
+        started = await host.client.post(f"/v2/admin/{repository}/blobs/uploads/")
+        location = started.headers["location"]
+        assert (await host.client.patch(location, content=body)).status_code == 202
+        done = await host.client.put(f"{location}?digest={digest}")
+        assert done.status_code == 201, done.text
+    assert await _rows(host, Blob) == 1
+    assert await _rows(host, RepositoryBlob) == 2
     assert await _rows(host, Upload) == 0
