@@ -56,12 +56,7 @@ def create_app(settings: Settings, *, lazy_routes: bool = False) -> FastAPI:
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            # Pull counts are summed in memory between flushes: written before the engine goes.
-            await close_recorders()
-            await services.close()
+            await _shut_down(tasks, services)
 
     app = FastAPI(
         title="dockyard",
@@ -103,6 +98,16 @@ def create_app(settings: Settings, *, lazy_routes: bool = False) -> FastAPI:
     # Outermost: every request, /v2 included, gets its id and access line.
     app.add_middleware(RequestLogMiddleware)
     return app
+
+
+async def _shut_down(tasks: list[asyncio.Task[None]], services: Services) -> None:
+    """The lifespan's end: background tasks stopped, then what this process still holds written
+    (pull counts are summed in memory between flushes) before the engine goes."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await close_recorders()
+    await services.close()
 
 
 class LazyRoutes:
