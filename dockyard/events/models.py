@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dockyard.clock import utcnow
@@ -48,3 +48,16 @@ class OutboxCursor(Base):
 
     consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+_OUTBOX = cast(Table, OutboxEvent.__table__)
+# What a delivery is built from: the columns of an event the dispatcher and a replay read.
+DELIVERY_SOURCE_COLUMNS = (
+    _OUTBOX.c.seq,
+    _OUTBOX.c.id,
+    _OUTBOX.c.type,
+    _OUTBOX.c.repository_key,
+    _OUTBOX.c.namespace_key,
+    _OUTBOX.c.created_at,
+    _OUTBOX.c.payload,
+)

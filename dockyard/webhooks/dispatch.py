@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dockyard.clock import utcnow
 from dockyard.config import Settings
 from dockyard.events import bus
-from dockyard.events.models import OutboxEvent
+from dockyard.events.models import DELIVERY_SOURCE_COLUMNS, OutboxEvent
 from dockyard.jobs.lease import new_token
 from dockyard.webhooks import metrics
 from dockyard.webhooks.authors import deactivate_lost
@@ -221,17 +221,7 @@ async def _load(session: AsyncSession, seqs: list[int]) -> list[Any]:
     if not seqs:
         return []
     rows = await session.execute(
-        select(
-            _OUTBOX.c.seq,
-            _OUTBOX.c.id,
-            _OUTBOX.c.type,
-            _OUTBOX.c.repository_key,
-            _OUTBOX.c.namespace_key,
-            _OUTBOX.c.created_at,
-            _OUTBOX.c.payload,
-        )
-        .where(_OUTBOX.c.seq.in_(seqs))
-        .order_by(_OUTBOX.c.seq)
+        select(*DELIVERY_SOURCE_COLUMNS).where(_OUTBOX.c.seq.in_(seqs)).order_by(_OUTBOX.c.seq)
     )
     return list(rows)
 

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dockyard.clock import rfc3339
 from dockyard.errors import DockyardError, ErrorCode
 from dockyard.events import bus
-from dockyard.events.models import OutboxEvent
+from dockyard.events.models import DELIVERY_SOURCE_COLUMNS, OutboxEvent
 from dockyard.webhooks.filters import accepts
 from dockyard.webhooks.models import Delivery, Subscription
 
@@ -119,15 +119,7 @@ async def _batch(
     session: AsyncSession, where: Sequence[ColumnElement[bool]], after: int
 ) -> list[Any]:
     rows = await session.execute(
-        select(
-            _OUTBOX.c.seq,
-            _OUTBOX.c.id,
-            _OUTBOX.c.type,
-            _OUTBOX.c.repository_key,
-            _OUTBOX.c.namespace_key,
-            _OUTBOX.c.created_at,
-            _OUTBOX.c.payload,
-        )
+        select(*DELIVERY_SOURCE_COLUMNS)
         .where(*where, _OUTBOX.c.seq > after)
         .order_by(_OUTBOX.c.seq)
         .limit(BATCH)
