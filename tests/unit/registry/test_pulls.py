@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.accounts.models import Account
 from dockyard.clock import utcnow
@@ -28,18 +29,23 @@ def _rows(author: str) -> list[dict[str, object]]:
     ]
 
 
+async def _repository(sessions: async_sessionmaker[AsyncSession]) -> str:
+    """The repository ns/repo (and its namespace account); its id."""
+    async with sessions() as session:
+        account = Account(name="ns", is_org=False)
+        session.add(account)
+        await session.flush()
+        repo = Repository(namespace_id=account.id, namespace="ns", name="repo")
+        session.add(repo)
+        await session.commit()
+        return repo.id
+
+
 async def _scenario(url: str) -> None:
     engine = create_engine(url)
     sessions = create_sessionmaker(engine)
     try:
-        async with sessions() as session:
-            account = Account(name="ns", is_org=False)
-            session.add(account)
-            await session.flush()
-            repo = Repository(namespace_id=account.id, namespace="ns", name="repo")
-            session.add(repo)
-            await session.commit()
-            repo_id = repo.id
+        repo_id = await _repository(sessions)
 
         # A flush interval no test waits out: counts reach the table through flush_counts.
         recorder = PullRecorder(engine, flush_seconds=3600)
@@ -93,14 +99,7 @@ async def _failed_flush(url: str) -> None:
     engine = create_engine(url)
     sessions = create_sessionmaker(engine)
     try:
-        async with sessions() as session:
-            account = Account(name="ns", is_org=False)
-            session.add(account)
-            await session.flush()
-            repo = Repository(namespace_id=account.id, namespace="ns", name="repo")
-            session.add(repo)
-            await session.commit()
-            repo_id = repo.id
+        repo_id = await _repository(sessions)
         recorder = recorder_for(engine)
         await recorder.record([], repo_id)
         await recorder.record([], repo_id)
