@@ -162,7 +162,11 @@ def test_push_mirror_run_now_and_the_remote_down(
 
     remote.stop()
     page.locator("#push-policies tbody tr").get_by_label("Tag to mirror").fill("v1")
-    page.locator("#push-policies tbody tr").get_by_role("button", name="Run now").click()
+    # The form posts and redirects; a reload issued while that navigation is in flight
+    # finds no page attached, so wait for it to land before polling.
+    with page.expect_navigation():
+        page.locator("#push-policies tbody tr").get_by_role("button", name="Run now").click()
+    expect(page.get_by_role("status")).to_contain_text("queued for mirroring")
     reload_until(page, lambda: status.inner_text() != "200", "a failed status", 120)
     detail = page.locator("#push-policies tbody tr .status-detail")
     expect(detail).to_contain_text(remote.host)
