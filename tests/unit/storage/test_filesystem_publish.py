@@ -102,3 +102,42 @@ async def test_a_process_that_only_took_chunks_keeps_a_bounded_few(
     await chunks.upload_append("u-6", _parts(b"second"))
     digest = "sha256:" + hashlib.sha256(b"first second").hexdigest()
     assert await chunks.upload_commit("u-6", digest) == len(b"first second")
+
+
+async def test_a_commit_in_another_process_trusts_the_digest_the_appends_noted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chunks, commits = FilesystemBlobStore(tmp_path), FilesystemBlobStore(tmp_path)
+    data = bytes(range(256)) * 8192  # 2 MiB: past the size where a note is left
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    await chunks.upload_start("u-7")
+    await chunks.upload_append("u-7", _parts(data[:700_000], data[700_000:]))
+
+    def no_hashing(*_args: object) -> None:
+        raise AssertionError("the upload was hashed again")
+
+    monkeypatch.setattr(filesystem, "_hash_file", no_hashing)
+    assert await commits.upload_commit("u-7", digest) == len(data)
+    assert await commits.stat(digest) == len(data)
+    assert list((tmp_path / "uploads").iterdir()) == []
+
+
+async def test_a_stale_note_or_one_naming_another_digest_is_checked_against_the_file(
+    tmp_path: Path,
+) -> None:
+    chunks, commits = FilesystemBlobStore(tmp_path), FilesystemBlobStore(tmp_path)
+    big = b"a" * (1024 * 1024)
+    await chunks.upload_start("u-8")
+    await chunks.upload_append("u-8", _parts(big))
+    await chunks.upload_append("u-8", _parts(b"tail"))  # small: the note still says 1 MiB
+    data = big + b"tail"
+    wrong = "sha256:" + hashlib.sha256(big).hexdigest()  # what the stale note says
+    with pytest.raises(DigestMismatch):
+        await commits.upload_commit("u-8", wrong)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    # A current note that names another digest than the PUT's: the file decides.
+    note = tmp_path / "uploads" / "u-8" / filesystem._DIGEST_NOTE
+    mtime_ns = (tmp_path / "uploads" / "u-8" / "data").stat().st_mtime_ns
+    note.write_text(f"{len(data)} {mtime_ns} " + "0" * 64)
+    assert await FilesystemBlobStore(tmp_path).upload_commit("u-8", digest) == len(data)
+    assert await commits.stat(digest) == len(data)
