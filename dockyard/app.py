@@ -12,12 +12,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.routing import Match
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dockyard import __version__
 from dockyard.api.errors import install_error_handlers
 from dockyard.api.health import router as health_router
+from dockyard.api.lazy_routes import RouteMount, include_routes
 from dockyard.api.middleware import (
     BodyLimitMiddleware,
     MountMiddleware,
@@ -37,8 +36,6 @@ from dockyard.services import Services, build_services
 log = logging.getLogger(__name__)
 
 BackgroundTask = Callable[[Services], Coroutine[Any, Any, None]]
-# Includes a feature's routers (importing their modules): at once, or lazily (LazyRoutes).
-RouteMount = Callable[[FastAPI], None]
 
 
 def create_app(settings: Settings, *, lazy_routes: bool = False) -> FastAPI:
@@ -93,7 +90,7 @@ def create_app(settings: Settings, *, lazy_routes: bool = False) -> FastAPI:
     app.include_router(version_router)
     _mount_features(app, settings, background, resolvers, routes)
     _mount_replicas(app, settings, background, routes)
-    _include_routes(app, routes, lazy=lazy_routes)
+    include_routes(app, routes, lazy=lazy_routes)
     _mount_registry(app, services)
     # Outermost: every request, /v2 included, gets its id and access line.
     app.add_middleware(RequestLogMiddleware)
@@ -108,48 +105,6 @@ async def _shut_down(tasks: list[asyncio.Task[None]], services: Services) -> Non
     await asyncio.gather(*tasks, return_exceptions=True)
     await close_recorders()
     await services.close()
-
-
-class LazyRoutes:
-    """Includes the features' routes (`RouteMount`s, in order) on the first request that the
-    routes included so far do not answer; until then the worker has not imported them (about
-    10 MB of each HTTP worker that serves only the registry: /v2 is mounted outside this, and
-    /auth/token and /health are included at once).
-
-    The modules are imported in a thread, so the worker's other requests go on meanwhile; the
-    requests that need the routes wait for them."""
-
-    def __init__(self, app: ASGIApp, host: FastAPI, mounts: list[RouteMount]) -> None:
-        self.app = app
-        self.host = host
-        self.mounts = list(mounts)
-        self.lock = asyncio.Lock()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.mounts and scope["type"] in ("http", "websocket") and not self._answered(scope):
-            async with self.lock:
-                if self.mounts:
-                    await asyncio.to_thread(self._include_all)
-        await self.app(scope, receive, send)
-
-    def _answered(self, scope: Scope) -> bool:
-        if scope["path"] == self.host.openapi_url:  # the document describes them all
-            return False
-        return any(route.matches(scope)[0] is Match.FULL for route in self.host.router.routes)
-
-    def _include_all(self) -> None:
-        while self.mounts:  # one by one: after a failed import, the next request goes on
-            self.mounts[0](self.host)
-            self.mounts.pop(0)
-        log.info("dockyard.routes.loaded")
-
-
-def _include_routes(app: FastAPI, routes: list[RouteMount], *, lazy: bool) -> None:
-    if lazy:
-        app.add_middleware(LazyRoutes, host=app, mounts=routes)
-        return
-    for mount in routes:
-        mount(app)
 
 
 def _mount_registry(app: FastAPI, services: Services) -> None:

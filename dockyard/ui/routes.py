@@ -141,7 +141,7 @@ def _swagger_dir() -> Path:
 def pages_router() -> APIRouter:
     """Every page: the sibling `*_pages.py` modules' routes, then this module's. The modules
     are imported here, when the application includes the pages (an HTTP worker of `dockyard
-    serve` does it on the first request for one: app.py's `LazyRoutes`)."""
+    serve` does it on the first request for one: api/lazy_routes.py's `LazyRoutes`)."""
     from dockyard.ui import (
         account_pages,
         activity_pages,
