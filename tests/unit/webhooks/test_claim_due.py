@@ -14,7 +14,8 @@ from dockyard.db.engine import create_engine, create_sessionmaker
 from dockyard.db.migrate import upgrade
 from dockyard.webhooks import claim as claim_stage
 from dockyard.webhooks.claim import claim_due
-from dockyard.webhooks.models import Delivery, Subscription
+from dockyard.webhooks.models import Delivery
+from tests.unit.webhooks.seeding import delivery, seed
 
 PENDING = Delivery.__table__.c.status == "pending"  # type: ignore[attr-defined]
 
@@ -24,33 +25,16 @@ async def _scenario(url: str) -> None:
     sessions = create_sessionmaker(db)
     now = utcnow()
     try:
-        async with sessions() as session:
-            session.add(
-                Subscription(
-                    id="s",
-                    type="TAG_PUSH",
-                    event_type="TAG_PUSH",
-                    key="ns/repo",
-                    endpoint="http://hook.test/",
-                    author_id="a",
-                    secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        await seed(
+            sessions,
+            "http://hook.test/",
+            (
+                delivery(
+                    f"d{n}", next_attempt_at=now - timedelta(seconds=10 - n), event_created_at=now
                 )
-            )
-            await session.flush()
-            for n in range(5):
-                session.add(
-                    Delivery(
-                        id=f"d{n}",
-                        subscription_id="s",
-                        event_seq=1,
-                        event_id="e",
-                        event_type="TAG_PUSH",
-                        event_created_at=now,
-                        status="pending",
-                        next_attempt_at=now - timedelta(seconds=10 - n),
-                    )
-                )
-            await session.commit()
+                for n in range(5)
+            ),
+        )
 
         async with sessions() as session:
             _token, rows, full = await claim_due(session, PENDING, now, 60, 3)

@@ -19,8 +19,9 @@ from dockyard.db.migrate import upgrade
 from dockyard.webhooks import send
 from dockyard.webhooks.delivery import AttemptResult
 from dockyard.webhooks.job import Job
-from dockyard.webhooks.models import Delivery, Subscription
+from dockyard.webhooks.models import Delivery
 from dockyard.webhooks.worker import DeliveryEngine
+from tests.unit.webhooks.seeding import delivery, job, seed
 
 _DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
 
@@ -29,18 +30,7 @@ CALM = "http://calm.test/hook"
 
 
 def _job(n: int, endpoint: str, token: str = "tok") -> Job:
-    return Job(
-        delivery_id=f"d-{endpoint}-{n}",
-        token=token,
-        attempts=0,
-        event_created_at=utcnow(),
-        subscription_id=f"s-{endpoint}-{n}",
-        endpoint=endpoint,
-        tls_cert="",
-        skip_tls_verification=False,
-        body=b"{}",
-        headers={},
-    )
+    return job(f"d-{endpoint}-{n}", endpoint, f"s-{endpoint}-{n}", token)
 
 
 def _settings(tmp_path: Path, **extra: Any) -> Settings:
@@ -133,34 +123,19 @@ async def _leases(url: str, tmp_path: Path) -> None:
     now = utcnow()
     soon = now + timedelta(seconds=5)
     try:
-        async with sessions() as session:
-            session.add(
-                Subscription(
-                    id="s",
-                    type="TAG_PUSH",
-                    event_type="TAG_PUSH",
-                    key="ns/repo",
-                    endpoint=HANG,
-                    author_id="a",
-                    secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        await seed(
+            sessions,
+            HANG,
+            (
+                delivery(
+                    delivery_id,
+                    next_attempt_at=soon,
+                    event_created_at=now,
+                    lease_token="tok" if delivery_id != "other" else "someone-else",
                 )
-            )
-            await session.flush()
-            for delivery_id in ("held", "back", "other"):
-                session.add(
-                    Delivery(
-                        id=delivery_id,
-                        subscription_id="s",
-                        event_seq=1,
-                        event_id="e",
-                        event_type="TAG_PUSH",
-                        event_created_at=now,
-                        status="pending",
-                        next_attempt_at=soon,
-                        lease_token="tok" if delivery_id != "other" else "someone-else",
-                    )
-                )
-            await session.commit()
+                for delivery_id in ("held", "back", "other")
+            ),
+        )
         engine = DeliveryEngine(_settings(tmp_path, webhook_lease_seconds=600), sessions, None)  # type: ignore[arg-type]
         held, back = _job(0, HANG), _job(1, HANG)
         held.delivery_id, back.delivery_id = "held", "back"

@@ -25,58 +25,26 @@ from dockyard.db.migrate import upgrade
 from dockyard.webhooks import send
 from dockyard.webhooks.delivery import AttemptResult
 from dockyard.webhooks.job import Job
-from dockyard.webhooks.models import Delivery, Subscription
+from dockyard.webhooks.models import Delivery
 from dockyard.webhooks.record import FLUSH_INTERVAL, Recorder
 from dockyard.webhooks.worker import DeliveryEngine
+from tests.unit.webhooks.seeding import delivery, job, seed
 
 SLOW = "http://slow.test/hook"
 
 
 def _job(n: int, token: str = "tok") -> Job:
-    return Job(
-        delivery_id=f"d{n}",
-        token=token,
-        attempts=0,
-        event_created_at=utcnow(),
-        subscription_id="s",
-        endpoint=SLOW,
-        tls_cert="",
-        skip_tls_verification=False,
-        body=b"{}",
-        headers={},
-    )
+    return job(f"d{n}", SLOW, token=token)
 
 
 async def _seed(sessions: Any, count: int) -> None:
     now = utcnow()
-    async with sessions() as session:
-        session.add(
-            Subscription(
-                id="s",
-                type="TAG_PUSH",
-                event_type="TAG_PUSH",
-                key="ns/repo",
-                endpoint=SLOW,
-                author_id="a",
-                secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-            )
-        )
-        await session.flush()
-        for n in range(count):
-            session.add(
-                Delivery(
-                    id=f"d{n}",
-                    subscription_id="s",
-                    event_seq=1,
-                    event_id="e",
-                    event_type="TAG_PUSH",
-                    event_created_at=now,
-                    status="pending",
-                    next_attempt_at=now + timedelta(seconds=60),
-                    lease_token="tok",
-                )
-            )
-        await session.commit()
+    later = now + timedelta(seconds=60)
+    leased = (
+        delivery(f"d{n}", next_attempt_at=later, event_created_at=now, lease_token="tok")
+        for n in range(count)
+    )
+    await seed(sessions, SLOW, leased)
 
 
 async def _lost_lease(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

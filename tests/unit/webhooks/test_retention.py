@@ -4,7 +4,7 @@ delivery refers to them; pending deliveries, undispatched events and recent rows
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
@@ -13,8 +13,9 @@ from dockyard.config import Settings
 from dockyard.db.engine import create_engine, create_sessionmaker
 from dockyard.db.migrate import upgrade
 from dockyard.events.models import OutboxCursor, OutboxEvent
-from dockyard.webhooks.models import Delivery, DeliveryAttempt, Subscription
+from dockyard.webhooks.models import Delivery, DeliveryAttempt
 from dockyard.webhooks.retention import prune
+from tests.unit.webhooks import seeding
 
 DAY = timedelta(days=1)
 
@@ -26,17 +27,7 @@ async def _scenario(url: str) -> None:
     old, recent = now - 40 * DAY, now - 2 * DAY
     try:
         async with sessions() as session:
-            session.add(
-                Subscription(
-                    id="s",
-                    type="TAG_PUSH",
-                    event_type="TAG_PUSH",
-                    key="ns/repo",
-                    endpoint="http://example.test/",
-                    author_id="a",
-                    secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-                )
-            )
+            session.add(seeding.subscription("http://example.test/"))
             # Events: seq 1..5.
             events = {
                 "old-delivered": (old, old),  # its delivery is pruned: the event goes too
@@ -66,17 +57,15 @@ async def _scenario(url: str) -> None:
             # Every other consumer (promotion, mirroring) has read them too.
             await session.execute(update(OutboxCursor).values(seq=max(seqs.values())))
 
-            def delivery(did: str, event: str, status: str, when: object) -> Delivery:
-                return Delivery(
-                    id=did,
-                    subscription_id="s",
+            def delivery(did: str, event: str, status: str, when: datetime) -> Delivery:
+                return seeding.delivery(
+                    did,
+                    next_attempt_at=when,
+                    event_created_at=old,
                     event_seq=seqs[event],
                     event_id=did,
-                    event_type="TAG_PUSH",
-                    event_created_at=old,
                     status=status,
                     attempts=1,
-                    next_attempt_at=when,
                     created_at=old,
                     updated_at=when,
                 )
