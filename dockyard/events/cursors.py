@@ -8,15 +8,20 @@ look their repositories up for the whole batch at once and load the payloads (`p
 only the events that concern something. `advance` moves the cursor, in the caller's
 transaction.
 
-No HTTP here. The caller handles the events and commits, the cursor's advance with its work.
+`consume` is one step of a consumer (read, handle, advance) and `consume_tags` the step of one
+that acts on tag events: its lookup of the batch's repositories, then the payloads of only the
+events about what the lookup found, then its action. A consumer brings only its types, its
+lookup and its action.
+
+No HTTP here. The caller commits, the cursor's advance with its work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +42,8 @@ PACE = 0.25
 
 _OUTBOX: Table = OutboxEvent.__table__  # type: ignore[assignment]
 _CURSORS: Table = OutboxCursor.__table__  # type: ignore[assignment]
+
+F = TypeVar("F")
 
 
 @dataclass(frozen=True)
@@ -168,3 +175,64 @@ def tag_of(payload: Any) -> TagOf | None:
         return None
     digest = contents.get("digest")
     return TagOf(f"{namespace}/{name}", str(tag), digest if isinstance(digest, str) else "")
+
+
+@dataclass(frozen=True)
+class Concerned(Generic[F]):
+    """A wanted event about something the consumer's lookup found: what it found for the
+    repository, and what the event's payload names."""
+
+    seq: int
+    found: F
+    tag: TagOf
+
+
+async def consume(
+    session: AsyncSession,
+    consumer: str,
+    types: Collection[str],
+    *,
+    limit: int,
+    handle: Callable[[AsyncSession, list[EventRef]], Awaitable[object]],
+) -> int:
+    """One step of a consumer: read a batch past its cursor, `handle` its wanted events (not
+    called when there are none), advance the cursor. Returns how many events the cursor passed.
+    The advance comes only after `handle` returned, in the caller's transaction: when `handle`
+    raises, the caller rolls back and the next step reads the same events again."""
+    batch = await read_batch(session, consumer, types, limit=limit)
+    if batch.events:
+        await handle(session, batch.events)
+    await advance(session, batch)
+    return batch.passed
+
+
+async def consume_tags(
+    session: AsyncSession,
+    consumer: str,
+    types: Collection[str],
+    *,
+    limit: int,
+    relevant: Callable[[AsyncSession, list[EventRef]], Awaitable[Mapping[str, F]]],
+    act: Callable[[AsyncSession, list[Concerned[F]]], Awaitable[object]],
+) -> int:
+    """`consume` for a consumer of tag events. `relevant` looks the batch's repositories up at
+    once and returns what it found by "ns/repo" (the repositories with nothing configured left
+    out); only the events about those have their payloads read, and `act` gets them in seq order,
+    each with what was found for the repository its payload names (an event whose payload lacks
+    a tag, or names a repository not found, is passed over). `act` is not called for nothing."""
+
+    async def handle(session: AsyncSession, events: list[EventRef]) -> None:
+        found = await relevant(session, events)
+        if not found:
+            return
+        wanted = [e.seq for e in events if e.repository_key in found]
+        loaded = await payloads(session, wanted)
+        concerned: list[Concerned[F]] = []
+        for seq in wanted:
+            tag = tag_of(loaded.get(seq))
+            if tag is not None and tag.repository_key in found:
+                concerned.append(Concerned(seq, found[tag.repository_key], tag))
+        if concerned:
+            await act(session, concerned)
+
+    return await consume(session, consumer, types, limit=limit, handle=handle)
