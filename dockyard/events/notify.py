@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]  # no stubs; one call used
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -79,6 +78,9 @@ async def listen(database_url: str, on_wake: Callable[[], None] = bus.wake_local
 
 
 async def _listen_once(database_url: str, on_wake: Callable[[], None]) -> None:
+    # Imported here: only PostgreSQL listens, and a process on SQLite never loads the driver.
+    import asyncpg  # type: ignore[import-untyped]  # no stubs; one call used
+
     conn: Any = await asyncpg.connect(_dsn(database_url))
     lost = asyncio.Event()
 

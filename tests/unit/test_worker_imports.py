@@ -1,6 +1,7 @@
 """What an HTTP worker of `dockyard serve` holds before a request needs more: the registry,
 its token route and the hooks of every feature, but not the API and page modules, nor the
-template engine and Markdown renderer (each worker's memory is counted once per worker)."""
+template engine and Markdown renderer (each worker's memory is counted once per worker); and
+the delivery process on SQLite, which never loads the PostgreSQL driver."""
 
 from __future__ import annotations
 
@@ -40,3 +41,19 @@ def test_an_http_worker_loads_pages_and_apis_when_asked(tmp_path: Path) -> None:
         cwd=Path(__file__).resolve().parents[2],
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_delivery_process_on_sqlite_never_loads_the_postgresql_driver(tmp_path: Path) -> None:
+    probe = (
+        "import sys, dockyard.webhooks.worker, dockyard.events.notify; "
+        "print('asyncpg' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.stdout.strip().splitlines()[-1] == "False"
