@@ -1,9 +1,9 @@
 """Scan on push: the scanner's outbox consumer, read in batches.
 
-Each step reads the TAG_PUSH events past the scanner's cursor (`events.cursors.read_batch`: the
-other event types are passed in SQL, unread), looks up, for the whole batch at once, which of
-their repositories scan on push and where their tags point now, loads the payloads of only the
-pushes to those repositories, and queues scan jobs for each pushed tag that still points at the
+Each step (`events.cursors.consume_tags`) reads the TAG_PUSH events past the scanner's cursor
+(the other event types are passed in SQL, unread), looks up which of the batch's repositories
+scan on push in one query, loads the payloads of only the pushes to those, then reads where
+their pushed tags point now and queues scan jobs for each pushed tag that still points at the
 pushed digest. A push to a repository that does not scan on push costs its share of two light
 queries. The caller commits (cursor and jobs together). No HTTP here.
 """
@@ -13,14 +13,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dockyard.events.cursors import (
-    EventRef,
-    advance,
-    payloads,
-    read_batch,
-    repository_names,
-    tag_of,
-)
+from dockyard.events.cursors import Concerned, EventRef, consume_tags, repository_names
 from dockyard.events.types import EventType
 from dockyard.repos.models import Repository, Tag
 from dockyard.scanning.service import CONSUMER, PUSH_BATCH, enqueue_tag
@@ -32,17 +25,20 @@ async def consume_pushes(session: AsyncSession, *, enabled: bool, limit: int = P
     """Read TAG_PUSH events past the scanner's cursor; a repository with scanOnPush gets scan
     jobs (none while scanning is disabled: the cursor passes them). Returns how many events
     the cursor passed."""
-    batch = await read_batch(session, CONSUMER, _TYPES if enabled else (), limit=limit)
-    if batch.events:
-        await _scan_pushed(session, batch.events)
-    await advance(session, batch)
-    return batch.passed
+    return await consume_tags(
+        session,
+        CONSUMER,
+        _TYPES if enabled else (),
+        limit=limit,
+        relevant=_scanning_on_push,
+        act=_scan_pushed,
+    )
 
 
-async def _scan_pushed(session: AsyncSession, events: list[EventRef]) -> None:
+async def _scanning_on_push(session: AsyncSession, events: list[EventRef]) -> dict[str, Repository]:
     namespaces, names = repository_names(events)
     keys = {e.repository_key for e in events}
-    repos = {
+    return {
         repo.full_name: repo
         for repo in await session.scalars(
             select(Repository).where(
@@ -53,24 +49,22 @@ async def _scan_pushed(session: AsyncSession, events: list[EventRef]) -> None:
         )
         if repo.full_name in keys
     }
-    if not repos:
-        return
-    wanted = [e.seq for e in events if e.repository_key in repos]
-    loaded = await payloads(session, wanted)
-    pushes = [p for p in (tag_of(loaded.get(seq)) for seq in wanted) if p and p.digest]
+
+
+async def _scan_pushed(session: AsyncSession, found: list[Concerned[Repository]]) -> None:
+    pushes = [p for p in found if p.tag.digest]
     if not pushes:
         return
-    by_id = {repo.id: key for key, repo in repos.items()}
     current = {
-        (by_id[repository_id], name): digest
+        (repository_id, name): digest
         for repository_id, name, digest in await session.execute(
             select(Tag.repository_id, Tag.name, Tag.digest).where(
-                Tag.repository_id.in_(list(by_id)), Tag.name.in_(sorted({p.tag for p in pushes}))
+                Tag.repository_id.in_(sorted({p.found.id for p in pushes})),
+                Tag.name.in_(sorted({p.tag.tag for p in pushes})),
             )
         )
     }
     for p in pushes:
-        repo = repos.get(p.repository_key)
-        if repo is None or current.get((p.repository_key, p.tag)) != p.digest:
+        if current.get((p.found.id, p.tag.tag)) != p.tag.digest:
             continue  # moved or deleted since: the later push (if any) has its own event
-        await enqueue_tag(session, repo, p.tag, p.digest)
+        await enqueue_tag(session, p.found, p.tag.tag, p.tag.digest)
