@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,9 +14,14 @@ from typing import Any
 import httpx
 
 from tests.conftest import ServerFactory
-from tests.fakes import webhook_seed as seed
 from tests.fakes.receiver import Receiver
 from tests.fakes.server import RunningServer
+from tests.integration.delivery_helpers import (
+    push_events,
+    seed_repository,
+    subscribe,
+    worker_beside,
+)
 
 SUBSCRIPTIONS = 30
 EVENTS = 20
@@ -67,18 +70,13 @@ def test_two_delivery_children_deliver_each_once(server_factory: ServerFactory) 
     first, second = running_pid(srv, 0), running_pid(srv, 1)
     assert first != second
     wait_until(lambda: healthy_with_two(srv), CHILD_START)
-    seed.user(srv, "alice")
-    seed.repo(srv, "alice", "web")
+    seed_repository(srv)
     with Receiver() as rx, srv.client(auth=srv.admin_auth) as c:
         # One path per subscription: what each path receives is that subscription's deliveries.
         paths = [f"/hook{i}" for i in range(SUBSCRIPTIONS)]
         for path in paths:
-            resp = c.post(
-                "/api/v0/webhooks",
-                json={"type": "TAG_PUSH", "key": "alice/web", "endpoint": rx.url(path)},
-            )
-            assert resp.status_code == 201, resp.text
-        seed.tag_push_events(srv, "alice", "web", EVENTS)
+            subscribe(c, rx.url(path))
+        push_events(srv, EVENTS)
         wait_until(lambda: all(len(rx.received(p)) >= EVENTS for p in paths), 120)
         for path in paths:
             ids = [r.headers["webhook-id"] for r in rx.received(path)]
@@ -98,33 +96,18 @@ def test_a_lone_worker_runs_the_other_processes_as_its_children(
 ) -> None:
     # An HTTP-only server, and `dockyard worker` beside it asked for two delivery processes.
     srv = server_factory({**ENV, "DOCKYARD_RUN_WORKERS": "false"})
-    seed.user(srv, "alice")
-    seed.repo(srv, "alice", "web")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "dockyard", "worker"],
-        env={**os.environ, **srv.env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    seed_repository(srv)
+    with worker_beside(srv):
         sibling = running_pid(srv, 1)
         # The worker itself is process 0: not supervised, so no file of its own.
         assert state(srv, 0) is None
         with Receiver() as rx, srv.client(auth=srv.admin_auth) as c:
-            resp = c.post(
-                "/api/v0/webhooks",
-                json={"type": "TAG_PUSH", "key": "alice/web", "endpoint": rx.url("/hook")},
-            )
-            assert resp.status_code == 201, resp.text
-            seed.tag_push_events(srv, "alice", "web", EVENTS)
+            subscribe(c, rx.url("/hook"))
+            push_events(srv, EVENTS)
             wait_until(lambda: len(rx.received("/hook")) >= EVENTS, 120)
             ids = [r.headers["webhook-id"] for r in rx.received("/hook")]
             assert len(set(ids)) == EVENTS
-    finally:
-        worker.terminate()
-        worker.wait(60)
-    # Stopping the worker stops its children.
+    # Stopping the worker (SIGTERM to it alone) stops its children.
     wait_until(lambda: not alive(sibling), 60)
 
 

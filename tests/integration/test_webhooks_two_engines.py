@@ -4,14 +4,16 @@ renewed, so the other process never claims them); every one arrives."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 
 from tests.conftest import ServerFactory
-from tests.fakes import webhook_seed as seed
 from tests.fakes.receiver import Receiver, Reply
+from tests.integration.delivery_helpers import (
+    push_events,
+    seed_repository,
+    subscribe,
+    worker_beside,
+)
 
 EVENTS = 120
 # 120 deliveries at 0.15 s each, two at a time: the last ones wait about 9 s behind the cap,
@@ -26,42 +28,21 @@ ENV = {
 
 def test_two_delivery_processes_send_each_delivery_once(server_factory: ServerFactory) -> None:
     srv = server_factory(ENV)
-    seed.user(srv, "alice")
-    seed.repo(srv, "alice", "web")
+    seed_repository(srv)
     # A second delivery process (`dockyard worker`) on the same database and data folder.
-    second = subprocess.Popen(
-        [sys.executable, "-m", "dockyard", "worker"],
-        env={**os.environ, **srv.env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        with Receiver() as rx:
-            rx.default("/slow", Reply(200, delay=0.15))
-            with srv.client(auth=srv.admin_auth) as c:
-                resp = c.post(
-                    "/api/v0/webhooks",
-                    json={"type": "TAG_PUSH", "key": "alice/web", "endpoint": rx.url("/slow")},
-                )
-                assert resp.status_code == 201, resp.text
-            seed.tag_push_events(srv, "alice", "web", EVENTS)
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                if len({r.headers["webhook-id"] for r in rx.received("/slow")}) == EVENTS:
-                    break
-                time.sleep(0.1)
-            # Longer than a lease after the last one: a second send would have come by now.
-            time.sleep(8)
-            ids = [r.headers["webhook-id"] for r in rx.received("/slow")]
-            assert len(set(ids)) == EVENTS
-            assert len(ids) == EVENTS, f"{len(ids) - EVENTS} deliveries were sent twice"
+    with worker_beside(srv) as second, Receiver() as rx:
+        rx.default("/slow", Reply(200, delay=0.15))
+        with srv.client(auth=srv.admin_auth) as c:
+            subscribe(c, rx.url("/slow"))
+        push_events(srv, EVENTS)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if len({r.headers["webhook-id"] for r in rx.received("/slow")}) == EVENTS:
+                break
+            time.sleep(0.1)
+        # Longer than a lease after the last one: a second send would have come by now.
+        time.sleep(8)
+        ids = [r.headers["webhook-id"] for r in rx.received("/slow")]
+        assert len(set(ids)) == EVENTS
+        assert len(ids) == EVENTS, f"{len(ids) - EVENTS} deliveries were sent twice"
         assert second.poll() is None, "the second delivery process exited"
-    finally:
-        if second.poll() is None:
-            os.killpg(second.pid, 15)
-        try:
-            second.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(second.pid, 9)
-            second.wait()
