@@ -342,10 +342,21 @@ def _read_cached(fd: int, size: int, offset: int) -> bytes | None:
 def _start_batch(
     fd: int, hasher: hashlib._Hash, pieces: list[bytes], size: int
 ) -> tuple[asyncio.Future[None], asyncio.Future[None], int]:
-    """Write `pieces` to `fd` and hash them into `hasher`, in two threads at once."""
+    """Write `pieces` to `fd` and hash them into `hasher`: a full batch in two threads at once,
+    a smaller one (a small layer's whole body, a body's tail) in one, saving a thread hop."""
+    if size < _READ_CHUNK:
+        write = asyncio.ensure_future(asyncio.to_thread(_write_then_hash, fd, hasher, pieces, size))
+        hashed = asyncio.get_running_loop().create_future()
+        hashed.set_result(None)
+        return write, hashed, size
     write = asyncio.ensure_future(asyncio.to_thread(_write_all, fd, pieces, size))
     digest = asyncio.ensure_future(asyncio.to_thread(_hash_pieces, hasher, pieces))
     return write, digest, size
+
+
+def _write_then_hash(fd: int, hasher: hashlib._Hash, pieces: list[bytes], size: int) -> None:
+    _write_all(fd, pieces, size)  # first: a failed write leaves the hasher untouched
+    _hash_pieces(hasher, pieces)
 
 
 def _write_all(fd: int, pieces: list[bytes], total: int) -> None:
