@@ -1,9 +1,9 @@
 """Push mirroring: the mirror worker's outbox consumer, read in batches.
 
-Each step reads the TAG_PUSH events past the mirroring cursor (`events.cursors.read_batch`: the
-other event types are passed in SQL, unread), looks up the enabled push policies of all their
-repositories in one query, loads the payloads of only the pushes to repositories that have one,
-and queues a job for each policy whose rules hold for the pushed tag. A push to a repository
+Each step (`events.cursors.consume_tags`) reads the TAG_PUSH events past the mirroring cursor
+(the other event types are passed in SQL, unread), looks up the enabled push policies of all
+their repositories in one query, loads the payloads of only the pushes to repositories that have
+one, and queues a job for each policy whose rules hold for the pushed tag. A push to a repository
 without a push policy costs its share of one light query. The caller commits (cursor and jobs
 together). No HTTP here.
 """
@@ -13,14 +13,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dockyard.events.cursors import (
-    EventRef,
-    advance,
-    payloads,
-    read_batch,
-    repository_names,
-    tag_of,
-)
+from dockyard.events.cursors import Concerned, EventRef, consume_tags, repository_names
 from dockyard.events.types import EventType
 from dockyard.policies.mirror_models import MirroringPolicy
 from dockyard.policies.mirror_service import CONSUMER, PUSH, PUSH_BATCH, queue_push
@@ -28,21 +21,21 @@ from dockyard.repos.models import Repository
 
 _TYPES = (EventType.TAG_PUSH.value,)
 
+_Policies = tuple[Repository, list[MirroringPolicy]]
+
 
 async def consume_pushes(session: AsyncSession, limit: int = PUSH_BATCH) -> int:
     """Read TAG_PUSH events past the mirroring cursor; each enabled push policy of the
     repository whose rules hold queues a job. Returns how many events the cursor passed."""
-    batch = await read_batch(session, CONSUMER, _TYPES, limit=limit)
-    if batch.events:
-        await _mirror_pushed(session, batch.events)
-    await advance(session, batch)
-    return batch.passed
+    return await consume_tags(
+        session, CONSUMER, _TYPES, limit=limit, relevant=_push_policies, act=_mirror_pushed
+    )
 
 
-async def _mirror_pushed(session: AsyncSession, events: list[EventRef]) -> None:
+async def _push_policies(session: AsyncSession, events: list[EventRef]) -> dict[str, _Policies]:
     namespaces, names = repository_names(events)
     keys = {e.repository_key for e in events}
-    policies: dict[str, tuple[Repository, list[MirroringPolicy]]] = {}
+    policies: dict[str, _Policies] = {}
     rows = await session.execute(
         select(Repository, MirroringPolicy)
         .join(MirroringPolicy, MirroringPolicy.repository_id == Repository.id)
@@ -57,14 +50,13 @@ async def _mirror_pushed(session: AsyncSession, events: list[EventRef]) -> None:
     for repo, policy in rows:
         if repo.full_name in keys:
             policies.setdefault(repo.full_name, (repo, []))[1].append(policy)
-    if not policies:
-        return
-    wanted = [e.seq for e in events if e.repository_key in policies]
-    loaded = await payloads(session, wanted)
-    for seq in wanted:
-        pushed = tag_of(loaded.get(seq))
-        if pushed is None or not pushed.digest or pushed.repository_key not in policies:
+    return policies
+
+
+async def _mirror_pushed(session: AsyncSession, found: list[Concerned[_Policies]]) -> None:
+    for pushed in found:
+        if not pushed.tag.digest:
             continue
-        repo, repo_policies = policies[pushed.repository_key]
+        repo, repo_policies = pushed.found
         for policy in repo_policies:
-            await queue_push(session, repo, policy, pushed.tag, pushed.digest)
+            await queue_push(session, repo, policy, pushed.tag.tag, pushed.tag.digest)
