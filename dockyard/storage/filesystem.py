@@ -4,10 +4,8 @@ Writes go to a temporary file, are fsynced, then atomically renamed, so a crash 
 a half-written blob visible. Upload hashers live in memory while the process runs, with the
 offset they have hashed up to: when another worker process (or a previous run) appended bytes,
 only the missing tail is hashed, so several workers and restarts never give a wrong digest.
-A body streams through three hands at once: the event loop receives the next MiB while one
-thread writes the last one and another hashes it. After a large append the worker leaves the
-digest of what it wrote beside the upload, so a PUT that reaches another worker does not hash
-the whole upload again.
+How a body reaches the upload's file, and the digest note a PUT in another worker trusts, are
+in `upload_bodies`.
 """
 
 from __future__ import annotations
@@ -25,13 +23,18 @@ from pathlib import Path
 
 from dockyard.storage.base import DigestMismatch, UploadOffsetMismatch
 from dockyard.storage.digest import algorithm, is_valid_digest
+from dockyard.storage.upload_bodies import (
+    DIGEST_NOTE,
+    NOTE_FROM,
+    BodyWriter,
+    note_digest,
+    noted_digest,
+)
 
 _READ_CHUNK = 1024 * 1024
 # A blob is sent in 256 KiB pieces: measured on a 64 MiB blob behind Granian, less CPU than
 # 1 MiB pieces (or Granian's own `pathsend`, which reads the file through a thread per piece).
 _SEND_CHUNK = 256 * 1024
-# At most this many body pieces per writev (the system's limit is 1024 buffers).
-_MAX_PIECES = 256
 # preadv(RWF_NOWAIT) reads only what the page cache holds and never waits for the disk, so a
 # cached piece is read on the event loop without a thread hop; None where Linux lacks it.
 _NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
@@ -40,11 +43,6 @@ _NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
 # without a bound its hashers would pile up with every layer pushed. Beyond it the oldest is
 # dropped, which only costs hashing that upload from its file if it ever comes back.
 _HASHERS_KEPT = 1024
-# Beside an upload's data: "<size> <mtime_ns> <sha256 hex>" of the data as its last append left
-# it. Written only after appends of at least this much, where hashing the upload again from
-# its file (what a PUT reaching another worker would do) costs more than the small write.
-_DIGEST_NOTE = "sha256-of-data"
-_DIGEST_NOTE_FROM = 1024 * 1024
 
 
 class _UploadLock:
@@ -219,61 +217,22 @@ class FilesystemBlobStore:
             if offset is not None and offset != size:
                 raise UploadOffsetMismatch(f"upload is at {size}, chunk starts at {offset}")
             hasher = await self._hasher(upload_id, path, size)
-            written = size
             fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-            # The body's pieces (Granian hands ~400 KiB each) go out a MiB at a time as they
-            # are, never joined (a copy of every byte uploaded): one thread writes a batch with
-            # one writev while another hashes it and the event loop receives the next one.
-            # Writing to the page cache and hashing each cost about as much as receiving here.
-            in_flight: tuple[asyncio.Future[None], asyncio.Future[None], int] | None = None
-            write_failed = False
-
-            async def settle() -> None:
-                nonlocal in_flight, written, write_failed
-                if in_flight is None:
-                    return
-                write, digest, batch_size = in_flight
-                in_flight = None
-                try:
-                    await write
-                except BaseException:
-                    write_failed = True
-                    raise
-                finally:
-                    # Never left running: the hasher and the file must be still when kept.
-                    await asyncio.gather(digest, return_exceptions=True)
-                written += batch_size
-
+            writer = BodyWriter(fd, hasher, size)
             try:
-                pending: list[bytes] = []
-                pending_size = 0
-                async for chunk in chunks:
-                    pending.append(chunk)
-                    pending_size += len(chunk)
-                    if pending_size >= _READ_CHUNK or len(pending) >= _MAX_PIECES:
-                        await settle()
-                        in_flight = _start_batch(fd, hasher, pending, pending_size)
-                        pending, pending_size = [], 0
-                await settle()
-                if pending:
-                    in_flight = _start_batch(fd, hasher, pending, pending_size)
-                    await settle()
+                await writer.write(chunks)
             finally:
-                try:
-                    await settle()  # a client gone half-way: what was handed on still lands
-                except BaseException:
-                    write_failed = True
                 os.close(fd)
-                if write_failed:
+                if writer.failed:
                     # The hasher may be ahead of the file: the next request hashes the file.
                     self._hashers.pop(upload_id, None)
                 else:
                     # The hasher has seen exactly what reached the file, even when the client
                     # disconnected half-way: the next chunk resumes from there.
-                    self._keep_hasher(upload_id, hasher, written)
-            if written - size >= _DIGEST_NOTE_FROM:
-                _note_digest(path, written, hasher)
-            return written
+                    self._keep_hasher(upload_id, hasher, writer.written)
+            if writer.written - size >= NOTE_FROM:
+                note_digest(path, writer.written, hasher)
+            return writer.written
 
     async def upload_commit(self, upload_id: str, digest: str) -> int:
         path = self._upload_file(upload_id)
@@ -285,7 +244,7 @@ class FilesystemBlobStore:
                 entry = (hashlib.new(algorithm(digest)), 0)
             hasher, hashed = entry
             target = self._blob_path(digest)
-            if sha256 and hashed < size and _noted_digest(path, size) == digest:
+            if sha256 and hashed < size and noted_digest(path, size) == digest:
                 # The worker that took the appends noted what they hash to: trust it rather
                 # than hash the whole upload again (a mismatch is still checked in full).
                 await asyncio.to_thread(_publish, path, target)
@@ -339,64 +298,6 @@ def _read_cached(fd: int, size: int, offset: int) -> bytes | None:
     return bytes(buffer) if got == size else bytes(memoryview(buffer)[:got])
 
 
-def _start_batch(
-    fd: int, hasher: hashlib._Hash, pieces: list[bytes], size: int
-) -> tuple[asyncio.Future[None], asyncio.Future[None], int]:
-    """Write `pieces` to `fd` and hash them into `hasher`: a full batch in two threads at once,
-    a smaller one (a small layer's whole body, a body's tail) in one, saving a thread hop."""
-    if size < _READ_CHUNK:
-        write = asyncio.ensure_future(asyncio.to_thread(_write_then_hash, fd, hasher, pieces, size))
-        hashed = asyncio.get_running_loop().create_future()
-        hashed.set_result(None)
-        return write, hashed, size
-    write = asyncio.ensure_future(asyncio.to_thread(_write_all, fd, pieces, size))
-    digest = asyncio.ensure_future(asyncio.to_thread(_hash_pieces, hasher, pieces))
-    return write, digest, size
-
-
-def _write_then_hash(fd: int, hasher: hashlib._Hash, pieces: list[bytes], size: int) -> None:
-    _write_all(fd, pieces, size)  # first: a failed write leaves the hasher untouched
-    _hash_pieces(hasher, pieces)
-
-
-def _write_all(fd: int, pieces: list[bytes], total: int) -> None:
-    done = os.writev(fd, pieces)
-    if done < total:  # a short write (rare on a regular file): the rest, until all is there
-        rest = memoryview(b"".join(pieces))[done:]
-        while rest:
-            rest = rest[os.write(fd, rest) :]
-
-
-def _hash_pieces(hasher: hashlib._Hash, pieces: list[bytes]) -> None:
-    for piece in pieces:
-        hasher.update(piece)
-
-
-def _note_digest(path: Path, size: int, hasher: hashlib._Hash) -> None:
-    """Leave "<size> <mtime_ns> <hex>" beside the upload for a PUT in another worker. A reader
-    that finds it empty or stale (the data grew or changed since) hashes the file instead."""
-    try:
-        mtime_ns = path.stat().st_mtime_ns
-        fd = os.open(path.parent / _DIGEST_NOTE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, f"{size} {mtime_ns} {hasher.copy().hexdigest()}".encode())
-        finally:
-            os.close(fd)
-    except OSError:  # only an optimisation: without the note the PUT hashes the file
-        return
-
-
-def _noted_digest(path: Path, size: int) -> str | None:
-    """The digest noted beside the upload if it still describes the data's `size` bytes."""
-    try:
-        noted_size, mtime_ns, hex_digest = (path.parent / _DIGEST_NOTE).read_text().split()
-        if int(noted_size) != size or int(mtime_ns) != path.stat().st_mtime_ns:
-            return None
-    except (OSError, ValueError):
-        return None
-    return f"sha256:{hex_digest}"
-
-
 def _hash_file(path: Path, hasher: hashlib._Hash, start: int = 0, end: int | None = None) -> None:
     with path.open("rb") as fh:
         fh.seek(start)
@@ -437,7 +338,7 @@ def _publish(source: Path, target: Path) -> None:
     finally:
         os.close(dir_fd)
     with contextlib.suppress(FileNotFoundError):
-        (source.parent / _DIGEST_NOTE).unlink()
+        (source.parent / DIGEST_NOTE).unlink()
     try:
         source.parent.rmdir()
     except OSError:  # something else was left in it

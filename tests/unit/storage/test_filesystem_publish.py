@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.storage import filesystem
+from dockyard.storage import filesystem, upload_bodies
 from dockyard.storage.base import DigestMismatch
 from dockyard.storage.filesystem import FilesystemBlobStore
 
@@ -136,7 +136,7 @@ async def test_a_stale_note_or_one_naming_another_digest_is_checked_against_the_
         await commits.upload_commit("u-8", wrong)
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     # A current note that names another digest than the PUT's: the file decides.
-    note = tmp_path / "uploads" / "u-8" / filesystem._DIGEST_NOTE
+    note = tmp_path / "uploads" / "u-8" / upload_bodies.DIGEST_NOTE
     mtime_ns = (tmp_path / "uploads" / "u-8" / "data").stat().st_mtime_ns
     note.write_text(f"{len(data)} {mtime_ns} " + "0" * 64)
     assert await FilesystemBlobStore(tmp_path).upload_commit("u-8", digest) == len(data)
