@@ -17,16 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.db.transient import is_transient
 from dockyard.events.bus import subscribe_wakeups
-from dockyard.events.cursors import (
-    PACE,
-    EventRef,
-    TagOf,
-    advance,
-    payloads,
-    read_batch,
-    repository_names,
-    tag_of,
-)
+from dockyard.events.cursors import PACE, Concerned, EventRef, TagOf, consume_tags, repository_names
 from dockyard.events.types import EventType
 from dockyard.jobs.runner import run_forever
 from dockyard.policies.engine import evaluate_tag
@@ -74,24 +65,20 @@ async def _on_event(session: AsyncSession, host: str, repo: Repository, event: T
 async def consume(session: AsyncSession, host: str, limit: int = BATCH) -> int:
     """Read events past the promotion cursor and promote; returns how many events the cursor
     passed. The caller commits."""
-    batch = await read_batch(session, CONSUMER, _TYPES, limit=limit)
-    sources = await _sources(session, batch.events) if batch.events else {}
-    wanted = [e.seq for e in batch.events if e.repository_key in sources]
-    loaded = await payloads(session, wanted)
-    for seq in wanted:
-        event = tag_of(loaded.get(seq))
-        repo = sources.get(event.repository_key) if event else None
-        if event is None or repo is None:
-            continue
-        try:
-            async with session.begin_nested():
-                await _on_event(session, host, repo, event)
-        except Exception as exc:
-            if is_transient(exc):
-                raise  # the step rolls back, the cursor stays, the runner retries
-            log.exception("promotion.event.failed", extra={"seq": seq})
-    await advance(session, batch)
-    return batch.passed
+
+    async def promote(session: AsyncSession, found: list[Concerned[Repository]]) -> None:
+        for event in found:
+            try:
+                async with session.begin_nested():
+                    await _on_event(session, host, event.found, event.tag)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise  # the step rolls back, the cursor stays, the runner retries
+                log.exception("promotion.event.failed", extra={"seq": event.seq})
+
+    return await consume_tags(
+        session, CONSUMER, _TYPES, limit=limit, relevant=_sources, act=promote
+    )
 
 
 class PromotionWorker:
