@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dockyard.events import cursors
 from dockyard.events.bus import subscribe_wakeups
-from dockyard.events.cursors import PACE, EventRef, advance, read_batch, repository_names
+from dockyard.events.cursors import PACE, EventRef, repository_names
 from dockyard.events.types import EventType
 from dockyard.jobs.runner import run_forever
 from dockyard.policies.pruning_models import PruningPolicy
@@ -56,12 +57,12 @@ async def _to_prune(session: AsyncSession, events: list[EventRef]) -> list[Repos
 async def consume(session: AsyncSession, host: str, limit: int = BATCH) -> int:
     """Read TAG_PUSH events past the pruning cursor and prune the repositories pushed to;
     returns how many events the cursor passed. The caller commits."""
-    batch = await read_batch(session, CONSUMER, _TYPES, limit=limit)
-    if batch.events:
-        for repo in await _to_prune(session, batch.events):
+
+    async def prune(session: AsyncSession, events: list[EventRef]) -> None:
+        for repo in await _to_prune(session, events):
             await prune_safely(session, host, repo)
-    await advance(session, batch)
-    return batch.passed
+
+    return await cursors.consume(session, CONSUMER, _TYPES, limit=limit, handle=prune)
 
 
 class PruningWorker:
