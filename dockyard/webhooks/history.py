@@ -90,39 +90,46 @@ async def list_deliveries(
     total = -1
     if count:
         total = await session.scalar(select(func.count()).select_from(Delivery).where(*where)) or 0
-    rows = (
+    ids = (
         await session.scalars(
-            select(Delivery)
+            select(Delivery.id)
             .where(*where)
             .order_by(Delivery.created_at.desc(), Delivery.event_seq.desc(), Delivery.id)
             .offset(page_start)
             .limit(page_size + 1)
         )
     ).all()
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    attempts, counts = await _attempts_for(session, [d.id for d in rows])
-    page = [delivery_wire(d, attempts.get(d.id, []), counts.get(d.id, 0)) for d in rows]
+    more = len(ids) > page_size
+    page = await _logs_of(session, list(ids[:page_size]))
     return page, (page_start + page_size if more else None), int(total)
 
 
-async def _attempts_for(
-    session: AsyncSession, ids: list[str]
-) -> tuple[dict[str, list[DeliveryAttempt]], dict[str, int]]:
-    """The latest MAX_ATTEMPTS_SHOWN attempts of each delivery, and how many there are in all."""
-    found: dict[str, list[DeliveryAttempt]] = {}
+async def _logs_of(session: AsyncSession, ids: list[str]) -> list[DeliveryLog]:
+    """The deliveries `ids` (in that order; one deleted meanwhile is left out) with their
+    latest MAX_ATTEMPTS_SHOWN attempts and how many there are in all. One statement reads
+    both: the record stage updates a delivery and inserts its attempt in one transaction, and
+    two reads could fall either side of it (an attempt shown beside the delivery's lease as
+    its next attempt time)."""
     if not ids:
-        return found, {}
-    for a in (
-        await session.scalars(
-            select(DeliveryAttempt)
-            .where(DeliveryAttempt.delivery_id.in_(ids))
+        return []
+    rows = (
+        await session.execute(
+            select(Delivery, DeliveryAttempt)
+            .outerjoin(DeliveryAttempt, DeliveryAttempt.delivery_id == Delivery.id)
+            .where(Delivery.id.in_(ids))
             .order_by(DeliveryAttempt.id)
+            .execution_options(populate_existing=True)
         )
-    ).all():
-        found.setdefault(a.delivery_id, []).append(a)
-    counts = {k: len(v) for k, v in found.items()}
-    return {k: v[-MAX_ATTEMPTS_SHOWN:] for k, v in found.items()}, counts
+    ).all()
+    found: dict[str, tuple[Delivery, list[DeliveryAttempt]]] = {}
+    for d, a in rows:
+        _, attempts = found.setdefault(d.id, (d, []))
+        if a is not None:
+            attempts.append(a)
+    return [
+        delivery_wire(d, attempts[-MAX_ATTEMPTS_SHOWN:], len(attempts))
+        for d, attempts in (found[i] for i in ids if i in found)
+    ]
 
 
 async def get_delivery(session: AsyncSession, sub: Subscription, delivery_id: str) -> Delivery:
@@ -133,8 +140,11 @@ async def get_delivery(session: AsyncSession, sub: Subscription, delivery_id: st
 
 
 async def delivery_detail(session: AsyncSession, d: Delivery) -> DeliveryLog:
-    attempts, counts = await _attempts_for(session, [d.id])
-    return delivery_wire(d, attempts.get(d.id, []), counts.get(d.id, 0))
+    """`d` as it is now, read again with its attempts in one statement (see _logs_of)."""
+    found = await _logs_of(session, [d.id])
+    if not found:
+        raise DockyardError(ErrorCode.NO_SUCH_DELIVERY, detail={"id": d.id})
+    return found[0]
 
 
 async def redeliver_one(
