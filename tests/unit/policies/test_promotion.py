@@ -297,3 +297,40 @@ async def test_a_locked_database_leaves_the_event_for_the_next_step(
     await drain(app)
     assert [p["contents"]["tag"] for p in await events(app, "PROMOTION")] == ["v3"]
     assert (await app.client.get("/v2/admin/prod/manifests/v3")).status_code == 200
+
+
+async def test_an_event_that_fails_is_logged_and_skipped_and_the_next_promotes(
+    app: InProcess,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from dockyard.policies import worker
+
+    r = await app.client.post(
+        PREFIX, json=policy("admin/prod", [TAG_V]), params={"initialEvaluation": "false"}
+    )
+    assert r.status_code == 201
+    await push(app, "admin/dev", "v4", image(tmp_path, "four"))
+    await push(app, "admin/dev", "v5", image(tmp_path, "five"))
+    real = worker.evaluate_tag
+
+    async def broken_for_v4(session: Any, host: str, repo: Any, tag: Any) -> Any:
+        if tag.name == "v4":
+            raise ValueError("a policy this engine cannot apply")
+        return await real(session, host, repo, tag)
+
+    monkeypatch.setattr(worker, "evaluate_tag", broken_for_v4)
+    with caplog.at_level("ERROR", logger="dockyard.policies.worker"):
+        await drain(app)
+    # v4's failure is logged and passed (not retried for ever); v5, after it, is promoted.
+    assert [rec.getMessage() for rec in caplog.records] == ["promotion.event.failed"]
+    assert [p["contents"]["tag"] for p in await events(app, "PROMOTION")] == ["v5"]
+    assert (await app.client.get("/v2/admin/prod/manifests/v4")).status_code == 404
+    assert (await app.client.get("/v2/admin/prod/manifests/v5")).status_code == 200
+    async with app.services.session() as session:
+        cursor = await session.scalar(
+            select(OutboxCursor.seq).where(OutboxCursor.consumer == "promotion")
+        )
+        last = await session.scalar(select(func.max(OutboxEvent.seq)))
+    assert cursor == last
