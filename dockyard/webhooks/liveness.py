@@ -201,6 +201,13 @@ def _assess_one(
         "failuresInARow": state.failures_in_a_row,
         "lastExitCode": state.last_exit_code,
     }
+    if state.pid is None and not state.restarts:
+        # The supervisor is starting its first child: a problem only if that takes too long.
+        if now - state.started_at > timeout:
+            return Verdict(
+                f"the delivery process has not started in {now - state.started_at:.0f} s", detail
+            )
+        return Verdict("", detail)
     current = beat if beat is not None and beat.pid == state.pid and state.running else None
     if current is not None and not current.error and now - current.at <= timeout:
         # The child that is running now beats: whatever happened before, it works again.

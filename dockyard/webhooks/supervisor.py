@@ -115,6 +115,9 @@ class _Child:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
+        # Recorded before the thread runs: a /health answered while the child is being started
+        # says a supervised child is on its way (and, if it never starts, that it did not).
+        self._write(liveness.SupervisorState(None, time.time(), False, 0, 0))
         self._thread.start()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
@@ -131,6 +134,9 @@ class _Child:
             failures_in_a_row=self.failures_in_a_row,
             last_exit_code=None if running else proc.returncode,
         )
+        self._write(state)
+
+    def _write(self, state: liveness.SupervisorState) -> None:
         try:
             liveness.write_supervisor_state(self.data_dir, state, self.number)
         except OSError as exc:

@@ -55,6 +55,36 @@ def test_just_started_child_has_until_the_timeout_to_beat(tmp_path: Path) -> Non
     assert result is not None and "no heartbeat" in result.problem and "pid 42" in result.problem
 
 
+def test_a_supervisor_starting_its_first_child_says_so_until_the_timeout(tmp_path: Path) -> None:
+    # The supervisor records itself before its first child exists (pid None): /health shows a
+    # supervised engine at once, and one whose child never starts is a problem after the timeout.
+    liveness.write_supervisor_state(tmp_path, state(pid=None, running=False, started_at=NOW - 5))
+    result = verdict(tmp_path)
+    assert result is not None and result.problem == ""
+    assert result.detail["supervised"] is True and result.detail["running"] is False
+    liveness.write_supervisor_state(tmp_path, state(pid=None, running=False, started_at=NOW - 31))
+    result = verdict(tmp_path)
+    assert result is not None and "has not started in 31 s" in result.problem
+
+
+def test_the_supervisor_records_itself_before_its_child_starts(tmp_path: Path) -> None:
+    from dockyard.webhooks.supervisor import WorkerSupervisor
+
+    # A child that cannot start: the state written by start() is what /health reads meanwhile.
+    supervisor = WorkerSupervisor(tmp_path, {"PATH": ""}, processes=1)
+    started = liveness.read_supervisor_state(tmp_path)
+    assert started is None
+    supervisor.children[0]._thread = _NeverRuns()  # type: ignore[assignment]
+    supervisor.start()
+    recorded = liveness.read_supervisor_state(tmp_path)
+    assert recorded is not None and recorded.pid is None and recorded.running is False
+
+
+class _NeverRuns:
+    def start(self) -> None:
+        pass
+
+
 def test_stale_heartbeat_or_one_of_an_earlier_child(tmp_path: Path) -> None:
     liveness.write_supervisor_state(tmp_path, state())
     liveness.write_heartbeat(tmp_path, Heartbeat(42, NOW - 31))
