@@ -132,9 +132,7 @@ async def get_delivery(
     webhook_id: str, delivery_id: str, principal: Caller, session: UnitOfWork
 ) -> DeliveryLog:
     sub = await service.get_manageable(session, principal, webhook_id)
-    return await history.delivery_detail(
-        session, await history.get_delivery(session, sub, delivery_id)
-    )
+    return await history.delivery_log(session, sub, delivery_id)
 
 
 @router.post(
@@ -149,7 +147,7 @@ async def redeliver(
 ) -> DeliveryLog:
     sub = await service.get_manageable(session, principal, webhook_id)
     delivery = await history.redeliver_one(session, sub, delivery_id)
-    return await history.delivery_detail(session, delivery)
+    return await history.delivery_log(session, sub, delivery.id)
 
 
 @router.post(

@@ -100,12 +100,13 @@ async def list_deliveries(
         )
     ).all()
     more = len(ids) > page_size
-    page = await _logs_of(session, list(ids[:page_size]))
+    page = await _logs_of(session, sub, list(ids[:page_size]))
     return page, (page_start + page_size if more else None), int(total)
 
 
-async def _logs_of(session: AsyncSession, ids: list[str]) -> list[DeliveryLog]:
-    """The deliveries `ids` (in that order; one deleted meanwhile is left out) with their
+async def _logs_of(session: AsyncSession, sub: Subscription, ids: list[str]) -> list[DeliveryLog]:
+    """The deliveries `ids` of `sub` (in that order; one deleted meanwhile, or another
+    subscription's, is left out) with their
     latest MAX_ATTEMPTS_SHOWN attempts and how many there are in all. One statement reads
     both: the record stage updates a delivery and inserts its attempt in one transaction, and
     two reads could fall either side of it (an attempt shown beside the delivery's lease as
@@ -116,7 +117,7 @@ async def _logs_of(session: AsyncSession, ids: list[str]) -> list[DeliveryLog]:
         await session.execute(
             select(Delivery, DeliveryAttempt)
             .outerjoin(DeliveryAttempt, DeliveryAttempt.delivery_id == Delivery.id)
-            .where(Delivery.id.in_(ids))
+            .where(Delivery.id.in_(ids), Delivery.subscription_id == sub.id)
             .order_by(DeliveryAttempt.id)
             .execution_options(populate_existing=True)
         )
@@ -139,11 +140,12 @@ async def get_delivery(session: AsyncSession, sub: Subscription, delivery_id: st
     return d
 
 
-async def delivery_detail(session: AsyncSession, d: Delivery) -> DeliveryLog:
-    """`d` as it is now, read again with its attempts in one statement (see _logs_of)."""
-    found = await _logs_of(session, [d.id])
+async def delivery_log(session: AsyncSession, sub: Subscription, delivery_id: str) -> DeliveryLog:
+    """One delivery of `sub` as it is now, with its attempts, in one statement (see _logs_of);
+    after a change in this session (a redelivery), that change flushed first."""
+    found = await _logs_of(session, sub, [delivery_id])
     if not found:
-        raise DockyardError(ErrorCode.NO_SUCH_DELIVERY, detail={"id": d.id})
+        raise DockyardError(ErrorCode.NO_SUCH_DELIVERY, detail={"id": delivery_id})
     return found[0]
 
 

@@ -117,7 +117,11 @@ class _Child:
     def start(self) -> None:
         # Recorded before the thread runs: a /health answered while the child is being started
         # says a supervised child is on its way (and, if it never starts, that it did not).
-        self._write(liveness.SupervisorState(None, time.time(), False, 0, 0))
+        self._write(
+            liveness.SupervisorState(
+                pid=None, started_at=time.time(), running=False, restarts=0, failures_in_a_row=0
+            )
+        )
         self._thread.start()
 
     def _spawn(self) -> subprocess.Popen[bytes]:

@@ -1,7 +1,8 @@
 """The delivery log reads a delivery and its attempts as of one moment: the record stage may
 commit an attempt (and the delivery's next attempt time, in the same transaction) between the
 log's statements, and the log must not show the new attempt beside the old lease as the next
-attempt time (a retry 600 s away shown as 60 s away)."""
+attempt time (a retry 600 s away shown as 60 s away). One delivery is read for its own
+subscription only."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dockyard.clock import utcnow
 from dockyard.db.engine import create_engine, create_sessionmaker
 from dockyard.db.migrate import upgrade
+from dockyard.errors import DockyardError, ErrorCode
 from dockyard.webhooks import history
 from dockyard.webhooks.delivery import AttemptResult
 from dockyard.webhooks.models import Subscription
@@ -95,3 +97,32 @@ def test_an_attempt_is_listed_with_the_next_attempt_time_it_set(database_url: st
         assert d.attemptCount == 1 and d.attempts[0].statusCode == 503
     else:
         assert d.attemptCount == 0
+
+
+async def _one_by_id(url: str) -> tuple[Any, Any]:
+    db = create_engine(url)
+    sessions = create_sessionmaker(db)
+    now = utcnow()
+    try:
+        d = seeding.delivery("d", next_attempt_at=now, event_created_at=now)
+        await seeding.seed(sessions, "http://receiver.test/hook", [d])
+        async with sessions() as session:
+            sub = await session.get(Subscription, "s")
+            assert sub is not None
+            own = await history.delivery_log(session, sub, "d")
+            other = seeding.subscription("http://receiver.test/other")
+            other.id = "t"
+            try:
+                await history.delivery_log(session, other, "d")
+            except DockyardError as exc:
+                return own, exc.code
+        return own, None
+    finally:
+        await db.dispose()
+
+
+def test_one_delivery_is_read_for_its_own_subscription_only(database_url: str) -> None:
+    upgrade(database_url)
+    own, refused = asyncio.run(_one_by_id(database_url))
+    assert own.id == "d" and own.webhookID == "s" and own.attemptCount == 0
+    assert refused == ErrorCode.NO_SUCH_DELIVERY
