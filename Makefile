@@ -9,6 +9,11 @@ TEST_STAMP := $(VENV)/.test-stamp
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 # Extra flags for `dockyard serve`, e.g. `make run ARGS="--port 5001"`.
 ARGS ?=
+# pytest processes (pytest-xdist). More than the 2 cores CI has: most of a test's time is spent
+# waiting on the servers, clients and browsers it starts, not on its own CPU. Each module's tests
+# stay in one process (--dist loadscope), so a module's shared server starts once.
+TEST_JOBS ?= 4
+PYTEST := $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_JOBS) --dist loadscope
 
 .PHONY: run test test-sqlite test-postgres lint system-deps install bench clean
 
@@ -39,11 +44,11 @@ lint: $(TEST_STAMP)
 	$(BIN)/lint-imports
 
 test-sqlite: $(TEST_STAMP)
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(PYTEST)
 
 test-postgres: $(TEST_STAMP)
 	./scripts/ensure-postgres.sh
-	DOCKYARD_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q -p no:cacheprovider -m "not browser"
+	DOCKYARD_TEST_DATABASE_URL=$(PG_TEST_URL) $(PYTEST) -m "not browser"
 
 ## Install everything the tests need (Debian packages included) and run the whole suite,
 ## on SQLite and again on PostgreSQL.
