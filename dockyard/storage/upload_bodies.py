@@ -17,6 +17,8 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from dockyard.storage.writeback import start_writeback
+
 BATCH_BYTES = 1024 * 1024
 # At most this many body pieces per writev (the system's limit is 1024 buffers).
 MAX_PIECES = 256
@@ -49,17 +51,21 @@ class BodyWriter:
                 pending_size += len(chunk)
                 if pending_size >= BATCH_BYTES or len(pending) >= MAX_PIECES:
                     await self._settle()
-                    self._in_flight = _start_batch(self.fd, self.hasher, pending, pending_size)
+                    self._in_flight = self._start(pending, pending_size)
                     pending, pending_size = [], 0
             await self._settle()
             if pending:
-                self._in_flight = _start_batch(self.fd, self.hasher, pending, pending_size)
+                self._in_flight = self._start(pending, pending_size)
                 await self._settle()
         finally:
             try:
                 await self._settle()  # a client gone half-way: what was handed on still lands
             except BaseException:
                 self.failed = True
+
+    def _start(self, pieces: list[bytes], size: int) -> _Batch:
+        # Called only once the batch before has settled, so `written` is where this one lands.
+        return _start_batch(self.fd, self.hasher, pieces, size, self.written)
 
     async def _settle(self) -> None:
         if self._in_flight is None:
@@ -77,30 +83,38 @@ class BodyWriter:
         self.written += size
 
 
-def _start_batch(fd: int, hasher: hashlib._Hash, pieces: list[bytes], size: int) -> _Batch:
+def _start_batch(
+    fd: int, hasher: hashlib._Hash, pieces: list[bytes], size: int, offset: int
+) -> _Batch:
     """Write `pieces` to `fd` and hash them into `hasher`: a full batch in two threads at once,
     a smaller one (a small layer's whole body, a body's tail) in one, saving a thread hop."""
     if size < BATCH_BYTES:
-        write = asyncio.ensure_future(asyncio.to_thread(_write_then_hash, fd, hasher, pieces, size))
+        write = asyncio.ensure_future(
+            asyncio.to_thread(_write_then_hash, fd, hasher, pieces, size, offset)
+        )
         hashed = asyncio.get_running_loop().create_future()
         hashed.set_result(None)
         return write, hashed, size
-    write = asyncio.ensure_future(asyncio.to_thread(_write_all, fd, pieces, size))
+    write = asyncio.ensure_future(asyncio.to_thread(_write_all, fd, pieces, size, offset))
     digest = asyncio.ensure_future(asyncio.to_thread(_hash_pieces, hasher, pieces))
     return write, digest, size
 
 
-def _write_then_hash(fd: int, hasher: hashlib._Hash, pieces: list[bytes], size: int) -> None:
-    _write_all(fd, pieces, size)  # first: a failed write leaves the hasher untouched
+def _write_then_hash(
+    fd: int, hasher: hashlib._Hash, pieces: list[bytes], size: int, offset: int
+) -> None:
+    _write_all(fd, pieces, size, offset)  # first: a failed write leaves the hasher untouched
     _hash_pieces(hasher, pieces)
 
 
-def _write_all(fd: int, pieces: list[bytes], total: int) -> None:
+def _write_all(fd: int, pieces: list[bytes], total: int, offset: int) -> None:
+    """Append `pieces` (`total` bytes) to `fd`, which ends at `offset`."""
     done = os.writev(fd, pieces)
     if done < total:  # a short write (rare on a regular file): the rest, until all is there
         rest = memoryview(b"".join(pieces))[done:]
         while rest:
             rest = rest[os.write(fd, rest) :]
+    start_writeback(fd, offset, offset + total)
 
 
 def _hash_pieces(hasher: hashlib._Hash, pieces: list[bytes]) -> None:
