@@ -12,7 +12,6 @@ the fsync does all the work, as before.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from collections.abc import Callable
 
 # Writeback is asked for each whole window: smaller ones mean more calls for the same bytes,
@@ -26,7 +25,8 @@ _Starter = Callable[[int, int, int, int], int]
 
 def _load() -> _Starter | None:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        # The process's own symbols, libc's among them (find_library would run ldconfig).
+        libc = ctypes.CDLL(None, use_errno=True)
         call = libc.sync_file_range
     except (OSError, AttributeError):
         return None
