@@ -106,11 +106,10 @@ async def list_deliveries(
 
 async def _logs_of(session: AsyncSession, sub: Subscription, ids: list[str]) -> list[DeliveryLog]:
     """The deliveries `ids` of `sub` (in that order; one deleted meanwhile, or another
-    subscription's, is left out) with their
-    latest MAX_ATTEMPTS_SHOWN attempts and how many there are in all. One statement reads
-    both: the record stage updates a delivery and inserts its attempt in one transaction, and
-    two reads could fall either side of it (an attempt shown beside the delivery's lease as
-    its next attempt time)."""
+    subscription's, is left out) with their latest MAX_ATTEMPTS_SHOWN attempts and how many
+    there are in all. One statement reads both: the record stage updates a delivery and inserts
+    its attempt in one transaction, and two reads could fall either side of it (an attempt
+    shown beside the delivery's lease as its next attempt time)."""
     if not ids:
         return []
     rows = (

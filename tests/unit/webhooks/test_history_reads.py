@@ -7,10 +7,12 @@ subscription only."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dockyard.clock import utcnow
 from dockyard.db.engine import create_engine, create_sessionmaker
@@ -24,6 +26,25 @@ from tests.unit.webhooks import seeding
 
 LEASE = 60.0
 RETRY = 600.0
+HOOK = "http://receiver.test/hook"
+
+
+@asynccontextmanager
+async def _seeded(url: str, delivery: Any) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on `url`, whose database holds subscription "s" to HOOK with `delivery`."""
+    db = create_engine(url)
+    sessions = create_sessionmaker(db)
+    try:
+        await seeding.seed(sessions, HOOK, [delivery])
+        yield sessions
+    finally:
+        await db.dispose()
+
+
+async def _subscription(session: AsyncSession) -> Subscription:
+    sub = await session.get(Subscription, "s")
+    assert sub is not None
+    return sub
 
 
 class _RecordAfterFirstRead:
@@ -52,37 +73,30 @@ class _RecordAfterFirstRead:
 
 
 async def _listed_while_recorded(url: str) -> tuple[datetime, Any]:
-    db = create_engine(url)
-    sessions = create_sessionmaker(db)
     now = utcnow()
-    try:
-        leased = seeding.delivery(
-            "d",
-            next_attempt_at=now + timedelta(seconds=LEASE),
-            event_created_at=now,
-            lease_token="tok",
-        )
-        await seeding.seed(sessions, "http://receiver.test/hook", [leased])
+    leased = seeding.delivery(
+        "d", next_attempt_at=now + timedelta(seconds=LEASE), event_created_at=now, lease_token="tok"
+    )
+    async with _seeded(url, leased) as sessions:
         recorder = Recorder(sessions, [RETRY])
 
         async def record_a_503() -> None:
             recorder.add(
-                seeding.job("d", "http://receiver.test/hook"),
-                AttemptResult(503, None, "", 3.0, "try later"),
-                utcnow(),
+                seeding.job("d", HOOK), AttemptResult(503, None, "", 3.0, "try later"), utcnow()
             )
             assert await recorder.flush()
 
         async with sessions() as session:
-            sub = await session.get(Subscription, "s")
-            assert sub is not None
             reading = cast(AsyncSession, _RecordAfterFirstRead(session, record_a_503))
             page, _, _ = await history.list_deliveries(
-                reading, sub, status=None, page_start=0, page_size=10, count=False
+                reading,
+                await _subscription(session),
+                status=None,
+                page_start=0,
+                page_size=10,
+                count=False,
             )
         return now, page
-    finally:
-        await db.dispose()
 
 
 def test_an_attempt_is_listed_with_the_next_attempt_time_it_set(database_url: str) -> None:
@@ -100,25 +114,17 @@ def test_an_attempt_is_listed_with_the_next_attempt_time_it_set(database_url: st
 
 
 async def _one_by_id(url: str) -> tuple[Any, Any]:
-    db = create_engine(url)
-    sessions = create_sessionmaker(db)
     now = utcnow()
-    try:
-        d = seeding.delivery("d", next_attempt_at=now, event_created_at=now)
-        await seeding.seed(sessions, "http://receiver.test/hook", [d])
-        async with sessions() as session:
-            sub = await session.get(Subscription, "s")
-            assert sub is not None
-            own = await history.delivery_log(session, sub, "d")
-            other = seeding.subscription("http://receiver.test/other")
-            other.id = "t"
-            try:
-                await history.delivery_log(session, other, "d")
-            except DockyardError as exc:
-                return own, exc.code
-        return own, None
-    finally:
-        await db.dispose()
+    own = seeding.delivery("d", next_attempt_at=now, event_created_at=now)
+    async with _seeded(url, own) as sessions, sessions() as session:
+        found = await history.delivery_log(session, await _subscription(session), "d")
+        other = seeding.subscription("http://receiver.test/other")
+        other.id = "t"
+        try:
+            await history.delivery_log(session, other, "d")
+        except DockyardError as exc:
+            return found, exc.code
+    return found, None
 
 
 def test_one_delivery_is_read_for_its_own_subscription_only(database_url: str) -> None:
